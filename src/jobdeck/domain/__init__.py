@@ -1,0 +1,1 @@
+"""Pure job semantics: no I/O."""

@@ -1,0 +1,163 @@
+"""The Job record (SPEC §2.1), its statuses, modes and priorities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from jobdeck.errors import ValidationError
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+
+
+class Mode(StrEnum):
+    TRACKED = "tracked"
+    QUEUED = "queued"
+
+
+class Priority(IntEnum):
+    """Stored as an integer so the claim orders numerically (higher first)."""
+
+    LOW = 0
+    NORMAL = 1
+    HIGH = 2
+    URGENT = 3
+
+    @classmethod
+    def parse(cls, value: str | int | Priority) -> Priority:
+        if isinstance(value, Priority):
+            return value
+        if isinstance(value, str):
+            try:
+                return cls[value.upper()]
+            except KeyError:
+                pass
+        elif isinstance(value, int) and not isinstance(value, bool) and value in iter(cls):
+            return cls(value)
+        names = ", ".join(p.name.lower() for p in sorted(cls, reverse=True))
+        raise ValidationError(f"priority must be one of {names}, not {value!r}")
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Job:
+    """A snapshot of one job as the store last saw it."""
+
+    id: int
+    job_id: str
+    name: str
+    type: str
+    mode: Mode
+    status: Status
+    priority: Priority = Priority.NORMAL
+    description: str | None = None
+    progress: float = 0.0
+    progress_message: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    result: Any = None
+    error_message: str | None = None
+    icon_svg: str | None = None
+    source: str | None = None
+    plugin_id: str | None = None
+    store_id: str | None = None
+    user_id: str | None = None
+    show_notification: bool = True
+    run_at: datetime | None = None
+    attempt: int = 0
+    max_retries: int = 3
+    timeout: int = 300
+    retry_delays: tuple[float, ...] | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    cron_job_id: int | None = None
+    locked_by: str | None = None
+    lease_expires_at: datetime | None = None
+    seq: int = 0
+    eta_seconds: float | None = None
+    rate: float | None = None
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What a caller asks the store to insert (ids and timestamps are the store's)."""
+
+    name: str
+    type: str
+    mode: Mode
+    priority: Priority = Priority.NORMAL
+    description: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    icon_svg: str | None = None
+    source: str | None = None
+    plugin_id: str | None = None
+    store_id: str | None = None
+    user_id: str | None = None
+    show_notification: bool = True
+    run_at: datetime | None = None
+    max_retries: int = 3
+    timeout: int = 300
+    retry_delays: tuple[float, ...] | None = None
+    cron_job_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Fence:
+    """Identifies one attempt of a claimed job; every write of that attempt carries it."""
+
+    job_id: str
+    attempt: int
+    worker_id: str
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Filters applied before paging (SPEC §3, §5.1)."""
+
+    status: tuple[Status, ...] = ()
+    type: str | None = None
+    source: str | None = None
+    store_id: str | None = None
+    plugin_id: str | None = None
+    mode: Mode | None = None
+    text: str | None = None  # case-insensitive substring of name, description or type
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    id: int
+    job_id: str
+    kind: str  # created, started, progress, log, retry, error, completed, failed, cancelled, ...
+    message: str | None
+    data: dict[str, Any] | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of the change feed: the job's state after write number ``seq``."""
+
+    seq: int
+    job: Job

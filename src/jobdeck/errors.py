@@ -1,0 +1,64 @@
+"""Every error jobdeck raises derives from :class:`JobdeckError`.
+
+    JobdeckError
+    ├── ValidationError        bad input (HTTP 400/422)
+    │   └── UnknownJobType     no handler registered for a queued job's type
+    ├── JobNotFound            no job with that id (HTTP 404)
+    ├── InvalidTransition      the job's status does not allow it (HTTP 409)
+    │   └── StaleWrite         a worker wrote for an attempt it no longer owns
+    ├── DuplicateJobType       a type was registered twice
+    ├── JobCancelled           raised inside a handler whose job is being cancelled
+    ├── JobTimeout             the handler ran past its timeout
+    └── StoreError             the database failed (driver errors are chained)
+
+The class docstring is the default message.
+"""
+
+from __future__ import annotations
+
+
+class JobdeckError(Exception):
+    """A jobdeck error."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ValidationError(JobdeckError):
+    """Invalid input."""
+
+
+class UnknownJobType(ValidationError):
+    """No handler is registered for this job type."""
+
+
+class JobNotFound(JobdeckError):
+    """No job with this id."""
+
+
+class InvalidTransition(JobdeckError):
+    """The job's current status does not allow this transition."""
+
+
+class StaleWrite(InvalidTransition):
+    """The attempt's lease was lost; the write was rejected."""
+
+
+class DuplicateJobType(JobdeckError):
+    """This job type is already registered."""
+
+
+class JobCancelled(JobdeckError):
+    """The job was cancelled."""
+
+
+class JobTimeout(JobdeckError):
+    """The job ran past its timeout."""
+
+
+class StoreError(JobdeckError):
+    """The job store failed."""

@@ -1,0 +1,1 @@
+"""Change feed plumbing: wake-up signals and the feed subscribers follow."""

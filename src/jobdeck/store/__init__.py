@@ -1,0 +1,28 @@
+"""Job stores: one protocol, one implementation per database."""
+
+from __future__ import annotations
+
+from jobdeck.store.base import Store, Token
+
+
+async def open_store(database_url: str, *, history_limit: int = 500) -> Store:
+    """Open (and migrate) the store a URL names: ``sqlite:///path`` or ``postgresql://…``."""
+    from jobdeck.errors import ValidationError
+
+    if database_url.startswith("sqlite:"):
+        from jobdeck.store.sqlite.store import SQLiteStore
+
+        store: Store = SQLiteStore(database_url, history_limit=history_limit)
+    elif database_url.startswith(("postgresql:", "postgres:")):
+        from jobdeck.store.postgres.store import PostgresStore
+
+        store = PostgresStore(database_url, history_limit=history_limit)
+    else:
+        raise ValidationError(
+            f"unsupported database URL {database_url!r}: use sqlite:///path or postgresql://…"
+        )
+    await store.open()
+    return store
+
+
+__all__ = ["Store", "Token", "open_store"]
