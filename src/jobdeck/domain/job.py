@@ -48,7 +48,7 @@ class Priority(IntEnum):
                 return cls[value.upper()]
             except KeyError:
                 pass
-        elif isinstance(value, int) and not isinstance(value, bool) and value in {p.value for p in cls}:
+        elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 3:
             return cls(value)
         names = ", ".join(p.name.lower() for p in sorted(cls, reverse=True))
         raise ValidationError(f"priority must be one of {names}, not {value!r}")
