@@ -1,0 +1,48 @@
+"""jobdeck: durable background jobs, cron schedules and live progress tracking.
+
+from jobdeck import JobDeck, BaseJobHandler
+
+deck = JobDeck("sqlite:///jobdeck.db")
+job = await deck.create_job(name="Import Products", type="import")
+"""
+
+from jobdeck.config import Settings
+from jobdeck.deck import JobDeck, JobHandle
+from jobdeck.domain.job import Job, Mode, Priority, Status
+from jobdeck.errors import (
+    DuplicateJobType,
+    InvalidTransition,
+    JobCancelled,
+    JobdeckError,
+    JobNotFound,
+    JobTimeout,
+    StaleWrite,
+    StoreError,
+    UnknownJobType,
+    ValidationError,
+)
+from jobdeck.handlers.base import BaseJobHandler
+from jobdeck.sync import SyncJobDeck, SyncJobHandle
+
+__all__ = [
+    "BaseJobHandler",
+    "DuplicateJobType",
+    "InvalidTransition",
+    "Job",
+    "JobCancelled",
+    "JobDeck",
+    "JobHandle",
+    "JobNotFound",
+    "JobTimeout",
+    "JobdeckError",
+    "Mode",
+    "Priority",
+    "Settings",
+    "StaleWrite",
+    "Status",
+    "StoreError",
+    "SyncJobDeck",
+    "SyncJobHandle",
+    "UnknownJobType",
+    "ValidationError",
+]

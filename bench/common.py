@@ -1,0 +1,128 @@
+"""Shared by the SQLite benchmarks: a fresh database, the bench handlers, worker processes.
+
+Not a benchmark itself (``make bench`` runs it too; it does nothing then).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+from jobdeck.config import Settings
+from jobdeck.deck import JobDeck
+from jobdeck.plugins import PluginManager
+
+BENCH = Path(__file__).resolve().parent
+PLUGINS = BENCH / "plugins"
+JOBDECK = str(Path(sys.executable).parent / "jobdeck")
+
+
+@contextlib.contextmanager
+def database() -> Iterator[str]:
+    """The URL of a new SQLite file, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="jobdeck-bench-") as folder:
+        yield f"sqlite:///{Path(folder) / 'bench.db'}"
+
+
+def settings(url: str) -> Settings:
+    return Settings.from_env(database_url=url, plugins_dir=str(PLUGINS))
+
+
+@contextlib.asynccontextmanager
+async def open_deck(url: str) -> AsyncIterator[JobDeck]:
+    """A deck on ``url`` with the bench handlers registered."""
+    deck = JobDeck(settings=settings(url))
+    await deck.open()
+    try:
+        await PluginManager(deck, PLUGINS, entry_points=False).load()
+        yield deck
+    finally:
+        await deck.close()
+
+
+def worker_env(url: str) -> dict[str, str]:
+    return {**os.environ, "JOBDECK_DATABASE_URL": url, "JOBDECK_PLUGINS_DIR": str(PLUGINS)}
+
+
+@contextlib.contextmanager
+def workers(url: str, count: int, concurrency: int = 50) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` ``jobdeck worker`` processes, ready (their start-up line logged) on entry,
+    stopped with SIGTERM on exit."""
+    procs = [
+        subprocess.Popen(
+            [JOBDECK, "worker", "--concurrency", str(concurrency)],
+            env=worker_env(url),
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(count)
+    ]
+    try:
+        for proc in procs:
+            wait_ready(proc)
+            # Keep reading its log so a full pipe never blocks the worker.
+            threading.Thread(target=_drain, args=(proc,), daemon=True).start()
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _drain(proc: subprocess.Popen[bytes]) -> None:
+    if proc.stderr is not None:
+        proc.stderr.read()
+
+
+def wait_ready(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline().decode(errors="replace")
+        if not line:
+            raise RuntimeError(f"worker exited early with code {proc.wait()}")
+        if "jobdeck worker on" in line:
+            return
+    raise RuntimeError("worker did not start in time")
+
+
+async def wait_until_completed(deck: JobDeck, total: int, timeout: float) -> float:
+    """Seconds until ``total`` jobs are completed (checked every 20 ms)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if await deck.count_jobs(status="completed") >= total:
+            return time.perf_counter() - start
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"{total} jobs were not completed within {timeout} s")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def summary_ms(values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return (
+        f"p50 {percentile(ms, 0.5):.2f} ms, p99 {percentile(ms, 0.99):.2f} ms, "
+        f"mean {statistics.fmean(ms):.2f} ms, max {max(ms):.2f} ms (n={len(ms)})"
+    )
+
+
+def report(name: str, value: float, unit: str, target: str = "") -> None:
+    suffix = f"  (target {target})" if target else ""
+    print(f"{name:<44} {value:>12,.1f} {unit}{suffix}", flush=True)

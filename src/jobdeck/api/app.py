@@ -1,0 +1,66 @@
+"""``create_app(deck)``: the ASGI app, built from explicit parts (no module globals)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from jobdeck.api import background_jobs, errors, jobs_v1, ops, session, ws
+from jobdeck.api.context import ApiContext
+from jobdeck.api.hub import QUEUE_SIZE, RECHECK_SECONDS, SEND_TIMEOUT, Hub
+from jobdeck.api.limits import BODY_LIMIT, BodyLimit
+from jobdeck.api.metrics import Metrics, RequestLog
+
+
+def create_app(
+    deck: Any,
+    *,
+    routers: Iterable[APIRouter] = (),
+    body_limit: int = BODY_LIMIT,
+    ws_queue_size: int = QUEUE_SIZE,
+    ws_recheck_seconds: float = RECHECK_SECONDS,
+    ws_send_timeout: float = SEND_TIMEOUT,
+) -> FastAPI:
+    """The API over ``deck`` (a :class:`jobdeck.deck.JobDeck`).
+
+    The app opens the deck lazily but never closes it: whoever made the deck owns
+    it. ``routers`` adds more routes (plugin routes, the UI) to the same app.
+    """
+    metrics = Metrics()
+    hub = Hub(
+        deck,
+        metrics,
+        queue_size=ws_queue_size,
+        recheck_seconds=ws_recheck_seconds,
+        send_timeout=ws_send_timeout,
+    )
+    ctx = ApiContext(deck=deck, hub=hub, metrics=metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await ctx.ready()
+        try:
+            yield
+        finally:
+            await ctx.stop()
+
+    app = FastAPI(
+        title="jobdeck",
+        version="0.1.0",
+        description="Durable background jobs, cron schedules and live progress tracking.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+    for router in (ops.router, session.router, jobs_v1.router, background_jobs.router, ws.router):
+        app.include_router(router)
+    for router in routers:
+        app.include_router(router)
+    app.add_middleware(BodyLimit, limit=body_limit)
+    app.add_middleware(RequestLog, metrics=metrics)  # outermost: sees every answer
+    return app

@@ -1,0 +1,107 @@
+"""Who is calling (SPEC §5, §8.1): bearer token or UI session cookie → Principal.
+
+Missing or bad credentials are 401, a valid token without the scope 403. Every
+request checks the store, so a revoked token stops working at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
+
+from jobdeck import tokens
+from jobdeck.api.context import ApiContext, context
+from jobdeck.api.errors import forbidden, unauthorized
+from jobdeck.tokens import Principal
+
+SESSION_COOKIE = "jobdeck_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+bearer = HTTPBearer(auto_error=False, description="An API token (`jobdeck token create`).")
+
+
+def bearer_secret(connection: HTTPConnection) -> str | None:
+    header = connection.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def _netloc(scheme: str, netloc: str) -> str:
+    netloc = netloc.lower()
+    default = {"http": ":80", "https": ":443", "ws": ":80", "wss": ":443"}.get(scheme, "")
+    return netloc[: -len(default)] if default and netloc.endswith(default) else netloc
+
+
+def origin_matches_host(connection: HTTPConnection) -> bool:
+    """The browser's Origin names this server (cross-site pages cannot ride the cookie)."""
+    origin = connection.headers.get("origin")
+    host = connection.headers.get("host")
+    if not origin or not host:
+        return False
+    parts = urlsplit(origin)
+    if not parts.scheme or not parts.netloc:
+        return False
+    scheme = "https" if parts.scheme == "https" else "http"
+    return _netloc(parts.scheme, parts.netloc) == _netloc(scheme, host)
+
+
+async def identify(ctx: ApiContext, connection: HTTPConnection) -> Principal | None:
+    """Bearer header first, then the session cookie; None when neither is valid."""
+    secret = bearer_secret(connection)
+    if secret is not None:
+        token = await tokens.authenticate(ctx.deck.store, secret)
+        return Principal.of(token) if token is not None else None
+    session = connection.cookies.get(SESSION_COOKIE)
+    if session:
+        token = await tokens.redeem_grant(
+            ctx.deck.store, "session", session, ctx.deck.clock.now(), consume=False
+        )
+        return Principal.of(token) if token is not None else None
+    return None
+
+
+def require(scope: str | None) -> Callable[..., Awaitable[Principal]]:
+    """A dependency answering 401/403, or the caller; ``None`` = any valid token."""
+
+    async def dependency(
+        request: Request,
+        _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Principal:
+        ctx = context(request)
+        await ctx.ready()
+        principal = await identify(ctx, request)
+        if principal is None:
+            raise unauthorized(
+                "invalid or revoked token"
+                if request.headers.get("authorization") or request.cookies.get(SESSION_COOKIE)
+                else "authentication required: send Authorization: Bearer <token>"
+            )
+        uses_cookie = bearer_secret(request) is None
+        # SameSite=Strict already blocks cross-site sends; the Origin check is the
+        # second lock for browsers that do not honour it.
+        if (
+            uses_cookie
+            and request.method not in SAFE_METHODS
+            and "origin" in request.headers
+            and not origin_matches_host(request)
+        ):
+            raise forbidden("cross-origin request with a session cookie")
+        if scope is not None and not principal.can(scope):
+            raise forbidden(f"this token lacks the {scope} scope")
+        request.state.principal = principal
+        return principal
+
+    return dependency
+
+
+read_jobs = require("jobs:read")
+write_jobs = require("jobs:write")
+any_token = require(None)
+admin = require("admin")

@@ -1,0 +1,281 @@
+"""Fan-out of the change feed to WebSocket clients (SPEC §5.4).
+
+One feed consumer per process (``deck.subscribe``) — not one database follower
+per socket — encodes each change once and offers it to every client allowed to
+see the job. Each client has a bounded queue drained by its own writer task: a
+client that cannot keep up overflows its queue (or stalls one send too long)
+and is closed, so it never slows the feed or the other clients.
+
+Revocation: a token revoked through this process closes its sockets at once
+(:meth:`Hub.close_token`); a revocation made by another process (the CLI, another
+API server) is noticed by a sweep that re-reads the live tokens every
+``recheck_seconds`` (default 3 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobdeck.api.metrics import Metrics
+from jobdeck.api.schemas import job_camel
+from jobdeck.domain.job import Change, Job, Mode, Status
+from jobdeck.errors import ValidationError
+from jobdeck.tokens import Principal
+
+log = logging.getLogger("jobdeck.ws")
+
+QUEUE_SIZE = 1024
+RECHECK_SECONDS = 3.0
+SEND_TIMEOUT = 10.0
+CATCH_UP_PAGE = 1000
+
+CLOSE_SHUTDOWN = 1001
+CLOSE_REVOKED = 1008
+CLOSE_TOO_SLOW = 1013
+
+
+def encode_change(change: Change) -> str:
+    message = {"type": "job_update", "seq": change.seq, "job": job_camel(change.job)}
+    return json.dumps(message, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class JobMatch:
+    """A subscription filter.
+
+    Keys: ``status``, ``type``, ``source``, ``jobId``, ``storeId``, ``pluginId``, ``mode``.
+    """
+
+    status: frozenset[str] = frozenset()
+    job_ids: frozenset[str] = frozenset()
+    type: str | None = None
+    source: str | None = None
+    store_id: str | None = None
+    plugin_id: str | None = None
+    mode: str | None = None
+
+    @classmethod
+    def parse(cls, raw: Any) -> JobMatch | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, dict):
+            raise ValidationError("filter must be an object")
+        known = {"status", "type", "source", "jobId", "storeId", "pluginId", "mode"}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValidationError(f"filter: unknown key {sorted(unknown)[0]!r}")
+        statuses = _strings("status", raw.get("status"))
+        bad = statuses - {str(s) for s in Status}
+        if bad:
+            raise ValidationError(f"filter.status: unknown status {sorted(bad)[0]!r}")
+        mode = raw.get("mode")
+        if mode is not None and mode not in {str(m) for m in Mode}:
+            raise ValidationError(f"filter.mode: unknown mode {mode!r}")
+        singles = {}
+        for key in ("type", "source", "storeId", "pluginId"):
+            value = raw.get(key)
+            if value is not None and not isinstance(value, str):
+                raise ValidationError(f"filter.{key} must be a string")
+            singles[key] = value
+        return cls(
+            status=statuses,
+            job_ids=_strings("jobId", raw.get("jobId")),
+            type=singles["type"],
+            source=singles["source"],
+            store_id=singles["storeId"],
+            plugin_id=singles["pluginId"],
+            mode=mode,
+        )
+
+    def __call__(self, job: Job) -> bool:
+        return (
+            (not self.status or str(job.status) in self.status)
+            and (not self.job_ids or job.job_id in self.job_ids)
+            and (self.type is None or job.type == self.type)
+            and (self.source is None or job.source == self.source)
+            and (self.store_id is None or job.store_id == self.store_id)
+            and (self.plugin_id is None or job.plugin_id == self.plugin_id)
+            and (self.mode is None or str(job.mode) == self.mode)
+        )
+
+
+def _strings(key: str, value: Any) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise ValidationError(f"filter.{key} must be a string or a list of strings")
+    return frozenset(i.strip() for i in items if i.strip())
+
+
+# Queue items: ("send", seq, text) for messages, ("catch_up", since, match) for a subscribe.
+Item = tuple[str, int, Any]
+
+
+@dataclass(eq=False)
+class Client:
+    principal: Principal
+    queue_size: int = QUEUE_SIZE
+    match: JobMatch | None = None
+    floor: int = 0  # live updates at or below this seq were covered by a catch-up
+    queue: asyncio.Queue[Item] = field(init=False)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    close_code: int = 1000
+    close_reason: str = ""
+
+    def __post_init__(self) -> None:
+        self.queue = asyncio.Queue(self.queue_size)
+
+    def wants(self, job: Job) -> bool:
+        return self.principal.sees(job) and (self.match is None or self.match(job))
+
+    def offer(self, item: Item) -> bool:
+        """Queue without waiting; a full queue means the client is too slow: drop it."""
+        if self.closed.is_set():
+            return False
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.drop(CLOSE_TOO_SLOW, "client too slow")
+            return False
+        return True
+
+    def send(self, message: dict[str, Any]) -> bool:
+        return self.offer(("send", 0, json.dumps(message, separators=(",", ":"))))
+
+    def drop(self, code: int, reason: str) -> None:
+        if not self.closed.is_set():
+            self.close_code, self.close_reason = code, reason
+            self.closed.set()
+
+
+class Hub:
+    def __init__(
+        self,
+        deck: Any,
+        metrics: Metrics,
+        *,
+        queue_size: int = QUEUE_SIZE,
+        recheck_seconds: float = RECHECK_SECONDS,
+        send_timeout: float = SEND_TIMEOUT,
+    ) -> None:
+        self.deck = deck
+        self.metrics = metrics
+        self.queue_size = queue_size
+        self.recheck_seconds = recheck_seconds
+        self.send_timeout = send_timeout
+        self.clients: set[Client] = set()
+        self.seq = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- lifecycle -------------------------------------------------------
+    async def start(self) -> None:
+        self.seq = await self.deck.last_seq()
+        self._tasks = [
+            asyncio.create_task(self._follow(), name="jobdeck-ws-feed"),
+            asyncio.create_task(self._sweep(), name="jobdeck-ws-sweep"),
+        ]
+
+    async def stop(self) -> None:
+        for client in list(self.clients):
+            client.drop(CLOSE_SHUTDOWN, "server shutting down")
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    # --- clients ---------------------------------------------------------
+    def new_client(self, principal: Principal) -> Client:
+        client = Client(principal, self.queue_size)
+        self.clients.add(client)
+        self.metrics.ws_clients.set(len(self.clients))
+        return client
+
+    def remove(self, client: Client) -> None:
+        self.clients.discard(client)
+        self.metrics.ws_clients.set(len(self.clients))
+        if client.close_code in (CLOSE_TOO_SLOW, CLOSE_REVOKED):
+            self.metrics.ws_dropped.labels(reason=client.close_reason).inc()
+
+    def close_token(self, token_id: int) -> int:
+        """Close every socket of a token revoked in this process; how many."""
+        closed = 0
+        for client in list(self.clients):
+            if client.principal.token_id == token_id:
+                client.drop(CLOSE_REVOKED, "token revoked")
+                closed += 1
+        return closed
+
+    # --- the feed --------------------------------------------------------
+    def publish(self, changes: Iterable[Change]) -> None:
+        for change in changes:
+            self.seq = max(self.seq, change.seq)
+            self.metrics.feed_changes.inc()
+            text: str | None = None
+            for client in list(self.clients):
+                if change.seq <= client.floor or not client.wants(change.job):
+                    continue
+                if text is None:
+                    text = encode_change(change)  # once per change, shared by all clients
+                if client.offer(("send", change.seq, text)):
+                    self.metrics.ws_messages.inc()
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                async for change in self.deck.subscribe(since=self.seq):
+                    self.publish((change,))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("change feed interrupted (%s); resuming from seq %s", exc, self.seq)
+            await asyncio.sleep(1.0)
+
+    async def _sweep(self) -> None:
+        """Notice tokens revoked by other processes."""
+        while True:
+            await asyncio.sleep(self.recheck_seconds)
+            if not self.clients:
+                continue
+            try:
+                live = {t.id for t in await self.deck.store.list_tokens() if t.revoked_at is None}
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("token re-check failed: %s", exc)
+                continue
+            for client in list(self.clients):
+                if client.principal.token_id not in live:
+                    client.drop(CLOSE_REVOKED, "token revoked")
+
+    async def catch_up(self, client: Client, since: int) -> list[str]:
+        """Current state of every job the client may see that changed after ``since``."""
+        messages: list[str] = []
+        cursor, limit = since, CATCH_UP_PAGE
+        while True:
+            changes = await self.deck.store.changes_since(cursor, limit)
+            full = len(changes) >= limit
+            if full:
+                # Jobs of one transaction share a seq: never split such a group
+                # across pages; refetch the trailing group whole next time.
+                last = changes[-1].seq
+                whole = [c for c in changes if c.seq != last]
+                if not whole:
+                    limit *= 2
+                    continue
+                changes = whole
+            messages.extend(encode_change(c) for c in changes if client.wants(c.job))
+            if changes:
+                cursor = changes[-1].seq
+            if not full:
+                break
+        client.floor = max(client.floor, cursor)
+        return messages

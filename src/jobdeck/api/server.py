@@ -1,0 +1,123 @@
+"""Running the API: ``serve_api`` (used by ``jobdeck serve``) and the first-run notice."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import sys
+from collections.abc import Generator
+from typing import Any, TextIO
+
+import uvicorn
+from fastapi import APIRouter, Depends
+
+from jobdeck import tokens
+from jobdeck.api.app import create_app
+from jobdeck.api.auth import any_token
+
+log = logging.getLogger("jobdeck.api")
+
+WS_MAX_MESSAGE = 64 * 1024
+
+
+async def print_first_run(
+    deck: Any, host: str, port: int, *, out: TextIO | None = None
+) -> str | None:
+    """On the first start (no token yet) create an admin token and print it once,
+    with a single-use login link (a short-lived code, not the token). Returns the
+    token, or None when tokens already exist. Only hashes are stored."""
+    await deck.open()
+    now = deck.clock.now()
+    await tokens.sync_env_admin(deck.store, deck.settings.admin_token, now)
+    secret = await tokens.bootstrap_admin(deck.store, now)
+    if secret is None:
+        return None
+    token = await tokens.authenticate(deck.store, secret)
+    assert token is not None
+    code = await tokens.issue_grant(deck.store, "login", token.id, now, tokens.LOGIN_CODE_TTL)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    stream = out or sys.stdout
+    minutes = int(tokens.LOGIN_CODE_TTL.total_seconds() // 60)
+    print(
+        "\n  jobdeck created an admin token (shown only this once, store it safely):\n"
+        f"\n    {secret}\n"
+        f"\n  Log in to the UI (link valid for {minutes} minutes, single use):\n"
+        f"\n    http://{shown}:{port}/login?code={code}\n",
+        file=stream,
+        flush=True,
+    )
+    return secret
+
+
+def uvicorn_config(app: Any, host: str, port: int, **overrides: Any) -> uvicorn.Config:
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "ws": "websockets-sansio",
+        "ws_max_size": WS_MAX_MESSAGE,
+        "lifespan": "on",
+        # uvicorn's access log prints query strings, where login codes and WebSocket
+        # tickets travel; jobdeck logs requests itself, by route template.
+        "access_log": False,
+        "log_config": None,
+        "server_header": False,
+    }
+    options.update(overrides)
+    return uvicorn.Config(app, **options)
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to its caller (it sets ``stop``)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def plugin_router(plugins: Any) -> APIRouter:
+    """Routes plugins added with ``hooks.add_route``: authenticated like every API route."""
+    router = APIRouter(dependencies=[Depends(any_token)])
+    for route in getattr(plugins, "routes", ()):
+        router.add_api_route(
+            route.path, route.endpoint, methods=list(route.methods), include_in_schema=False
+        )
+    return router
+
+
+async def serve_api(
+    deck: Any,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    stop: asyncio.Event | None = None,
+    plugins: Any = None,
+    announce: bool = True,
+    sockets: list[socket.socket] | None = None,
+    **app_options: Any,
+) -> None:
+    """Serve the API in the running event loop until ``stop`` is set (or, without
+    ``stop``, until SIGINT/SIGTERM)."""
+    await deck.open()
+    if announce:
+        await print_first_run(deck, host, port)
+    routers = [plugin_router(plugins)] if plugins is not None else []
+    app = create_app(deck, routers=routers, **app_options)
+    config = uvicorn_config(app, host, port)
+    server = _Server(config) if stop is not None else uvicorn.Server(config)
+    watcher = asyncio.create_task(_stop_on(stop, server)) if stop is not None else None
+    log.info("jobdeck API listening on http://%s:%s", host, port)
+    try:
+        await server.serve(sockets=sockets)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+
+
+async def _stop_on(stop: asyncio.Event | None, server: uvicorn.Server) -> None:
+    if stop is not None:
+        await stop.wait()
+        server.should_exit = True

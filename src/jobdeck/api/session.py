@@ -1,0 +1,153 @@
+"""Browser login (SPEC §8.1) and token administration.
+
+``GET /login?code=`` trades a single-use login code (printed on first run) for a
+session cookie: HttpOnly (scripts cannot read it), SameSite=Strict (other sites
+cannot send it). ``POST /api/v1/session`` does the same for a pasted token.
+The session is a grant tied to the token, so revoking the token ends it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from jobdeck import tokens
+from jobdeck.api import schemas as s
+from jobdeck.api.auth import SESSION_COOKIE, admin, origin_matches_host
+from jobdeck.api.context import context
+from jobdeck.api.errors import forbidden, not_found, unauthorized
+from jobdeck.api.schemas import check_text, error_responses, iso
+from jobdeck.store.base import Token
+from jobdeck.tokens import Principal
+
+router = APIRouter(tags=["auth"])
+
+LOGIN_FAILED = """<!doctype html><meta charset="utf-8"><title>jobdeck: login</title>
+<p>This login link is invalid, used or expired. Run <code>jobdeck token create</code>
+or restart with a fresh link.</p>"""
+
+
+def set_session(request: Request, response: Response, secret: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=int(tokens.SESSION_TTL.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+
+
+async def open_session(request: Request, response: Response, token: Token) -> None:
+    deck = context(request).deck
+    secret = await tokens.issue_grant(
+        deck.store, "session", token.id, deck.clock.now(), tokens.SESSION_TTL
+    )
+    set_session(request, response, secret)
+
+
+@router.get("/login", include_in_schema=False)
+async def login_link(
+    request: Request, code: Annotated[str, Query(max_length=512)] = ""
+) -> Response:
+    ctx = context(request)
+    await ctx.ready()
+    deck = ctx.deck
+    token = await tokens.redeem_grant(deck.store, "login", code, deck.clock.now(), consume=True)
+    if token is None:
+        return HTMLResponse(LOGIN_FAILED, 401, headers={"Cache-Control": "no-store"})
+    response = RedirectResponse("/", status_code=303, headers={"Cache-Control": "no-store"})
+    await open_session(request, response, token)
+    return response
+
+
+@router.post(
+    "/api/v1/session",
+    responses={200: {"model": s.OkOut}, **error_responses(401, 403, 413, 422)},
+)
+async def login_with_token(request: Request, body: s.LoginBody) -> JSONResponse:
+    ctx = context(request)
+    await ctx.ready()
+    if "origin" in request.headers and not origin_matches_host(request):
+        raise forbidden("cross-origin login")
+    token = await tokens.authenticate(ctx.deck.store, body.token)
+    if token is None:
+        raise unauthorized("invalid or revoked token")
+    response = JSONResponse({"success": True, "message": "Logged in"})
+    await open_session(request, response, token)
+    return response
+
+
+@router.delete("/api/v1/session", responses={200: {"model": s.OkOut}})
+async def logout(request: Request) -> JSONResponse:
+    ctx = context(request)
+    await ctx.ready()
+    secret = request.cookies.get(SESSION_COOKIE)
+    if secret:
+        await tokens.redeem_grant(
+            ctx.deck.store, "session", secret, ctx.deck.clock.now(), consume=True
+        )
+    response = JSONResponse({"success": True, "message": "Logged out"})
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+def token_json(token: Token) -> dict[str, object]:
+    return {
+        "name": token.name,
+        "scopes": list(token.scopes),
+        "plugin": token.plugin,
+        "store": token.store,
+        "createdAt": iso(token.created_at),
+        "lastUsedAt": iso(token.last_used_at),
+    }
+
+
+AdminOnly = Annotated[Principal, Depends(admin)]
+TOKEN_ERRORS = error_responses(400, 401, 403, 413, 422)
+
+
+@router.get("/api/v1/tokens", responses={200: {"model": s.TokenList}, **TOKEN_ERRORS})
+async def list_tokens(request: Request, principal: AdminOnly) -> JSONResponse:
+    found = await context(request).deck.store.list_tokens()
+    live = [token_json(t) for t in found if t.revoked_at is None]
+    return JSONResponse({"success": True, "data": live})
+
+
+@router.post(
+    "/api/v1/tokens", status_code=201, responses={201: {"model": s.TokenCreated}, **TOKEN_ERRORS}
+)
+async def create_token(
+    request: Request, principal: AdminOnly, body: s.CreateTokenBody
+) -> JSONResponse:
+    deck = context(request).deck
+    token, secret = await tokens.create_token(
+        deck.store,
+        body.name,
+        body.scopes,
+        deck.clock.now(),
+        plugin=body.plugin,
+        store_id=body.store,
+    )
+    return JSONResponse({"success": True, "token": secret, "data": token_json(token)}, 201)
+
+
+@router.delete(
+    "/api/v1/tokens/{name}",
+    responses={200: {"model": s.OkOut}, **TOKEN_ERRORS, **error_responses(404)},
+)
+async def revoke_token(
+    request: Request, principal: AdminOnly, name: Annotated[str, Path(max_length=200)]
+) -> JSONResponse:
+    check_text("name", name)
+    ctx = context(request)
+    store = ctx.deck.store
+    ids = [t.id for t in await store.list_tokens() if t.name == name and t.revoked_at is None]
+    if not await store.revoke_token(name, ctx.deck.clock.now()):
+        raise not_found("token")
+    for token_id in ids:
+        ctx.hub.close_token(token_id)  # this process's sockets close now
+    return JSONResponse({"success": True, "message": f"Token {name} revoked"})

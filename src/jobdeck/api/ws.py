@@ -1,0 +1,158 @@
+"""``/ws``: live job updates (SPEC §5.4).
+
+Auth: ``Authorization: Bearer`` header, the UI session cookie (only with an Origin
+naming this host), or a single-use ticket from ``POST /api/v1/ws-ticket`` as
+``?ticket=``. A token in the URL is refused: URLs end up in logs and histories.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from fastapi.responses import JSONResponse
+
+from jobdeck import tokens
+from jobdeck.api.auth import SESSION_COOKIE, bearer_secret, origin_matches_host
+from jobdeck.api.context import ApiContext, context
+from jobdeck.api.hub import Client, JobMatch
+from jobdeck.errors import ValidationError
+from jobdeck.tokens import Principal
+
+log = logging.getLogger("jobdeck.ws")
+router = APIRouter()
+
+MAX_MESSAGE = 64 * 1024
+
+
+@router.websocket("/ws")
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    ctx = context(websocket)
+    await ctx.ready()
+    principal, status, reason = await authenticate(ctx, websocket)
+    if principal is None:
+        await deny(websocket, status, reason)
+        return
+    if not principal.can("jobs:read"):
+        await deny(websocket, 403, "this token lacks the jobs:read scope")
+        return
+    await websocket.accept()
+    client = ctx.hub.new_client(principal)
+    try:
+        client.send({"type": "connected", "seq": ctx.hub.seq})
+        await serve(ctx, websocket, client)
+    finally:
+        ctx.hub.remove(client)
+
+
+async def authenticate(ctx: ApiContext, ws: WebSocket) -> tuple[Principal | None, int, str]:
+    store, now = ctx.deck.store, ctx.deck.clock.now()
+    params = ws.query_params
+    if "token" in params or "access_token" in params:
+        return None, 401, "tokens must not travel in the URL: use a ticket (POST /api/v1/ws-ticket)"
+    secret = bearer_secret(ws)
+    if secret is not None:
+        token = await tokens.authenticate(store, secret)
+        return (Principal.of(token), 200, "") if token else (None, 401, "invalid or revoked token")
+    ticket = params.get("ticket")
+    if ticket is not None:
+        token = await tokens.redeem_grant(store, "ticket", ticket, now, consume=True)
+        return (Principal.of(token), 200, "") if token else (None, 401, "invalid or used ticket")
+    session = ws.cookies.get(SESSION_COOKIE)
+    if session:
+        if not origin_matches_host(ws):
+            return None, 403, "the Origin does not match this host"
+        token = await tokens.redeem_grant(store, "session", session, now, consume=False)
+        return (Principal.of(token), 200, "") if token else (None, 401, "session expired")
+    return None, 401, "authentication required"
+
+
+async def deny(ws: WebSocket, status: int, reason: str) -> None:
+    """Answer the handshake with a real HTTP status when the server supports it."""
+    if "websocket.http.response" in ws.scope.get("extensions", {}):
+        await ws.send_denial_response(JSONResponse({"success": False, "message": reason}, status))
+    else:
+        await ws.close(code=1008, reason=reason)
+
+
+async def serve(ctx: ApiContext, ws: WebSocket, client: Client) -> None:
+    reader = asyncio.create_task(read_loop(ctx, ws, client))
+    writer = asyncio.create_task(write_loop(ctx, ws, client))
+    closing = asyncio.create_task(client.closed.wait())
+    try:
+        await asyncio.wait({reader, writer, closing}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (reader, writer, closing):
+            task.cancel()
+        for task in (reader, writer, closing):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    if client.closed.is_set():
+        log.info("closing websocket of %s: %s", client.principal.name, client.close_reason)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(client.close_code, client.close_reason), 1.0)
+
+
+async def read_loop(ctx: ApiContext, ws: WebSocket, client: Client) -> None:
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if text is None:
+            client.send({"type": "error", "message": "send JSON text messages"})
+            continue
+        if len(text) > MAX_MESSAGE:
+            client.send({"type": "error", "message": "message too large"})
+            continue
+        handle(client, text)
+
+
+def handle(client: Client, text: str) -> None:
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        client.send({"type": "error", "message": "not valid JSON"})
+        return
+    kind = data.get("type") if isinstance(data, dict) else None
+    if kind == "ping":
+        client.send({"type": "pong"})
+    elif kind == "subscribe":
+        since = data.get("since", 0)
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            client.send({"type": "error", "message": "since must be a non-negative integer"})
+            return
+        try:
+            match = JobMatch.parse(data.get("filter"))
+        except ValidationError as exc:
+            client.send({"type": "error", "message": exc.message})
+            return
+        client.match = match
+        client.offer(("catch_up", since, None))
+    else:
+        client.send({"type": "error", "message": f"unknown message type {kind!r}"})
+
+
+async def write_loop(ctx: ApiContext, ws: WebSocket, client: Client) -> None:
+    timeout = ctx.hub.send_timeout
+    while True:
+        kind, seq, value = await client.queue.get()
+        if kind == "catch_up":
+            for text in await ctx.hub.catch_up(client, seq):
+                await _send(ws, client, text, timeout)
+            continue
+        if seq and seq <= client.floor:
+            continue  # already covered by the catch-up
+        await _send(ws, client, value, timeout)
+
+
+async def _send(ws: WebSocket, client: Client, text: str, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(ws.send_text(text), timeout)
+    except TimeoutError:
+        client.drop(1013, "client too slow")
+        raise

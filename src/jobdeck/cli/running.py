@@ -1,0 +1,112 @@
+"""Running long-lived services (worker, maintenance, API) until SIGTERM/SIGINT.
+
+Every service receives the same stop event and ends by itself once it is set: the
+worker stops claiming, lets running jobs finish within the shutdown grace and
+releases the rest for other workers. A second signal interrupts at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from jobdeck.runtime import install_signal_handlers
+
+if TYPE_CHECKING:
+    from jobdeck.deck import JobDeck
+    from jobdeck.plugins import PluginManager
+
+logger = logging.getLogger("jobdeck.cli")
+
+Service = Callable[[asyncio.Event], Coroutine[Any, Any, Any]]
+
+
+def api_service(
+    deck: JobDeck, host: str, port: int, manager: PluginManager | None
+) -> Service | None:
+    """The HTTP API when this installation has it, else None."""
+    try:
+        from jobdeck.api.server import serve_api
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("jobdeck.api"):
+            logger.warning("the HTTP API is not available in this installation")
+            return None
+        raise
+    accepted = inspect.signature(serve_api).parameters
+    kwargs: dict[str, Any] = {}
+    if manager is not None and "plugins" in accepted:
+        kwargs["plugins"] = manager
+    if "stop" in accepted:
+        return lambda stop: serve_api(deck, host, port, stop=stop, **kwargs)
+    return lambda stop: _until(stop, serve_api(deck, host, port, **kwargs))
+
+
+async def _until(stop: asyncio.Event, work: Coroutine[Any, Any, Any]) -> None:
+    """Run ``work`` until it ends or ``stop`` is set (then cancel it)."""
+    task = asyncio.create_task(work)
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def run_until_stopped(
+    services: dict[str, Service],
+    *,
+    grace: float,
+    after_start: Callable[[], Coroutine[Any, Any, Any]] | None = None,
+) -> int:
+    """Run ``services`` until SIGTERM/SIGINT (exit code 0) or until one of them ends
+    or fails by itself (exit code 1). Services still running ``grace`` seconds after
+    the stop are cancelled."""
+    stop = asyncio.Event()
+    remove_handlers = install_signal_handlers(stop)
+    tasks = {name: asyncio.create_task(start(stop), name=name) for name, start in services.items()}
+    extra = asyncio.create_task(after_start(), name="init") if after_start else None
+    stopping = asyncio.create_task(stop.wait())
+    code = 0
+    try:
+        await asyncio.wait([*tasks.values(), stopping], return_when=asyncio.FIRST_COMPLETED)
+        if not stop.is_set():
+            code = 1  # a service ended without being asked to: stop the others too
+            for name, task in tasks.items():
+                if task.done() and not task.cancelled() and task.exception() is None:
+                    logger.error("%s stopped unexpectedly", name)
+            stop.set()
+        logger.info("stopping")
+        if extra is not None:
+            await _cancel(extra)
+        running = [task for task in tasks.values() if not task.done()]
+        if running:
+            _, late = await asyncio.wait(running, timeout=grace)
+            for task in late:
+                logger.warning("%s did not stop within %.0f s", task.get_name(), grace)
+                await _cancel(task)
+        for name, task in tasks.items():
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                code = 1
+                logger.error("%s failed: %s", name, error, exc_info=error)
+        return code
+    finally:
+        stopping.cancel()
+        remove_handlers()
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        try:
+            await task
+        except Exception:
+            logger.exception("%s failed while stopping", task.get_name())

@@ -1,0 +1,271 @@
+"""Plugin discovery and the ``hooks`` object plugins receive (SPEC §3.1).
+
+A plugin is a module or package with a ``setup(hooks)`` function, sync or async.
+Plugins are found in two places:
+
+* the plugins folder (``Settings.plugins_dir``, ``JOBDECK_PLUGINS_DIR``, default
+  ``./plugins``): every ``name.py`` file and every ``name/`` folder holding an
+  ``__init__.py``; names starting with ``_`` or ``.`` are ignored;
+* the entry-point group ``jobdeck.plugins``: the entry point may name a module
+  (``my_pkg.plugin``) or the setup function itself (``my_pkg.plugin:setup``).
+
+The plugin's name is its file, folder or entry-point name. A plugin that fails to
+import, has no ``setup`` or whose ``setup`` raises is logged with its traceback and
+skipped: one broken plugin never takes the system down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import importlib.util
+import inspect
+import logging
+import sys
+import traceback
+import types
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from jobdeck.errors import ValidationError
+
+if TYPE_CHECKING:
+    from jobdeck.deck import JobDeck
+
+logger = logging.getLogger("jobdeck.plugins")
+
+ENTRY_POINT_GROUP = "jobdeck.plugins"
+# Folder plugins are imported under this package so that a plugin named like a
+# standard module (``json``, ``email``) never shadows it, and two folders may hold
+# plugins of the same name in one process (tests) without sharing module state.
+MODULE_PREFIX = "jobdeck_plugins"
+
+Action = Callable[..., Any]
+
+
+class PluginRoute(NamedTuple):
+    """An HTTP route a plugin added; the API mounts these."""
+
+    path: str
+    endpoint: Callable[..., Any]
+    methods: tuple[str, ...]
+    plugin_name: str
+
+
+@dataclass(frozen=True)
+class LoadedPlugin:
+    name: str
+    module: Any
+    origin: str  # a file path, or "entry point <value>"
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    name: str
+    origin: str
+    error: str  # the formatted traceback
+
+
+class Hooks:
+    """What a plugin's ``setup(hooks)`` receives; bound to one deck and one plugin.
+
+    Jobs created or scheduled through it get ``source`` = the plugin's name unless
+    the caller gives one.
+    """
+
+    def __init__(self, deck: JobDeck, manager: PluginManager, plugin_name: str) -> None:
+        self.deck = deck
+        self.plugin_name = plugin_name
+        self.logger = logging.getLogger(f"jobdeck.plugins.{plugin_name}")
+        self._manager = manager
+
+    @property
+    def settings(self) -> Any:
+        return self.deck.settings
+
+    async def create_job(self, **fields: Any) -> Any:
+        """A tracked job the plugin drives itself (``start``, ``update_progress``, …)."""
+        fields.setdefault("source", self.plugin_name)
+        return await self.deck.create_job(**fields)
+
+    async def schedule_job(
+        self, type: str, payload: dict[str, Any] | None = None, **fields: Any
+    ) -> Any:
+        """A queued job run by a worker with the handler registered for ``type``."""
+        fields.setdefault("source", self.plugin_name)
+        return await self.deck.schedule_job(type, payload, **fields)
+
+    async def schedule_jobs(self, jobs: Sequence[dict[str, Any]]) -> Any:
+        """Several queued jobs in one transaction."""
+        return await self.deck.schedule_jobs([{"source": self.plugin_name, **job} for job in jobs])
+
+    def register_job_type(self, type: str, handler: type) -> None:
+        self.deck.register_job_type(type, handler)
+
+    async def get_jobs(self, **filters: Any) -> Any:
+        return await self.deck.get_jobs(**filters)
+
+    async def get_job(self, job_id: str) -> Any:
+        return await self.deck.get_job(job_id)
+
+    async def cleanup_old_jobs(self, days: int = 30) -> int:
+        return int(await self.deck.cleanup_old_jobs(days))
+
+    def add_action(self, name: str, fn: Action) -> None:
+        """Run ``fn`` (sync or async) when action ``name`` fires; ``'init'`` fires once
+        the system is up (``jobdeck serve``)."""
+        if not callable(fn):
+            raise ValidationError(f"add_action({name!r}): fn must be callable")
+        self._manager.actions.setdefault(name, []).append((self.plugin_name, fn))
+
+    def add_route(
+        self, path: str, endpoint: Callable[..., Any], methods: Sequence[str] = ("GET",)
+    ) -> None:
+        """An HTTP route of this plugin at the absolute ``path`` (e.g. ``/api/my-plugin/sync``)."""
+        if not path.startswith("/"):
+            raise ValidationError(f"add_route: path must start with '/', not {path!r}")
+        if isinstance(methods, str):
+            methods = [methods]
+        upper = tuple(m.upper() for m in methods)
+        self._manager.routes.append(PluginRoute(path, endpoint, upper, self.plugin_name))
+
+
+class PluginManager:
+    """Finds plugins, runs their ``setup(hooks)`` and keeps what they declared."""
+
+    def __init__(
+        self,
+        deck: JobDeck,
+        plugins_dir: str | Path | None = None,
+        *,
+        entry_points: bool = True,
+    ) -> None:
+        self.deck = deck
+        if plugins_dir is None:
+            plugins_dir = deck.settings.plugins_dir
+        self.plugins_dir = Path(plugins_dir)
+        self.use_entry_points = entry_points
+        self.plugins: list[LoadedPlugin] = []
+        self.failures: list[PluginFailure] = []
+        self.routes: list[PluginRoute] = []
+        self.actions: dict[str, list[tuple[str, Action]]] = {}
+
+    @property
+    def names(self) -> list[str]:
+        return [plugin.name for plugin in self.plugins]
+
+    async def load(self) -> list[LoadedPlugin]:
+        """Import and set up every plugin found; returns the ones that loaded."""
+        for name, origin, importer in self._discover():
+            if name in self.names:
+                logger.warning(
+                    "plugin %s from %s skipped: a plugin of that name is loaded", name, origin
+                )
+                continue
+            await self._load_one(name, origin, importer)
+        return list(self.plugins)
+
+    async def run_action(self, name: str, *args: Any) -> None:
+        """Call every function added for action ``name`` concurrently; a failing one is
+        logged with its traceback and does not stop the others."""
+        callbacks = self.actions.get(name, [])
+        await asyncio.gather(
+            *(self._call_action(name, plugin, fn, args) for plugin, fn in callbacks)
+        )
+
+    async def _call_action(
+        self, action: str, plugin: str, fn: Action, args: tuple[Any, ...]
+    ) -> None:
+        try:
+            outcome = fn(*args)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("plugin %s: action %r failed", plugin, action)
+
+    async def _load_one(self, name: str, origin: str, importer: Callable[[], Any]) -> None:
+        try:
+            target = importer()
+            setup = target if _is_setup_function(target) else getattr(target, "setup", None)
+            if not callable(setup):
+                raise ValidationError(f"plugin {name} has no setup(hooks) function")
+            outcome = setup(Hooks(self.deck, self, name))
+            if inspect.isawaitable(outcome):
+                await outcome
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("plugin %s (%s) failed to load and was skipped", name, origin)
+            self.failures.append(PluginFailure(name, origin, traceback.format_exc()))
+            return
+        module = inspect.getmodule(target) if _is_setup_function(target) else target
+        self.plugins.append(LoadedPlugin(name, module, origin))
+        logger.info("plugin %s loaded from %s", name, origin)
+
+    def _discover(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        found: list[tuple[str, str, Callable[[], Any]]] = []
+        if self.plugins_dir.is_dir():
+            for path in sorted(self.plugins_dir.iterdir()):
+                if path.name.startswith(("_", ".")):
+                    continue
+                if path.is_dir() and (path / "__init__.py").is_file():
+                    found.append((path.name, str(path), _folder_importer(path.name, path)))
+                elif path.is_file() and path.suffix == ".py":
+                    found.append((path.stem, str(path), _folder_importer(path.stem, path)))
+        elif self.plugins_dir != Path("./plugins"):
+            logger.warning("plugins folder %s does not exist", self.plugins_dir)
+        if self.use_entry_points:
+            for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+                found.append((entry.name, f"entry point {entry.value}", entry.load))
+        return found
+
+
+def _is_setup_function(target: Any) -> bool:
+    return callable(target) and not isinstance(target, types.ModuleType)
+
+
+def _folder_importer(name: str, path: Path) -> Callable[[], types.ModuleType]:
+    return lambda: import_from_path(name, path)
+
+
+def import_from_path(name: str, path: Path) -> types.ModuleType:
+    """Import the plugin file or package at ``path`` as ``jobdeck_plugins.<name>``,
+    afresh each time (a package's relative imports work)."""
+    if MODULE_PREFIX not in sys.modules:
+        parent = types.ModuleType(MODULE_PREFIX)
+        parent.__path__ = []
+        sys.modules[MODULE_PREFIX] = parent
+    qualified = f"{MODULE_PREFIX}.{name}"
+    for loaded in [m for m in sys.modules if m == qualified or m.startswith(qualified + ".")]:
+        del sys.modules[loaded]
+    if path.is_dir():
+        spec = importlib.util.spec_from_file_location(
+            qualified, path / "__init__.py", submodule_search_locations=[str(path)]
+        )
+    else:
+        spec = importlib.util.spec_from_file_location(qualified, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import plugin {name} from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[qualified] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(qualified, None)
+        raise
+    return module
+
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Hooks",
+    "LoadedPlugin",
+    "PluginFailure",
+    "PluginManager",
+    "PluginRoute",
+    "import_from_path",
+]

@@ -1,0 +1,357 @@
+"""The worker: claims queued jobs, runs N at once, heartbeats, applies outcomes (SPEC §2.3).
+
+* Claims in batches (``limit`` = free slots), in the store's priority order.
+* Waits for work on the store's ``enqueue`` signal (``mark()`` before the claim, so
+  a job enqueued in between wakes it at once), polls every ``poll_seconds`` as a
+  fallback, and sleeps no longer than until the next delayed job is due.
+* Heartbeats every ``heartbeat_seconds``; the answer says which jobs are still ours
+  and which are being cancelled. A change to any job (the ``jobs`` signal) brings
+  the next heartbeat forward, so cancels are seen quickly without a query per job.
+* Completions are written in batches (``complete_many``) a few milliseconds apart.
+* Writes rejected by the fence are counted in :attr:`Worker.stats`, never applied.
+
+Timers here use the event loop's monotonic time; the injected clock only dates
+what is written to the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from jobdeck.clock import Clock
+from jobdeck.config import Settings
+from jobdeck.domain.job import Fence, Job, Status
+from jobdeck.errors import InvalidTransition, StaleWrite, UnknownJobType
+from jobdeck.handlers.registry import Registry
+from jobdeck.runtime.executor import (
+    Attempt,
+    Cancelled,
+    Completed,
+    Failed,
+    Lost,
+    Outcome,
+    Released,
+    WorkerStats,
+    failure,
+    run_attempt,
+)
+from jobdeck.store.base import Store
+
+logger = logging.getLogger("jobdeck.worker")
+
+QUICK_BEAT = 0.5  # seconds: the earliest a job change brings the next heartbeat
+BATCH_DELAY = 0.002  # seconds completions may wait to share one write
+BATCH_SIZE = 256
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class _Slot:
+    attempt: Attempt
+    task: asyncio.Task[None]
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        *,
+        settings: Settings,
+        clock: Clock,
+        concurrency: int | None = None,
+        worker_id: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.settings = settings
+        self.clock = clock
+        self.concurrency = max(1, concurrency or settings.concurrency)
+        self.id = worker_id or default_worker_id()
+        self.stats = WorkerStats()
+        self._rng = rng
+        # Keyed by attempt: a rescued job may be claimed again while its old attempt lingers.
+        self._running: dict[Attempt, _Slot] = {}
+        self._wake = asyncio.Event()  # a slot freed, or stop was asked
+        self._stopping = False
+        self._pool: ThreadPoolExecutor | None = None
+        self._completions: _Completions | None = None
+
+    @property
+    def running(self) -> list[Job]:
+        return [slot.attempt.job for slot in self._running.values()]
+
+    def stop(self) -> None:
+        """Stop claiming; ``run`` then finishes gracefully."""
+        self._stopping = True
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Look for work now (e.g. after moving a test clock)."""
+        self._wake.set()
+
+    # --- the two ways to run --------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Run until ``stop`` is set (graceful) or this task is cancelled (prompt)."""
+        async with self._session():
+            watcher = asyncio.create_task(self._watch(stop)) if stop is not None else None
+            try:
+                await self._claim_loop()
+            except asyncio.CancelledError:
+                await self._give_back(grace=0.0)
+                raise
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
+            await self._give_back(grace=self.settings.shutdown_grace_seconds)
+
+    async def drain(self) -> int:
+        """Run ready jobs (run_at <= now) until none is left; returns how many ran.
+
+        Retries due later than now are not waited for.
+        """
+        ran = 0
+        async with self._session():
+            while True:
+                self._wake.clear()
+                free = self.concurrency - len(self._running)
+                if free > 0:
+                    jobs = await self._claim(free)
+                    ran += len(jobs)
+                    if jobs:
+                        continue
+                    if not self._running:
+                        return ran
+                await self._wake.wait()
+
+    # --- internals --------------------------------------------------------
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[None]:
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="jobdeck-handler")
+        self._completions = _Completions(self.store, self.clock, self.stats)
+        beats = asyncio.create_task(self._heartbeat_loop())
+        try:
+            yield
+        finally:
+            beats.cancel()
+            await self._completions.flush()
+            # Abandoned sync handlers may still run: do not wait for their threads.
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.stop()
+
+    async def _claim_loop(self) -> None:
+        signals = self.store.signals
+        while not self._stopping:
+            self._wake.clear()
+            free = self.concurrency - len(self._running)
+            if free <= 0:
+                await self._wake.wait()
+                continue
+            mark = signals.mark("enqueue")
+            jobs = await self._claim(free)
+            if len(jobs) == free:
+                continue
+            timeout = await self._idle_timeout()
+            enqueued = asyncio.ensure_future(signals.wait("enqueue", mark, timeout))
+            woken = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait([enqueued, woken], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                enqueued.cancel()
+                woken.cancel()
+
+    async def _idle_timeout(self) -> float:
+        """Poll interval, shortened to when the next delayed job is due."""
+        now = self.clock.now()
+        due = await self.store.next_run_at(now)
+        timeout = self.settings.poll_seconds
+        if due is not None:
+            timeout = min(timeout, max(0.0, (due - now).total_seconds()))
+        return timeout
+
+    async def _claim(self, limit: int) -> list[Job]:
+        jobs = await self.store.claim(self.id, limit, self.clock.now(), self.settings.lease_seconds)
+        self.stats.claimed += len(jobs)
+        for job in jobs:
+            attempt = Attempt(
+                job, Fence(job.job_id, job.attempt, self.id), self.store, self.clock, self.stats
+            )
+            task = asyncio.create_task(self._run_one(attempt))
+            self._running[attempt] = _Slot(attempt, task)
+        return jobs
+
+    async def _run_one(self, attempt: Attempt) -> None:
+        job = attempt.job
+        try:
+            outcome: Outcome
+            try:
+                handler_class = self.registry.get(job.type)
+            except UnknownJobType as exc:
+                await attempt.settle()
+                outcome = failure(
+                    job, f"{exc.message} (in this worker)", self.clock, self._rng, None
+                )
+            else:
+                timeout = job.timeout if job.timeout is not None else 0
+                assert self._pool is not None
+                outcome = await run_attempt(
+                    attempt,
+                    handler_class,
+                    timeout=float(timeout),
+                    cancel_grace=self.settings.cancel_grace_seconds,
+                    pool=self._pool,
+                    clock=self.clock,
+                    rng=self._rng,
+                )
+            await self._apply(attempt.fence, outcome)
+        except Exception:
+            # The lease expires and maintenance re-runs the job: at-least-once.
+            logger.exception("job %s: could not record the outcome", job.job_id)
+        finally:
+            self._running.pop(attempt, None)
+            self._wake.set()
+
+    async def _apply(self, fence: Fence, outcome: Outcome) -> None:
+        store, now = self.store, self.clock.now()
+        try:
+            if isinstance(outcome, Completed):
+                assert self._completions is not None
+                self._completions.add(fence, outcome.result)
+            elif isinstance(outcome, Failed):
+                if outcome.retry_at is not None:
+                    await store.retry_later(fence, outcome.error, outcome.retry_at, now)
+                    self.stats.retried += 1
+                else:
+                    await store.fail(fence.job_id, outcome.error, now, fence=fence)
+                    self.stats.failed += 1
+            elif isinstance(outcome, Cancelled):
+                if not outcome.requested:
+                    # The handler gave up on its own: running → cancelling first.
+                    await store.cancel(fence.job_id, now)
+                await store.mark_cancelled(fence, now)
+                self.stats.cancelled += 1
+            elif isinstance(outcome, Released):
+                await store.release([fence], now)
+                self.stats.released += 1
+            elif isinstance(outcome, Lost):
+                self.stats.lost += 1
+        except StaleWrite:
+            self.stats.stale_writes += 1
+        except InvalidTransition as exc:
+            logger.info("job %s: outcome not applied: %s", fence.job_id, exc)
+
+    async def _give_back(self, grace: float) -> None:
+        """Shutdown: let running jobs finish within ``grace``, then release the rest."""
+        self._stopping = True
+        tasks = [slot.task for slot in self._running.values()]
+        if tasks and grace > 0:
+            await asyncio.wait(tasks, timeout=grace)
+        for slot in list(self._running.values()):
+            slot.attempt.interrupt("shutdown")
+        tasks = [slot.task for slot in self._running.values()]
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def _heartbeat_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        signals = self.store.signals
+        interval = self.settings.heartbeat_seconds
+        last = loop.time()
+        while True:
+            mark = signals.mark("jobs")
+            remaining = last + interval - loop.time()
+            if remaining > 0 and await signals.wait("jobs", mark, remaining) and self._running:
+                # A job changed (maybe one of ours is being cancelled): beat soon.
+                await asyncio.sleep(max(0.0, last + min(QUICK_BEAT, interval) - loop.time()))
+            if self._running:
+                await self.beat()
+            last = loop.time()
+
+    async def beat(self) -> None:
+        """Extend our leases; learn which jobs are cancelling and which were lost."""
+        slots = [slot for slot in self._running.values() if not slot.attempt.ended]
+        if not slots:
+            return
+        fences = [slot.attempt.fence for slot in slots]
+        try:
+            answer = await self.store.heartbeat(
+                self.id, fences, self.clock.now(), self.settings.lease_seconds
+            )
+        except Exception:
+            logger.exception("heartbeat failed")
+            return
+        self.stats.heartbeats += 1
+        for slot in slots:
+            status = answer.get(slot.attempt.fence.job_id)
+            if status is None:
+                slot.attempt.interrupt("lost")
+            elif status is Status.CANCELLING:
+                slot.attempt.interrupt("cancel")
+
+
+class _Completions:
+    """Completes jobs in batches: one transaction for many finished attempts."""
+
+    def __init__(self, store: Store, clock: Clock, stats: WorkerStats) -> None:
+        self._store = store
+        self._clock = clock
+        self._stats = stats
+        self._items: list[tuple[Fence, Any]] = []
+        self._lock = asyncio.Lock()
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def add(self, fence: Fence, result: Any) -> None:
+        self._items.append((fence, result))
+        if len(self._items) >= BATCH_SIZE:
+            self._start_flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(BATCH_DELAY, self._start_flush)
+
+    def _start_flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        task = asyncio.get_running_loop().create_task(self._write())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def flush(self) -> None:
+        """Write everything pending, including batches already on their way."""
+        self._start_flush()
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
+    async def _write(self) -> None:
+        async with self._lock:
+            items, self._items = self._items, []
+            if not items:
+                return
+            try:
+                written = await self._store.complete_many(items, self._clock.now())
+            except Exception:
+                # Their leases expire and maintenance re-runs them: at-least-once.
+                logger.exception("could not record %d completions", len(items))
+                return
+        stale = sum(1 for job in written if job is None)
+        self._stats.completed += len(items) - stale
+        self._stats.stale_writes += stale

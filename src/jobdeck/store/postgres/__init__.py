@@ -1,0 +1,1 @@
+"""The PostgreSQL store: several processes on several hosts share one database."""

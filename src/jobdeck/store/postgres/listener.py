@@ -1,0 +1,97 @@
+"""LISTEN/NOTIFY → :class:`Signals`, on a dedicated connection that heals itself.
+
+Every job-writing transaction NOTIFYs ``jobdeck_jobs`` (payload: its seq) and, when it
+made a queued job claimable, ``jobdeck_enqueue``; PostgreSQL delivers them at commit.
+The listener turns each into a local signal, so an idle worker in another process (or
+on another host) wakes at once.
+
+A signal carries no data, so losing notifications only costs a query: after every
+(re)connect the listener fires every channel, and followers catch up by seq from the
+store. A dead connection (server restart, ``pg_terminate_backend``, network loss) is
+noticed by the read failing or by the periodic health check, and replaced with
+exponential backoff; the listener never gives up and never raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import psycopg
+
+from jobdeck.events.signals import Signals
+from jobdeck.store.postgres.queries import Q
+
+log = logging.getLogger("jobdeck.store.postgres")
+
+CHANNELS = {"jobdeck_jobs": "jobs", "jobdeck_enqueue": "enqueue"}
+HEALTH_CHECK_SECONDS = 10.0  # a silent half-open connection is found within this time
+BACKOFF_FIRST, BACKOFF_MAX = 0.05, 5.0
+
+
+class Listener:
+    def __init__(self, conninfo: str, signals: Signals) -> None:
+        self._conninfo = conninfo
+        self._signals = signals
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self.connects = 0  # how many times a LISTEN connection was established
+
+    async def start(self, timeout: float = 10.0) -> None:
+        """Start listening; wait (bounded) for the first connection so that a caller's
+        later writes by others are not missed while it is still connecting."""
+        self._task = asyncio.create_task(self._run(), name="jobdeck-pg-listener")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), timeout)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def _run(self) -> None:
+        delay = BACKOFF_FIRST
+        while True:
+            conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+            try:
+                conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+                await conn.execute(Q["listen"], prepare=False)
+                self.connects += 1
+                self._connected.set()
+                delay = BACKOFF_FIRST
+                # Anything committed while we were not listening is found by seq.
+                self._signals.fire()
+                await self._pump(conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure: reconnect, never die
+                self._connected.clear()
+                log.warning(
+                    "jobdeck listener: connection lost (%s); reconnecting in %.2fs",
+                    exc.__class__.__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+
+    async def _pump(self, conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
+        fire = self._signals.fire
+        while True:
+            async for notify in conn.notifies(timeout=HEALTH_CHECK_SECONDS):
+                channel = CHANNELS.get(notify.channel)
+                if channel is not None:
+                    fire(channel)
+            # No notification for a while: make sure the connection is still alive
+            # (a half-open TCP connection would otherwise stay silent forever).
+            await conn.execute(Q["ping"])

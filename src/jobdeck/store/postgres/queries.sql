@@ -1,0 +1,679 @@
+-- Every SQL statement of the PostgreSQL store, as `-- name: xyz` blocks.
+-- Loaded once by jobdeck.store.postgres.queries; parameters use psycopg's %(name)s.
+--
+-- How a job write works (see PostgresStore._write):
+--   BEGIN; feed_lock; <verb statement>; COMMIT   -- sent as one pipeline, one round trip
+-- The verb statement is a single conditional UPDATE/INSERT (the WHERE clause is the
+-- transition check and the fence) whose CTEs also write the history rows, prune
+-- history to the limit, take the change-feed number and NOTIFY listeners.
+-- Zero rows back means the transition was refused; nothing changed.
+
+-- name: session
+-- Run once per new pooled connection. Every statement here is prepared once per
+-- connection and its parameters never change the best plan (they are keys, times and
+-- small limits), so planning each execution ("custom plans", the default for the
+-- first five runs and whenever the planner hesitates) would only cost time: about
+-- half of a verb's server time, measured.
+SET TIME ZONE 'UTC'; SET plan_cache_mode = force_generic_plan
+
+-- name: begin
+BEGIN
+
+-- name: commit
+COMMIT
+
+-- name: feed_lock
+-- The change-feed order. Job.seq must grow in COMMIT order (a follower that has read
+-- seq 11 must never later find a newly committed 10), which a bare sequence does not
+-- give: nextval order is not commit order. Every job-writing transaction therefore
+-- takes this transaction-level advisory lock as its FIRST lock, before any row lock,
+-- takes its seq with nextval() while holding it, and keeps it until COMMIT: seqs are
+-- handed out and committed one transaction at a time. Because it is always the first
+-- lock taken, no transaction can hold it while another holds a row lock it needs on
+-- the way to this lock, so it cannot deadlock. Cost: job writes are serialized on the
+-- database (reads are not); the batched verbs keep the number of such transactions
+-- small. (The NOTIFY every write sends already serializes commits on the notify queue
+-- lock, so little concurrency is lost.)
+SELECT pg_advisory_xact_lock(7452019283746501)
+
+-- name: listen
+-- Channels of jobdeck.store.postgres.listener (simple protocol: two statements).
+LISTEN jobdeck_jobs; LISTEN jobdeck_enqueue
+
+-- name: ping
+SELECT 1
+
+-- name: schema_lock
+SELECT pg_advisory_xact_lock(7452019283746502)
+
+-- name: schema_table
+CREATE TABLE IF NOT EXISTS jobdeck_schema_version (
+    version    integer PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+
+-- name: schema_current
+SELECT coalesce(max(version), 0) AS version FROM jobdeck_schema_version
+
+-- name: schema_record
+INSERT INTO jobdeck_schema_version (version) VALUES (%(version)s)
+
+-- name: insert_jobs
+-- ON CONFLICT DO NOTHING makes a retried insert idempotent: job_ids are chosen by the
+-- caller before the first try, so a retry after an ambiguous failure (commit sent,
+-- answer lost) inserts nothing twice and the rows are then read back by job_id.
+WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+input AS (
+    SELECT * FROM unnest(
+        %(job_ids)s::text[], %(names)s::text[], %(types)s::text[], %(modes)s::text[],
+        %(priorities)s::smallint[], %(descriptions)s::text[], %(payloads)s::jsonb[],
+        %(metadatas)s::jsonb[], %(icons)s::text[], %(sources)s::text[], %(plugin_ids)s::text[],
+        %(store_ids)s::text[], %(user_ids)s::text[], %(notifies)s::boolean[],
+        %(run_ats)s::timestamptz[], %(max_retries)s::integer[], %(timeouts)s::integer[],
+        %(retry_delays)s::jsonb[], %(cron_job_ids)s::bigint[]
+    ) WITH ORDINALITY AS t(job_id, name, type, mode, priority, description, payload, metadata,
+                           icon_svg, source, plugin_id, store_id, user_id, show_notification,
+                           run_at, max_retries, timeout, retry_delays, cron_job_id, ord)
+),
+ins AS (
+    INSERT INTO jobdeck_jobs (
+        job_id, name, type, mode, status, priority, description, payload, metadata, icon_svg,
+        source, plugin_id, store_id, user_id, show_notification, run_at, attempt, max_retries,
+        timeout, retry_delays, cron_job_id, created_at, updated_at, seq)
+    SELECT i.job_id, i.name, i.type, i.mode, 'pending', i.priority, i.description, i.payload,
+           i.metadata, i.icon_svg, i.source, i.plugin_id, i.store_id, i.user_id,
+           i.show_notification, coalesce(i.run_at, %(now)s), 0, i.max_retries, i.timeout,
+           i.retry_delays, i.cron_job_id, %(now)s, %(now)s, s.seq
+    FROM input i, s
+    ORDER BY i.ord  -- ids increase in the caller's order
+    ON CONFLICT (job_id) DO NOTHING
+    RETURNING *
+),
+hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    SELECT id, 'created', NULL, NULL, %(now)s FROM ins ORDER BY id
+)
+SELECT ins.*,
+       pg_notify('jobdeck_jobs', ins.seq::text) AS _n1,
+       CASE WHEN ins.mode = 'queued' THEN pg_notify('jobdeck_enqueue', '') END AS _n2
+FROM ins ORDER BY ins.id
+
+-- name: jobs_by_ids
+SELECT j.* FROM jobdeck_jobs j WHERE j.job_id = ANY(%(job_ids)s::text[])
+
+-- name: get_job
+SELECT * FROM jobdeck_jobs WHERE job_id = %(job_id)s::text
+
+-- name: list_jobs
+SELECT * FROM jobdeck_jobs
+WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+  AND (%(type)s::text IS NULL OR type = %(type)s::text)
+  AND (%(source)s::text IS NULL OR source = %(source)s::text)
+  AND (%(store_id)s::text IS NULL OR store_id = %(store_id)s::text)
+  AND (%(plugin_id)s::text IS NULL OR plugin_id = %(plugin_id)s::text)
+  AND (%(mode)s::text IS NULL OR mode = %(mode)s::text)
+  AND (%(q)s::text IS NULL OR name ILIKE %(q)s::text OR description ILIKE %(q)s::text
+       OR type ILIKE %(q)s::text)
+ORDER BY id DESC
+LIMIT %(limit)s::bigint OFFSET %(offset)s::bigint
+
+-- name: count_jobs
+SELECT count(*) AS n FROM jobdeck_jobs
+WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+  AND (%(type)s::text IS NULL OR type = %(type)s::text)
+  AND (%(source)s::text IS NULL OR source = %(source)s::text)
+  AND (%(store_id)s::text IS NULL OR store_id = %(store_id)s::text)
+  AND (%(plugin_id)s::text IS NULL OR plugin_id = %(plugin_id)s::text)
+  AND (%(mode)s::text IS NULL OR mode = %(mode)s::text)
+  AND (%(q)s::text IS NULL OR name ILIKE %(q)s::text OR description ILIKE %(q)s::text
+       OR type ILIKE %(q)s::text)
+
+-- name: count_by_status
+SELECT status, count(*) AS n FROM jobdeck_jobs
+WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+  AND (%(type)s::text IS NULL OR type = %(type)s::text)
+  AND (%(source)s::text IS NULL OR source = %(source)s::text)
+  AND (%(store_id)s::text IS NULL OR store_id = %(store_id)s::text)
+  AND (%(plugin_id)s::text IS NULL OR plugin_id = %(plugin_id)s::text)
+  AND (%(mode)s::text IS NULL OR mode = %(mode)s::text)
+  AND (%(q)s::text IS NULL OR name ILIKE %(q)s::text OR description ILIKE %(q)s::text
+       OR type ILIKE %(q)s::text)
+GROUP BY status
+
+-- name: start
+WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+upd AS (
+    UPDATE jobdeck_jobs j
+    SET status = 'running', started_at = %(now)s, progress_at = %(now)s, updated_at = %(now)s,
+        seq = s.seq
+    FROM s
+    WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
+      AND j.mode = 'tracked'  -- queued jobs are started by a worker's claim
+    RETURNING j.*
+),
+hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    SELECT id, 'started', NULL, NULL, %(now)s FROM upd
+),
+pruned AS (
+    DELETE FROM jobdeck_history h
+    USING (SELECT u.id AS job_pk,
+                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
+                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u) c
+    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
+)
+SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
+
+-- name: update_progress
+-- rate/eta: jobdeck_rate/jobdeck_eta (migration 1) mirror domain.progress.estimate; in
+-- SET, column names are the row before this update, so they are the previous sample.
+WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+upd AS (
+    UPDATE jobdeck_jobs j
+    SET progress = %(progress)s::float8,
+        metadata = j.metadata || coalesce(%(metadata)s::jsonb, '{}'::jsonb),
+        progress_message = coalesce(%(message)s::text, j.progress_message),
+        rate = jobdeck_rate(j.rate, j.progress, j.progress_at, %(progress)s::float8, %(now)s),
+        eta_seconds = jobdeck_eta(
+            jobdeck_rate(j.rate, j.progress, j.progress_at, %(progress)s::float8, %(now)s),
+            %(progress)s::float8),
+        progress_at = %(now)s, updated_at = %(now)s, seq = s.seq
+    FROM s
+    WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
+      AND (NOT %(fenced)s::boolean
+           OR (j.attempt = %(attempt)s::int AND j.locked_by = %(worker)s::text))
+    RETURNING j.*
+),
+hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    SELECT id, 'progress', %(message)s::text, jsonb_build_object('progress', progress), %(now)s
+    FROM upd WHERE %(message)s::text IS NOT NULL
+),
+pruned AS (
+    DELETE FROM jobdeck_history h
+    USING (SELECT u.id AS job_pk,
+                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
+                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u WHERE %(message)s::text IS NOT NULL) c
+    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
+)
+SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
+
+-- name: complete
+WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+upd AS (
+    UPDATE jobdeck_jobs j
+    SET status = 'completed', progress = 100, result = %(result)s::jsonb, eta_seconds = 0,
+        completed_at = %(now)s, updated_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
+        seq = s.seq
+    FROM s
+    WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
+      AND (NOT %(fenced)s::boolean
+           OR (j.attempt = %(attempt)s::int AND j.locked_by = %(worker)s::text))
+    RETURNING j.*
+),
+hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    SELECT id, 'completed', NULL, NULL, %(now)s FROM upd
+),
+pruned AS (
+    DELETE FROM jobdeck_history h
+    USING (SELECT u.id AS job_pk,
+                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
+                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u) c
+    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
+)
+SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
+
+-- name: fail
+WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+upd AS (
+    UPDATE jobdeck_jobs j
+    SET status = 'failed', error_message = %(error)s::text, eta_seconds = NULL,
+        completed_at = %(now)s, updated_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
+        seq = s.seq
+    FROM s
+    WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
+      AND (NOT %(fenced)s::boolean
+           OR (j.attempt = %(attempt)s::int AND j.locked_by = %(worker)s::text))
+    RETURNING j.*
+),
+hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    SELECT id, 'error', %(error)s::text, NULL, %(now)s FROM upd
+),
+pruned AS (
+    DELETE FROM jobdeck_history h
+    USING (SELECT u.id AS job_pk,
+                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
+                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u) c
+    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
+)
+SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
+
+-- name: cancel
+-- domain.states.cancel_target: a running queued job is asked to stop (cancelling, its
+-- worker ends it); anything else stops at once.
+WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+upd AS (
+    UPDATE jobdeck_jobs j
+    SET status = CASE WHEN j.status = 'running' AND j.mode = 'queued'
+                      THEN 'cancelling' ELSE 'cancelled' END,
+        completed_at = CASE WHEN j.status = 'running' AND j.mode = 'queued'
+                            THEN j.completed_at ELSE %(now)s END,
+        locked_by = CASE WHEN j.status = 'running' AND j.mode = 'queued'
+                         THEN j.locked_by END,
+        lease_expires_at = CASE WHEN j.status = 'running' AND j.mode = 'queued'
+                                THEN j.lease_expires_at END,
+        eta_seconds = NULL, updated_at = %(now)s, seq = s.seq
+    FROM s
+    WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
+    RETURNING j.*
+),
+hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    SELECT id, status, NULL, NULL, %(now)s FROM upd
+),
+pruned AS (
+    DELETE FROM jobdeck_history h
+    USING (SELECT u.id AS job_pk,
+                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
+                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u) c
+    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
+)
+SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
+
+-- name: retry
+WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+upd AS (
+    UPDATE jobdeck_jobs j
+    SET status = 'pending', run_at = %(now)s, error_message = NULL, result = NULL,
+        completed_at = NULL, locked_by = NULL, lease_expires_at = NULL, progress = 0,
+        progress_message = NULL, progress_at = NULL, rate = NULL, eta_seconds = NULL,
+        updated_at = %(now)s, seq = s.seq
+    FROM s
+    WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
+      AND j.mode = 'queued'
+    RETURNING j.*
+),
+hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    SELECT id, 'retry', 'Retry requested', %(data)s::jsonb, %(now)s FROM upd
+),
+pruned AS (
+    DELETE FROM jobdeck_history h
+    USING (SELECT u.id AS job_pk,
+                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
+                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u) c
+    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
+)
+SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1,
+       pg_notify('jobdeck_enqueue', '') AS _n2
+FROM upd
+
+-- name: delete_job
+WITH del AS (
+    DELETE FROM jobdeck_jobs
+    WHERE job_id = %(job_id)s::text AND status = ANY(%(allowed)s::text[])
+    RETURNING id
+),
+hist AS (DELETE FROM jobdeck_history WHERE job_pk IN (SELECT id FROM del))
+SELECT id FROM del
+
+-- name: claim
+-- Why this is atomic: the `picked` subquery locks each row it returns (FOR UPDATE) and
+-- SKIPs rows another transaction has locked instead of waiting for them, so two
+-- claimers never pick the same row; the UPDATE runs in the same statement and the row
+-- locks last until COMMIT, after which the rows are 'running' and no longer match. A row
+-- that another claimer committed while we scanned is re-checked against the WHERE
+-- clause after locking (READ COMMITTED re-evaluation) and dropped.
+WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+picked AS (
+    SELECT id FROM jobdeck_jobs
+    WHERE status = 'pending' AND mode = 'queued' AND run_at <= %(now)s
+    ORDER BY priority DESC, run_at, id
+    LIMIT %(limit)s::int
+    FOR UPDATE SKIP LOCKED
+),
+upd AS (
+    UPDATE jobdeck_jobs j
+    SET status = 'running', attempt = j.attempt + 1, locked_by = %(worker)s::text,
+        lease_expires_at = %(lease)s, started_at = %(now)s, progress_at = %(now)s,
+        rate = NULL, eta_seconds = NULL, updated_at = %(now)s, seq = s.seq
+    FROM picked, s
+    WHERE j.id = picked.id
+    RETURNING j.*
+),
+hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    SELECT id, 'started', NULL, jsonb_build_object('attempt', attempt, 'worker', locked_by),
+           %(now)s
+    FROM upd
+),
+pruned AS (
+    DELETE FROM jobdeck_history h
+    USING (SELECT u.id AS job_pk,
+                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
+                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u) c
+    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
+)
+SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1
+FROM upd ORDER BY upd.priority DESC, upd.run_at, upd.id
+
+-- name: heartbeat
+-- A lease extension changes nothing a follower can see (lease_expires_at is internal),
+-- so it takes no feed number and no feed lock, and never contends with job writes.
+UPDATE jobdeck_jobs j
+SET lease_expires_at = %(lease)s
+FROM unnest(%(job_ids)s::text[], %(attempts)s::int[]) AS f(job_id, attempt)
+WHERE j.job_id = f.job_id AND j.attempt = f.attempt AND j.locked_by = %(worker)s::text
+  AND j.status IN ('running', 'cancelling')
+RETURNING j.job_id, j.status
+
+-- name: complete_many
+WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+f AS (
+    SELECT * FROM unnest(%(job_ids)s::text[], %(attempts)s::int[], %(workers)s::text[],
+                         %(results)s::jsonb[]) AS f(job_id, attempt, worker, result)
+),
+upd AS (
+    UPDATE jobdeck_jobs j
+    SET status = 'completed', progress = 100, result = f.result, eta_seconds = 0,
+        completed_at = %(now)s, updated_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
+        seq = s.seq
+    FROM f, s
+    WHERE j.job_id = f.job_id AND j.attempt = f.attempt AND j.locked_by = f.worker
+      AND j.status IN ('running', 'cancelling')
+    RETURNING j.*
+),
+hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    SELECT id, 'completed', NULL, NULL, %(now)s FROM upd
+),
+pruned AS (
+    DELETE FROM jobdeck_history h
+    USING (SELECT u.id AS job_pk,
+                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
+                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u) c
+    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
+)
+SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
+
+-- name: retry_later
+WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+upd AS (
+    UPDATE jobdeck_jobs j
+    SET status = 'pending', run_at = %(run_at)s, error_message = %(error)s::text,
+        locked_by = NULL, lease_expires_at = NULL, progress = 0, progress_at = NULL,
+        rate = NULL, eta_seconds = NULL, updated_at = %(now)s, seq = s.seq
+    FROM s
+    WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
+      AND j.attempt = %(attempt)s::int AND j.locked_by = %(worker)s::text
+    RETURNING j.*
+),
+hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    SELECT id, 'retry', %(error)s::text, %(data)s::jsonb, %(now)s FROM upd
+),
+pruned AS (
+    DELETE FROM jobdeck_history h
+    USING (SELECT u.id AS job_pk,
+                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
+                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u) c
+    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
+)
+SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1,
+       pg_notify('jobdeck_enqueue', '') AS _n2
+FROM upd
+
+-- name: mark_cancelled
+WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+upd AS (
+    UPDATE jobdeck_jobs j
+    SET status = 'cancelled', completed_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
+        eta_seconds = NULL, updated_at = %(now)s, seq = s.seq
+    FROM s
+    WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
+      AND j.attempt = %(attempt)s::int AND j.locked_by = %(worker)s::text
+    RETURNING j.*
+),
+hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    SELECT id, 'cancelled', NULL, NULL, %(now)s FROM upd
+),
+pruned AS (
+    DELETE FROM jobdeck_history h
+    USING (SELECT u.id AS job_pk,
+                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
+                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u) c
+    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
+)
+SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
+
+-- name: release
+-- Graceful shutdown: the attempt did not run to an outcome, so it is not counted.
+WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+f AS (
+    SELECT * FROM unnest(%(job_ids)s::text[], %(attempts)s::int[], %(workers)s::text[])
+        AS f(job_id, attempt, worker)
+),
+upd AS (
+    UPDATE jobdeck_jobs j
+    SET status = CASE WHEN j.status = 'cancelling' THEN 'cancelled' ELSE 'pending' END,
+        attempt = CASE WHEN j.status = 'cancelling' THEN j.attempt ELSE j.attempt - 1 END,
+        run_at = CASE WHEN j.status = 'cancelling' THEN j.run_at ELSE %(now)s END,
+        completed_at = CASE WHEN j.status = 'cancelling' THEN %(now)s ELSE j.completed_at END,
+        progress = CASE WHEN j.status = 'cancelling' THEN j.progress ELSE 0 END,
+        progress_at = NULL, rate = NULL, eta_seconds = NULL,
+        locked_by = NULL, lease_expires_at = NULL, updated_at = %(now)s, seq = s.seq
+    FROM f, s
+    WHERE j.job_id = f.job_id AND j.attempt = f.attempt AND j.locked_by = f.worker
+      AND j.status = ANY(%(allowed)s::text[])
+    RETURNING j.*
+),
+hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    SELECT id, 'released', NULL, NULL, %(now)s FROM upd
+),
+pruned AS (
+    DELETE FROM jobdeck_history h
+    USING (SELECT u.id AS job_pk,
+                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
+                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u) c
+    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
+)
+SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1,
+       CASE WHEN upd.status = 'pending' THEN pg_notify('jobdeck_enqueue', '') END AS _n2
+FROM upd
+
+-- name: rescue_expired
+-- Only leases that have run out: a live worker's heartbeat keeps its rows out of here,
+-- and a row being heartbeated right now is locked, so it is skipped, not waited for.
+WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+picked AS (
+    SELECT id FROM jobdeck_jobs
+    WHERE status IN ('running', 'cancelling') AND mode = 'queued'
+      AND lease_expires_at < %(now)s  -- a lease is valid up to and including its end
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+),
+upd AS (
+    UPDATE jobdeck_jobs j
+    SET status = CASE WHEN j.status = 'cancelling' THEN 'cancelled'
+                      WHEN j.attempt <= j.max_retries THEN 'pending' ELSE 'failed' END,
+        run_at = CASE WHEN j.status = 'running' AND j.attempt <= j.max_retries
+                      THEN %(now)s ELSE j.run_at END,
+        error_message = CASE WHEN j.status = 'running' AND j.attempt > j.max_retries
+                             THEN 'Worker lost: lease expired' ELSE j.error_message END,
+        completed_at = CASE WHEN j.status = 'running' AND j.attempt <= j.max_retries
+                            THEN j.completed_at ELSE %(now)s END,
+        progress = CASE WHEN j.status = 'running' AND j.attempt <= j.max_retries
+                        THEN 0 ELSE j.progress END,
+        progress_at = NULL, rate = NULL,
+        locked_by = NULL, lease_expires_at = NULL, eta_seconds = NULL, updated_at = %(now)s,
+        seq = s.seq
+    FROM picked, s
+    WHERE j.id = picked.id AND j.lease_expires_at < %(now)s
+      AND j.status IN ('running', 'cancelling')
+    RETURNING j.*
+),
+hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    SELECT id, 'rescued', 'Worker lost: lease expired',
+           jsonb_build_object('attempt', attempt, 'status', status), %(now)s
+    FROM upd
+),
+pruned AS (
+    DELETE FROM jobdeck_history h
+    USING (SELECT u.id AS job_pk,
+                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
+                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u) c
+    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
+)
+SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1,
+       CASE WHEN upd.status = 'pending' THEN pg_notify('jobdeck_enqueue', '') END AS _n2
+FROM upd ORDER BY upd.id
+
+-- name: fail_timed_out_tracked
+WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+picked AS (
+    SELECT id FROM jobdeck_jobs
+    WHERE status = 'running' AND mode = 'tracked' AND timeout > 0
+      AND started_at + timeout * interval '1 second' < %(now)s
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+),
+upd AS (
+    UPDATE jobdeck_jobs j
+    SET status = 'failed', error_message = 'Job timed out after ' || j.timeout || ' seconds',
+        completed_at = %(now)s, locked_by = NULL, lease_expires_at = NULL, eta_seconds = NULL,
+        updated_at = %(now)s, seq = s.seq
+    FROM picked, s
+    WHERE j.id = picked.id AND j.status = 'running'
+    RETURNING j.*
+),
+hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    SELECT id, 'timeout', error_message, NULL, %(now)s FROM upd
+),
+pruned AS (
+    DELETE FROM jobdeck_history h
+    USING (SELECT u.id AS job_pk,
+                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
+                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u) c
+    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
+)
+SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd ORDER BY upd.id
+
+-- name: cleanup
+WITH del AS (
+    DELETE FROM jobdeck_jobs
+    WHERE status = ANY(%(statuses)s::text[]) AND completed_at < %(before)s
+    RETURNING id
+),
+hist AS (DELETE FROM jobdeck_history WHERE job_pk IN (SELECT id FROM del))
+SELECT count(*) AS n FROM del
+
+-- name: prune_history
+WITH del AS (DELETE FROM jobdeck_history WHERE created_at < %(before)s RETURNING 1)
+SELECT count(*) AS n FROM del
+
+-- name: next_run_at
+SELECT min(run_at) AS run_at FROM jobdeck_jobs WHERE status = 'pending' AND mode = 'queued'
+
+-- name: add_history
+WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+upd AS (
+    UPDATE jobdeck_jobs j SET seq = s.seq FROM s
+    WHERE j.job_id = %(job_id)s::text
+    RETURNING j.id, j.seq
+),
+hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    SELECT id, %(kind)s::text, %(message)s::text, %(data)s::jsonb, %(now)s FROM upd
+),
+pruned AS (
+    DELETE FROM jobdeck_history h
+    USING (SELECT u.id AS job_pk,
+                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
+                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u) c
+    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
+)
+SELECT upd.id, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
+
+-- name: get_history
+-- The newest `limit` events, returned oldest first.
+SELECT * FROM (
+    SELECT h.id, j.job_id, h.kind, h.message, h.data, h.created_at
+    FROM jobdeck_jobs j JOIN jobdeck_history h ON h.job_pk = j.id
+    WHERE j.job_id = %(job_id)s::text
+    ORDER BY h.id DESC
+    LIMIT %(limit)s::int
+) newest ORDER BY id
+
+-- name: changes_since
+SELECT * FROM jobdeck_jobs WHERE seq > %(seq)s::bigint ORDER BY seq, id LIMIT %(limit)s::int
+
+-- name: read_snapshot
+SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY
+
+-- name: changes_rest_of_seq
+-- Jobs written by one transaction share a seq: a page that ends inside such a group is
+-- completed with the rest of it, so a follower resuming after the page's last seq
+-- never skips a job.
+SELECT * FROM jobdeck_jobs WHERE seq = %(seq)s::bigint AND id > %(id)s::bigint ORDER BY id
+
+-- name: last_seq
+-- The newest committed number, never the sequence's own value: a number handed to a
+-- transaction that has not committed yet must not be reported.
+SELECT coalesce(max(seq), 0) AS seq FROM jobdeck_jobs
+
+-- name: create_token
+INSERT INTO jobdeck_tokens (name, token_hash, scopes, plugin, store, created_at)
+VALUES (%(name)s, %(token_hash)s, %(scopes)s::text[], %(plugin)s, %(store)s, %(now)s)
+RETURNING *
+
+-- name: token_by_hash
+SELECT * FROM jobdeck_tokens WHERE token_hash = %(token_hash)s AND revoked_at IS NULL
+
+-- name: list_tokens
+SELECT * FROM jobdeck_tokens ORDER BY id
+
+-- name: revoke_token
+UPDATE jobdeck_tokens SET revoked_at = %(now)s
+WHERE name = %(name)s AND revoked_at IS NULL
+RETURNING id
+
+-- name: create_grant
+INSERT INTO jobdeck_grants (kind, secret_hash, token_id, expires_at)
+VALUES (%(kind)s, %(secret_hash)s, %(token_id)s, %(expires_at)s)
+
+-- name: consume_grant
+-- The row lock and READ COMMITTED re-check of `used_at IS NULL` make two concurrent
+-- uses of a single-use grant resolve to exactly one winner.
+WITH g AS (
+    UPDATE jobdeck_grants g SET used_at = %(now)s
+    FROM jobdeck_tokens t
+    WHERE g.kind = %(kind)s AND g.secret_hash = %(secret_hash)s AND g.used_at IS NULL
+      AND g.expires_at > %(now)s AND t.id = g.token_id AND t.revoked_at IS NULL
+    RETURNING g.token_id
+)
+SELECT t.* FROM jobdeck_tokens t JOIN g ON t.id = g.token_id
+
+-- name: peek_grant
+SELECT t.* FROM jobdeck_grants g JOIN jobdeck_tokens t ON t.id = g.token_id
+WHERE g.kind = %(kind)s AND g.secret_hash = %(secret_hash)s AND g.used_at IS NULL
+  AND g.expires_at > %(now)s AND t.revoked_at IS NULL

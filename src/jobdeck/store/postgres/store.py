@@ -1,0 +1,726 @@
+"""The PostgreSQL store (psycopg 3, async, pooled): the Store protocol of ``store/base.py``.
+
+Every verb is one transaction of one conditional statement (``queries.sql``), sent with
+the change-feed lock in a single pipeline: one network round trip per verb. What makes
+it safe to run many processes on many hosts against one database:
+
+* claims lock rows with ``FOR UPDATE SKIP LOCKED``, so no job is handed out twice;
+* every write of an attempt is fenced on ``attempt`` and ``locked_by``;
+* ``Job.seq`` is handed out under a transaction-level advisory lock, so it grows in
+  commit order (see ``feed_lock`` in queries.sql);
+* writers NOTIFY, and a :class:`Listener` turns notifications into local signals.
+
+Connection failures (server restart, killed backend) are retried with bounded backoff.
+Re-running a verb is safe because each one is a single conditional transaction: either
+its first try rolled back, or it committed and the retry is refused by its own status
+or fence check. ``insert_jobs`` is idempotent by caller-chosen job_ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, LiteralString, TypeVar
+
+import psycopg
+from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from jobdeck.domain.job import (
+    TERMINAL,
+    Change,
+    Fence,
+    HistoryEvent,
+    Job,
+    JobFilter,
+    Mode,
+    NewJob,
+    Priority,
+    Status,
+)
+from jobdeck.domain.states import ALLOWED_FROM
+from jobdeck.errors import (
+    InvalidTransition,
+    JobNotFound,
+    StaleWrite,
+    StoreError,
+    ValidationError,
+)
+from jobdeck.events.signals import Signals
+from jobdeck.store.base import Token
+from jobdeck.store.postgres.listener import Listener
+from jobdeck.store.postgres.queries import MIGRATIONS, Q
+
+log = logging.getLogger("jobdeck.store.postgres")
+
+T = TypeVar("T")
+Conn = psycopg.AsyncConnection[DictRow]
+
+# Retries of a verb whose connection failed: 0.05 s doubling to 2 s, about 15 s in all,
+# long enough to ride out a server restart, short enough to report a dead database.
+RETRIES = 11
+BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0
+
+
+_OWNED = ("running", "cancelling")  # statuses in which an attempt still owns its job
+
+
+def _allowed(verb: str) -> list[str]:
+    return sorted(s.value for s in ALLOWED_FROM[verb])
+
+
+def _json(value: Any) -> Jsonb | None:
+    """SQL NULL for None, else the JSON value (jsonb keeps numbers and nesting)."""
+    return None if value is None else Jsonb(value)
+
+
+def _job(r: DictRow) -> Job:
+    delays = r["retry_delays"]
+    return Job(
+        id=r["id"],
+        job_id=r["job_id"],
+        name=r["name"],
+        type=r["type"],
+        mode=Mode(r["mode"]),
+        status=Status(r["status"]),
+        priority=Priority(r["priority"]),
+        description=r["description"],
+        progress=r["progress"],
+        progress_message=r["progress_message"],
+        payload=r["payload"],
+        metadata=r["metadata"],
+        result=r["result"],
+        error_message=r["error_message"],
+        icon_svg=r["icon_svg"],
+        source=r["source"],
+        plugin_id=r["plugin_id"],
+        store_id=r["store_id"],
+        user_id=r["user_id"],
+        show_notification=r["show_notification"],
+        run_at=r["run_at"],
+        attempt=r["attempt"],
+        max_retries=r["max_retries"],
+        timeout=r["timeout"],
+        retry_delays=tuple(delays) if delays is not None else None,
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        started_at=r["started_at"],
+        completed_at=r["completed_at"],
+        cron_job_id=r["cron_job_id"],
+        locked_by=r["locked_by"],
+        lease_expires_at=r["lease_expires_at"],
+        seq=r["seq"],
+        eta_seconds=r["eta_seconds"],
+        rate=r["rate"],
+    )
+
+
+def _token(r: DictRow) -> Token:
+    return Token(
+        id=r["id"],
+        name=r["name"],
+        scopes=tuple(r["scopes"]),
+        plugin=r["plugin"],
+        store=r["store"],
+        created_at=r["created_at"],
+        revoked_at=r["revoked_at"],
+        last_used_at=r["last_used_at"],
+    )
+
+
+def _filter(where: JobFilter) -> dict[str, Any]:
+    text = None
+    if where.text:
+        escaped = where.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        text = f"%{escaped}%"
+    return {
+        "statuses": [Status(s).value for s in where.status] or None,
+        "type": where.type,
+        "source": where.source,
+        "store_id": where.store_id,
+        "plugin_id": where.plugin_id,
+        "mode": Mode(where.mode).value if where.mode else None,
+        "q": text,
+    }
+
+
+def _fence(fence: Fence | None) -> dict[str, Any]:
+    if fence is None:
+        return {"fenced": False, "attempt": None, "worker": None}
+    return {"fenced": True, "attempt": fence.attempt, "worker": fence.worker_id}
+
+
+def _fences(fences: Sequence[Fence]) -> dict[str, Any]:
+    return {
+        "job_ids": [f.job_id for f in fences],
+        "attempts": [f.attempt for f in fences],
+        "workers": [f.worker_id for f in fences],
+    }
+
+
+class PostgresStore:
+    """A :class:`~jobdeck.store.base.Store` on PostgreSQL (``postgresql://…``)."""
+
+    def __init__(
+        self,
+        database_url: str,
+        history_limit: int = 500,
+        *,
+        min_connections: int = 1,
+        max_connections: int = 8,
+        listen: bool = True,
+    ) -> None:
+        if history_limit < 1:
+            raise ValidationError("history_limit must be at least 1")
+        self.database_url = database_url
+        self.history_limit = history_limit
+        self.signals = Signals()
+        self._keep = history_limit - 1  # old rows kept when a verb adds one
+        self._pool = AsyncConnectionPool(
+            database_url,
+            connection_class=psycopg.AsyncConnection[DictRow],
+            kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0},
+            configure=self._configure,
+            min_size=min_connections,
+            max_size=max_connections,
+            timeout=10.0,
+            open=False,
+            name="jobdeck",
+        )
+        self._listener = Listener(database_url, self.signals) if listen else None
+        self._opened = False
+
+    @staticmethod
+    async def _configure(conn: Conn) -> None:
+        # All datetimes come back timezone-aware in UTC, whatever the server's setting;
+        # generic plans for the prepared statements (see queries.sql "session").
+        await conn.execute(Q["session"], prepare=False)
+
+    # --- lifecycle -------------------------------------------------------
+    async def open(self) -> None:
+        if self._opened:
+            return
+        try:
+            await self._pool.open(wait=True, timeout=15.0)
+        except psycopg.Error as exc:
+            await self._pool.close()
+            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+        self._opened = True
+        try:
+            await self._run(self._migrate)
+            if self._listener is not None:
+                await self._listener.start()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.stop()
+        if self._opened:
+            self._opened = False
+            await self._pool.close()
+
+    async def _migrate(self, conn: Conn) -> None:
+        # One transaction under an advisory lock: processes starting together queue up
+        # here, and each one after the first finds the schema already current.
+        async with conn.transaction():
+            await conn.execute(Q["schema_lock"])
+            await conn.execute(Q["schema_table"])
+            current = await self._scalar(conn, "schema_current", {})
+            for version, sql in MIGRATIONS:
+                if version > current:
+                    log.info("jobdeck: migrating PostgreSQL schema to version %d", version)
+                    await conn.execute(sql, prepare=False)  # many statements
+                    await conn.execute(Q["schema_record"], {"version": version})
+
+    async def schema_version(self) -> int:
+        return await self._run(lambda c: self._scalar(c, "schema_current", {}))
+
+    # --- plumbing --------------------------------------------------------
+    async def _run(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        """Run ``fn`` on a pooled connection; retry it when the connection fails.
+
+        Only connection-level failures (OperationalError: lost connection, server
+        shutdown, pool timeout, deadlock/serialization rollbacks) are retried; every
+        verb is one conditional transaction, so a re-run cannot apply twice.
+        """
+        if not self._opened:
+            raise StoreError("the store is not open")
+        delay = BACKOFF_FIRST
+        for attempt in range(RETRIES + 1):
+            try:
+                async with self._pool.connection() as conn:
+                    return await fn(conn)
+            except psycopg.OperationalError as exc:
+                if attempt == RETRIES or not self._opened:
+                    raise StoreError(f"PostgreSQL unavailable: {exc}") from exc
+                log.warning(
+                    "jobdeck: PostgreSQL call failed (%s); retry %d in %.2fs",
+                    exc.__class__.__name__,
+                    attempt + 1,
+                    delay,
+                )
+                # After a restart every idle pooled connection is dead: drop them all
+                # now rather than failing once per connection.
+                await asyncio.sleep(delay)
+                await self._drop_dead_connections()
+                delay = min(delay * 2, BACKOFF_MAX)
+            except psycopg.Error as exc:
+                raise StoreError(f"PostgreSQL error: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _drop_dead_connections(self) -> None:
+        try:
+            await asyncio.wait_for(self._pool.check(), 5.0)
+        except Exception as exc:  # the next try reports the real failure
+            log.debug("jobdeck: pool check failed: %s", exc)
+
+    @staticmethod
+    async def _scalar(conn: Conn, name: str, params: dict[str, Any]) -> Any:
+        cur = await conn.execute(Q[name], params)
+        row = await cur.fetchone()
+        return None if row is None else next(iter(row.values()))
+
+    @staticmethod
+    async def _rows(conn: Conn, name: str, params: dict[str, Any]) -> list[DictRow]:
+        cur = await conn.execute(Q[name], params)
+        return await cur.fetchall()
+
+    async def _write(self, conn: Conn, sql: LiteralString, params: dict[str, Any]) -> list[DictRow]:
+        """BEGIN; feed lock; the verb; COMMIT — pipelined into one round trip.
+
+        Plain BEGIN/COMMIT statements rather than ``conn.transaction()``, which syncs
+        the pipeline on entry and exit (two extra round trips). If the verb fails, the
+        pipeline skips the COMMIT and the pool rolls the connection back.
+        """
+        async with conn.pipeline():
+            await conn.execute(Q["begin"])
+            await conn.execute(Q["feed_lock"])
+            cur = await conn.execute(sql, params)
+            await conn.execute(Q["commit"])
+        return await cur.fetchall()
+
+    def _fired(self, jobs: Sequence[Job]) -> None:
+        """Own commits wake local waiters at once (the NOTIFY also reaches other processes)."""
+        if not jobs:
+            return
+        if any(j.status is Status.PENDING and j.mode is Mode.QUEUED for j in jobs):
+            self.signals.fire("jobs", "enqueue")
+        else:
+            self.signals.fire("jobs")
+
+    async def _transition(
+        self, verb: str, job_id: str, params: dict[str, Any], fence: Fence | None = None
+    ) -> Job:
+        """A single-job verb: the conditional statement, then why it refused, if it did."""
+        params.update(job_id=job_id, allowed=_allowed(verb), keep=self._keep)
+        sql = Q["update_progress" if verb == "progress" else verb]
+
+        async def go(conn: Conn) -> Job | DictRow | None:
+            rows = await self._write(conn, sql, params)
+            if rows:
+                return _job(rows[0])
+            cur = await conn.execute(Q["get_job"], {"job_id": job_id})
+            return await cur.fetchone()
+
+        outcome = await self._run(go)
+        if isinstance(outcome, Job):
+            self._fired([outcome])
+            return outcome
+        raise self._refusal(verb, job_id, outcome, fence)
+
+    @staticmethod
+    def _refusal(verb: str, job_id: str, row: DictRow | None, fence: Fence | None) -> Exception:
+        if row is None:
+            return JobNotFound(f"job {job_id} not found")
+        if fence is not None and (
+            row["attempt"] != fence.attempt
+            or row["locked_by"] != fence.worker_id
+            or row["status"] not in _OWNED
+        ):
+            return StaleWrite(
+                f"job {job_id}: attempt {fence.attempt} of worker {fence.worker_id} lost its lease"
+            )
+        if verb == "start" and row["mode"] == Mode.QUEUED.value and row["status"] == "pending":
+            return InvalidTransition(f"job {job_id} is queued: a worker starts it")
+        if verb == "retry" and row["mode"] == Mode.TRACKED.value:
+            return InvalidTransition(f"job {job_id} is tracked: only queued jobs are retried")
+        action = "update the progress of" if verb == "progress" else verb.replace("_", " ")
+        return InvalidTransition(f"cannot {action} job {job_id}: it is {row['status']}")
+
+    # --- creating and reading -------------------------------------------
+    async def insert_jobs(self, jobs: Sequence[NewJob], now: datetime) -> list[Job]:
+        if not jobs:
+            return []
+        job_ids = [str(uuid.uuid4()) for _ in jobs]  # chosen once: retries are idempotent
+        params = {
+            "now": now,
+            "job_ids": job_ids,
+            "names": [j.name for j in jobs],
+            "types": [j.type for j in jobs],
+            "modes": [Mode(j.mode).value for j in jobs],
+            "priorities": [int(Priority.parse(j.priority)) for j in jobs],
+            "descriptions": [j.description for j in jobs],
+            "payloads": [Jsonb(j.payload if j.payload is not None else {}) for j in jobs],
+            "metadatas": [Jsonb(j.metadata if j.metadata is not None else {}) for j in jobs],
+            "icons": [j.icon_svg for j in jobs],
+            "sources": [j.source for j in jobs],
+            "plugin_ids": [j.plugin_id for j in jobs],
+            "store_ids": [j.store_id for j in jobs],
+            "user_ids": [j.user_id for j in jobs],
+            "notifies": [bool(j.show_notification) for j in jobs],
+            "run_ats": [j.run_at for j in jobs],
+            "max_retries": [j.max_retries for j in jobs],
+            "timeouts": [j.timeout for j in jobs],
+            "retry_delays": [
+                Jsonb(list(j.retry_delays)) if j.retry_delays is not None else None for j in jobs
+            ],
+            "cron_job_ids": [j.cron_job_id for j in jobs],
+        }
+
+        async def go(conn: Conn) -> list[Job]:
+            rows = await self._write(conn, Q["insert_jobs"], params)
+            if len(rows) < len(job_ids):
+                # A retry after a commit whose answer was lost: read what is there.
+                rows = await self._rows(conn, "jobs_by_ids", {"job_ids": job_ids})
+            by_id = {r["job_id"]: r for r in rows}
+            return [_job(by_id[i]) for i in job_ids]
+
+        inserted = await self._run(go)
+        self._fired(inserted)
+        return inserted
+
+    async def get_job(self, job_id: str) -> Job | None:
+        rows = await self._run(lambda c: self._rows(c, "get_job", {"job_id": job_id}))
+        return _job(rows[0]) if rows else None
+
+    async def list_jobs(self, where: JobFilter, limit: int, offset: int) -> list[Job]:
+        params = _filter(where) | {"limit": max(0, limit), "offset": max(0, offset)}
+        rows = await self._run(lambda c: self._rows(c, "list_jobs", params))
+        return [_job(r) for r in rows]
+
+    async def count_jobs(self, where: JobFilter) -> int:
+        return int(await self._run(lambda c: self._scalar(c, "count_jobs", _filter(where))))
+
+    async def count_by_status(self, where: JobFilter) -> dict[Status, int]:
+        rows = await self._run(lambda c: self._rows(c, "count_by_status", _filter(where)))
+        return {Status(r["status"]): int(r["n"]) for r in rows}
+
+    # --- tracked jobs ---------------------------------------------------
+    async def start(self, job_id: str, now: datetime) -> Job:
+        return await self._transition("start", job_id, {"now": now})
+
+    async def update_progress(
+        self,
+        job_id: str,
+        progress: float,
+        metadata: dict[str, Any] | None,
+        message: str | None,
+        now: datetime,
+        fence: Fence | None = None,
+    ) -> Job:
+        params = {
+            "now": now,
+            "progress": float(progress),
+            "metadata": _json(metadata),
+            "message": message,
+        } | _fence(fence)
+        return await self._transition("progress", job_id, params, fence)
+
+    async def complete(
+        self, job_id: str, result: Any, now: datetime, fence: Fence | None = None
+    ) -> Job:
+        params = {"now": now, "result": _json(result)} | _fence(fence)
+        return await self._transition("complete", job_id, params, fence)
+
+    async def fail(self, job_id: str, error: str, now: datetime, fence: Fence | None = None) -> Job:
+        params = {"now": now, "error": error} | _fence(fence)
+        return await self._transition("fail", job_id, params, fence)
+
+    async def cancel(self, job_id: str, now: datetime) -> Job:
+        return await self._transition("cancel", job_id, {"now": now})
+
+    async def retry(self, job_id: str, now: datetime) -> Job:
+        data = Jsonb({"run_at": now.isoformat(), "manual": True})
+        return await self._transition("retry", job_id, {"now": now, "data": data})
+
+    async def delete_job(self, job_id: str) -> None:
+        params = {"job_id": job_id, "allowed": _allowed("delete")}
+
+        async def go(conn: Conn) -> DictRow | bool | None:
+            async with conn.transaction():
+                rows = await self._rows(conn, "delete_job", params)
+            if rows:
+                return True
+            cur = await conn.execute(Q["get_job"], {"job_id": job_id})
+            return await cur.fetchone()
+
+        outcome = await self._run(go)
+        if outcome is not True:
+            raise self._refusal("delete", job_id, outcome or None, None)
+        self.signals.fire("jobs")
+
+    # --- queued jobs: workers --------------------------------------------
+    async def claim(
+        self, worker_id: str, limit: int, now: datetime, lease_seconds: float
+    ) -> list[Job]:
+        if limit <= 0:
+            return []
+        params = {
+            "worker": worker_id,
+            "limit": limit,
+            "now": now,
+            "lease": now + timedelta(seconds=lease_seconds),
+            "keep": self._keep,
+        }
+        rows = await self._run(lambda c: self._write(c, Q["claim"], params))
+        jobs = [_job(r) for r in rows]
+        self._fired(jobs)
+        return jobs
+
+    async def heartbeat(
+        self, worker_id: str, fences: Sequence[Fence], now: datetime, lease_seconds: float
+    ) -> dict[str, Status]:
+        if not fences:
+            return {}
+        params = {
+            "worker": worker_id,
+            "lease": now + timedelta(seconds=lease_seconds),
+            "job_ids": [f.job_id for f in fences],
+            "attempts": [f.attempt for f in fences],
+        }
+        rows = await self._run(lambda c: self._rows(c, "heartbeat", params))
+        return {r["job_id"]: Status(r["status"]) for r in rows}
+
+    async def complete_many(
+        self, items: Sequence[tuple[Fence, Any]], now: datetime
+    ) -> list[Job | None]:
+        if not items:
+            return []
+        params = _fences([f for f, _ in items]) | {
+            "now": now,
+            "results": [_json(result) for _, result in items],
+            "keep": self._keep,
+        }
+        rows = await self._run(lambda c: self._write(c, Q["complete_many"], params))
+        jobs = [_job(r) for r in rows]
+        self._fired(jobs)
+        done = {(j.job_id, j.attempt): j for j in jobs}
+        return [done.get((f.job_id, f.attempt)) for f, _ in items]
+
+    async def retry_later(self, fence: Fence, error: str, run_at: datetime, now: datetime) -> Job:
+        params = {
+            "now": now,
+            "error": error,
+            "run_at": run_at,
+            "data": Jsonb({"run_at": run_at.isoformat(), "attempt": fence.attempt}),
+        } | _fence(fence)
+        return await self._transition("retry_later", fence.job_id, params, fence)
+
+    async def mark_cancelled(self, fence: Fence, now: datetime) -> Job:
+        params = {"now": now} | _fence(fence)
+        return await self._transition("mark_cancelled", fence.job_id, params, fence)
+
+    async def release(self, fences: Sequence[Fence], now: datetime) -> int:
+        if not fences:
+            return 0
+        params = _fences(fences) | {
+            "now": now,
+            "allowed": _allowed("release"),
+            "keep": self._keep,
+        }
+        rows = await self._run(lambda c: self._write(c, Q["release"], params))
+        jobs = [_job(r) for r in rows]
+        self._fired(jobs)
+        return len(jobs)
+
+    # --- maintenance ----------------------------------------------------
+    async def rescue_expired(self, now: datetime) -> list[Job]:
+        params = {"now": now, "keep": self._keep}
+        rows = await self._run(lambda c: self._write(c, Q["rescue_expired"], params))
+        jobs = [_job(r) for r in rows]
+        self._fired(jobs)
+        return jobs
+
+    async def fail_timed_out_tracked(self, now: datetime) -> list[Job]:
+        params = {"now": now, "keep": self._keep}
+        rows = await self._run(lambda c: self._write(c, Q["fail_timed_out_tracked"], params))
+        jobs = [_job(r) for r in rows]
+        self._fired(jobs)
+        return jobs
+
+    async def cleanup(self, before: datetime, statuses: Sequence[Status] = ()) -> int:
+        chosen = [Status(s) for s in statuses] or sorted(TERMINAL)
+        if not set(chosen) <= TERMINAL:
+            raise ValidationError(
+                "cleanup deletes finished jobs only: statuses must be completed, failed or "
+                "cancelled"
+            )
+        params = {"before": before, "statuses": [s.value for s in chosen]}
+
+        async def go(conn: Conn) -> int:
+            async with conn.transaction():
+                return int(await self._scalar(conn, "cleanup", params))
+
+        return await self._run(go)
+
+    async def prune_history(self, before: datetime) -> int:
+        async def go(conn: Conn) -> int:
+            async with conn.transaction():
+                return int(await self._scalar(conn, "prune_history", {"before": before}))
+
+        return await self._run(go)
+
+    async def next_run_at(self, now: datetime) -> datetime | None:
+        value: datetime | None = await self._run(lambda c: self._scalar(c, "next_run_at", {}))
+        return value
+
+    # --- history --------------------------------------------------------
+    async def add_history(
+        self,
+        job_id: str,
+        kind: str,
+        message: str | None,
+        data: dict[str, Any] | None,
+        now: datetime,
+    ) -> None:
+        params = {
+            "job_id": job_id,
+            "kind": kind,
+            "message": message,
+            "data": _json(data),
+            "now": now,
+            "keep": self._keep,
+        }
+        rows = await self._run(lambda c: self._write(c, Q["add_history"], params))
+        if not rows:
+            raise JobNotFound(f"job {job_id} not found")
+        self.signals.fire("jobs")
+
+    async def get_history(self, job_id: str, limit: int = 500) -> list[HistoryEvent]:
+        params = {"job_id": job_id, "limit": max(0, limit)}
+        rows = await self._run(lambda c: self._rows(c, "get_history", params))
+        return [
+            HistoryEvent(
+                id=r["id"],
+                job_id=r["job_id"],
+                kind=r["kind"],
+                message=r["message"],
+                data=r["data"],
+                created_at=r["created_at"],
+            )
+            for r in rows
+        ]
+
+    # --- change feed ----------------------------------------------------
+    async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
+        params = {"seq": seq, "limit": max(1, limit)}
+
+        async def go(conn: Conn) -> list[DictRow]:
+            # One snapshot for both reads (REPEATABLE READ), so the group is complete.
+            async with conn.transaction():
+                await conn.execute(Q["read_snapshot"])
+                rows = await self._rows(conn, "changes_since", params)
+                if rows and len(rows) >= limit:
+                    last = rows[-1]
+                    rest = {"seq": last["seq"], "id": last["id"]}
+                    rows += await self._rows(conn, "changes_rest_of_seq", rest)
+            return rows
+
+        rows = await self._run(go)
+        return [Change(seq=r["seq"], job=_job(r)) for r in rows]
+
+    async def last_seq(self) -> int:
+        return int(await self._run(lambda c: self._scalar(c, "last_seq", {})))
+
+    # --- tokens and grants ------------------------------------------------
+    async def create_token(
+        self,
+        name: str,
+        token_hash: str,
+        scopes: Sequence[str],
+        plugin: str | None,
+        store: str | None,
+        now: datetime,
+    ) -> Token:
+        params = {
+            "name": name,
+            "token_hash": token_hash,
+            "scopes": list(scopes),
+            "plugin": plugin,
+            "store": store,
+            "now": now,
+        }
+
+        async def go(conn: Conn) -> Token:
+            async with conn.transaction():
+                rows = await self._rows(conn, "create_token", params)
+            return _token(rows[0])
+
+        try:
+            return await self._run(go)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, psycopg.errors.UniqueViolation):
+                raise ValidationError(f"a token named {name!r} already exists") from exc
+            raise
+
+    async def token_by_hash(self, token_hash: str) -> Token | None:
+        params = {"token_hash": token_hash}
+        rows = await self._run(lambda c: self._rows(c, "token_by_hash", params))
+        return _token(rows[0]) if rows else None
+
+    async def list_tokens(self) -> list[Token]:
+        rows = await self._run(lambda c: self._rows(c, "list_tokens", {}))
+        return [_token(r) for r in rows]
+
+    async def revoke_token(self, name: str, now: datetime) -> bool:
+        async def go(conn: Conn) -> bool:
+            async with conn.transaction():
+                rows = await self._rows(conn, "revoke_token", {"name": name, "now": now})
+            return bool(rows)
+
+        return await self._run(go)
+
+    async def create_grant(
+        self, kind: str, secret_hash: str, token_id: int, expires_at: datetime
+    ) -> None:
+        params = {
+            "kind": kind,
+            "secret_hash": secret_hash,
+            "token_id": token_id,
+            "expires_at": expires_at,
+        }
+
+        async def go(conn: Conn) -> None:
+            async with conn.transaction():
+                await conn.execute(Q["create_grant"], params)
+
+        try:
+            await self._run(go)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, psycopg.errors.UniqueViolation):
+                raise ValidationError("this grant already exists") from exc
+            if isinstance(exc.__cause__, psycopg.errors.ForeignKeyViolation):
+                raise ValidationError(f"no token with id {token_id}") from exc
+            raise
+
+    async def use_grant(
+        self, kind: str, secret_hash: str, now: datetime, consume: bool
+    ) -> Token | None:
+        params = {"kind": kind, "secret_hash": secret_hash, "now": now}
+        name = "consume_grant" if consume else "peek_grant"
+
+        async def go(conn: Conn) -> list[DictRow]:
+            async with conn.transaction():
+                return await self._rows(conn, name, params)
+
+        rows = await self._run(go)
+        return _token(rows[0]) if rows else None
+
+
+__all__ = ["PostgresStore"]

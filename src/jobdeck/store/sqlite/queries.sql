@@ -1,0 +1,368 @@
+-- Every SQL statement of the SQLite store, as `-- name: xyz` blocks loaded once by
+-- jobdeck.store.sqlite.queries. `{job_filter}` is replaced by the `job_filter`
+-- fragment at load time. Timestamps are integer microseconds since the epoch (UTC).
+-- `:allowed` / `:statuses` are JSON arrays of statuses (from domain.states.ALLOWED_FROM).
+-- A fenced write passes `:attempt` and `:worker_id`; an unfenced one passes NULLs.
+
+-- name: connection_setup
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+PRAGMA busy_timeout = 30000;
+PRAGMA temp_store = MEMORY;
+PRAGMA cache_size = -32000;
+
+-- name: watch_setup
+PRAGMA busy_timeout = 0;
+
+-- name: data_version
+PRAGMA data_version;
+
+-- name: begin_immediate
+BEGIN IMMEDIATE;
+
+-- name: begin_read
+BEGIN DEFERRED;
+
+-- name: commit
+COMMIT;
+
+-- name: rollback
+ROLLBACK;
+
+-- name: create_schema_version
+CREATE TABLE IF NOT EXISTS schema_version (
+    version    INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+-- name: schema_version
+SELECT coalesce(max(version), 0) FROM schema_version;
+
+-- name: record_schema_version
+INSERT INTO schema_version (version) VALUES (?);
+
+-- name: next_seq
+-- The value a write transaction stamps on every job it writes. Read under the write
+-- lock (BEGIN IMMEDIATE) and stored back with set_seq just before COMMIT, only if the
+-- transaction changed anything: a claim that found nothing writes no page at all.
+SELECT value + 1 FROM seq_counter WHERE id = 1;
+
+-- name: set_seq
+UPDATE seq_counter SET value = ? WHERE id = 1;
+
+-- name: last_seq
+SELECT value FROM seq_counter WHERE id = 1;
+
+-- name: last_job_id
+-- With the write lock held: the highest id ever handed out (AUTOINCREMENT keeps it
+-- in sqlite_sequence even after deletes), so bulk inserts can assign ids themselves.
+SELECT max(
+    coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'jobs'), 0),
+    coalesce((SELECT max(id) FROM jobs), 0)
+);
+
+-- name: insert_job
+INSERT INTO jobs (
+    id, job_id, name, description, type, mode, status, priority, payload, metadata,
+    icon_svg, source, plugin_id, store_id, user_id, show_notification, run_at,
+    max_retries, timeout, retry_delays, created_at, updated_at, cron_job_id, seq,
+    history_count
+) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1);
+
+-- name: insert_history
+INSERT INTO job_history (job_id, kind, message, data, created_at) VALUES (?, ?, ?, ?, ?);
+
+-- name: get_job
+SELECT * FROM jobs WHERE job_id = ?;
+
+-- name: job_state
+-- Why a conditional update changed nothing: missing job, lost fence or wrong status.
+SELECT id, status, mode, attempt, locked_by FROM jobs WHERE job_id = ?;
+
+-- fragment: job_filter
+    (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+    AND (:type IS NULL OR type = :type)
+    AND (:source IS NULL OR source = :source)
+    AND (:store_id IS NULL OR store_id = :store_id)
+    AND (:plugin_id IS NULL OR plugin_id = :plugin_id)
+    AND (:mode IS NULL OR mode = :mode)
+    AND (:text IS NULL
+         OR instr(lower(name), :text) > 0
+         OR instr(lower(coalesce(description, '')), :text) > 0
+         OR instr(lower(type), :text) > 0)
+
+-- name: list_jobs
+SELECT * FROM jobs
+WHERE {job_filter}
+ORDER BY id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: count_jobs
+SELECT count(*) FROM jobs WHERE {job_filter};
+
+-- name: count_by_status
+SELECT status, count(*) FROM jobs WHERE {job_filter} GROUP BY status;
+
+-- name: start
+UPDATE jobs SET
+    status = 'running', started_at = :now, updated_at = :now, progress_at = :now,
+    seq = :seq, history_count = history_count + 1
+WHERE job_id = :job_id AND mode = 'tracked'
+  AND status IN (SELECT value FROM json_each(:allowed))
+RETURNING *;
+
+-- name: set_progress
+-- The row was read under the same write lock; status/attempt make it conditional anyway.
+UPDATE jobs SET
+    progress = :progress, metadata = :metadata,
+    progress_message = coalesce(:message, progress_message),
+    progress_at = :now, rate = :rate, eta_seconds = :eta, updated_at = :now,
+    seq = :seq, history_count = history_count + :history
+WHERE id = :id AND status = :status AND attempt = :attempt
+RETURNING *;
+
+-- name: complete
+UPDATE jobs SET
+    status = 'completed', progress = 100, result = :result, completed_at = :now,
+    updated_at = :now, locked_by = NULL, lease_expires_at = NULL, eta_seconds = 0,
+    seq = :seq, history_count = history_count + 1
+WHERE job_id = :job_id
+  AND status IN (SELECT value FROM json_each(:allowed))
+  AND (:attempt IS NULL OR (attempt = :attempt AND locked_by = :worker_id))
+RETURNING *;
+
+-- name: fail
+UPDATE jobs SET
+    status = 'failed', error_message = :error, completed_at = :now, updated_at = :now,
+    locked_by = NULL, lease_expires_at = NULL, eta_seconds = NULL,
+    seq = :seq, history_count = history_count + 1
+WHERE job_id = :job_id
+  AND status IN (SELECT value FROM json_each(:allowed))
+  AND (:attempt IS NULL OR (attempt = :attempt AND locked_by = :worker_id))
+RETURNING *;
+
+-- name: cancel
+-- :target comes from domain.states.cancel_target for the row read under the lock.
+UPDATE jobs SET
+    status = :target,
+    completed_at = CASE WHEN :target = 'cancelled' THEN :now ELSE completed_at END,
+    locked_by = CASE WHEN :target = 'cancelled' THEN NULL ELSE locked_by END,
+    lease_expires_at = CASE WHEN :target = 'cancelled' THEN NULL ELSE lease_expires_at END,
+    eta_seconds = NULL, updated_at = :now, seq = :seq, history_count = history_count + 1
+WHERE id = :id AND status = :status
+RETURNING *;
+
+-- name: retry
+UPDATE jobs SET
+    status = 'pending', run_at = :now, error_message = NULL, result = NULL,
+    completed_at = NULL, progress = 0, progress_message = NULL, progress_at = NULL,
+    rate = NULL, eta_seconds = NULL, updated_at = :now,
+    seq = :seq, history_count = history_count + 1
+WHERE job_id = :job_id AND mode = 'queued'
+  AND status IN (SELECT value FROM json_each(:allowed))
+RETURNING *;
+
+-- name: delete_job
+DELETE FROM jobs
+WHERE job_id = :job_id AND status IN (SELECT value FROM json_each(:allowed))
+RETURNING id;
+
+-- name: delete_history_of_job
+DELETE FROM job_history WHERE job_id = ?;
+
+-- name: claim_ready
+-- Lock-free look before taking the write lock: idle pollers never serialize on it.
+SELECT 1 FROM jobs
+WHERE status = 'pending' AND mode = 'queued' AND run_at <= ?
+LIMIT 1;
+
+-- name: claim
+-- Atomic because SQLite has one writer: this runs inside BEGIN IMMEDIATE, so no other
+-- connection can claim (or change) these rows between the SELECT and the UPDATE.
+-- The subquery walks the partial index jobs_claim in claim order.
+UPDATE jobs SET
+    status = 'running', attempt = attempt + 1, locked_by = :worker_id,
+    lease_expires_at = :lease, started_at = :now, updated_at = :now,
+    progress_at = :now, rate = NULL, eta_seconds = NULL,
+    seq = :seq, history_count = history_count + 1
+WHERE id IN (
+    SELECT id FROM jobs
+    WHERE status = 'pending' AND mode = 'queued' AND run_at <= :now
+    ORDER BY priority DESC, run_at, id
+    LIMIT :limit
+)
+RETURNING *;
+
+-- name: heartbeat
+-- Leases are bookkeeping, not a visible change: no seq bump (see store.heartbeat).
+UPDATE jobs SET lease_expires_at = :lease
+WHERE job_id = :job_id AND attempt = :attempt AND locked_by = :worker_id
+  AND status IN ('running', 'cancelling')
+RETURNING status;
+
+-- name: retry_later
+UPDATE jobs SET
+    status = 'pending', run_at = :run_at, error_message = :error,
+    locked_by = NULL, lease_expires_at = NULL, progress = 0, progress_at = NULL,
+    rate = NULL, eta_seconds = NULL, updated_at = :now,
+    seq = :seq, history_count = history_count + 1
+WHERE job_id = :job_id
+  AND status IN (SELECT value FROM json_each(:allowed))
+  AND attempt = :attempt AND locked_by = :worker_id
+RETURNING *;
+
+-- name: mark_cancelled
+UPDATE jobs SET
+    status = 'cancelled', completed_at = :now, locked_by = NULL, lease_expires_at = NULL,
+    eta_seconds = NULL, updated_at = :now, seq = :seq, history_count = history_count + 1
+WHERE job_id = :job_id
+  AND status IN (SELECT value FROM json_each(:allowed))
+  AND attempt = :attempt AND locked_by = :worker_id
+RETURNING *;
+
+-- name: release
+-- Unfinished attempt given back uncounted: running -> pending, cancelling -> cancelled.
+-- (SET expressions all see the row's old values.)
+UPDATE jobs SET
+    status = CASE status WHEN 'running' THEN 'pending' ELSE 'cancelled' END,
+    attempt = CASE status WHEN 'running' THEN attempt - 1 ELSE attempt END,
+    run_at = CASE status WHEN 'running' THEN :now ELSE run_at END,
+    completed_at = CASE status WHEN 'running' THEN completed_at ELSE :now END,
+    progress = CASE status WHEN 'running' THEN 0 ELSE progress END,
+    progress_at = NULL, rate = NULL, eta_seconds = NULL,
+    locked_by = NULL, lease_expires_at = NULL, updated_at = :now,
+    seq = :seq, history_count = history_count + 1
+WHERE job_id = :job_id AND attempt = :attempt AND locked_by = :worker_id
+  AND status IN (SELECT value FROM json_each(:allowed))
+RETURNING *;
+
+-- name: rescue_expired
+-- Lease expired (worker died). `attempt <= max_retries` is domain.retry.retries_left.
+UPDATE jobs SET
+    status = CASE
+        WHEN status = 'cancelling' THEN 'cancelled'
+        WHEN attempt <= max_retries THEN 'pending'
+        ELSE 'failed' END,
+    error_message = CASE
+        WHEN status = 'running' AND attempt > max_retries THEN :lost
+        ELSE error_message END,
+    completed_at = CASE
+        WHEN status = 'running' AND attempt <= max_retries THEN completed_at
+        ELSE :now END,
+    run_at = CASE
+        WHEN status = 'running' AND attempt <= max_retries THEN :now
+        ELSE run_at END,
+    progress = CASE
+        WHEN status = 'running' AND attempt <= max_retries THEN 0
+        ELSE progress END,
+    progress_at = NULL, rate = NULL, eta_seconds = NULL,
+    locked_by = NULL, lease_expires_at = NULL, updated_at = :now,
+    seq = :seq, history_count = history_count + 1
+WHERE status IN ('running', 'cancelling') AND mode = 'queued' AND lease_expires_at < :now
+RETURNING *;
+
+-- name: fail_timed_out_tracked
+UPDATE jobs SET
+    status = 'failed',
+    error_message = 'Job timed out after ' || timeout || ' seconds',
+    completed_at = :now, updated_at = :now, eta_seconds = NULL,
+    locked_by = NULL, lease_expires_at = NULL,
+    seq = :seq, history_count = history_count + 1
+WHERE status = 'running' AND mode = 'tracked' AND timeout > 0
+  AND started_at + timeout * 1000000 < :now
+RETURNING *;
+
+-- name: any_timed_out_tracked
+SELECT 1 FROM jobs
+WHERE status = 'running' AND mode = 'tracked' AND timeout > 0
+  AND started_at + timeout * 1000000 < ?
+LIMIT 1;
+
+-- name: any_expired
+SELECT 1 FROM jobs
+WHERE status IN ('running', 'cancelling') AND mode = 'queued' AND lease_expires_at < ?
+LIMIT 1;
+
+-- name: cleanup_batch
+SELECT id FROM jobs
+WHERE completed_at < :before AND status IN (SELECT value FROM json_each(:statuses))
+LIMIT :batch;
+
+-- name: delete_history_of_jobs
+DELETE FROM job_history WHERE job_id IN (SELECT value FROM json_each(?));
+
+-- name: delete_jobs
+DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?));
+
+-- name: prune_history
+DELETE FROM job_history WHERE created_at < ?;
+
+-- name: next_run_at
+SELECT min(run_at) FROM jobs WHERE status = 'pending' AND mode = 'queued';
+
+-- name: add_history
+UPDATE jobs SET seq = :seq, history_count = history_count + 1
+WHERE job_id = :job_id
+RETURNING id, history_count;
+
+-- name: history_count
+SELECT count(*) FROM job_history WHERE job_id = ?;
+
+-- name: history_drop_oldest
+DELETE FROM job_history
+WHERE id IN (SELECT id FROM job_history WHERE job_id = ? ORDER BY id LIMIT ?);
+
+-- name: set_history_count
+UPDATE jobs SET history_count = ? WHERE id = ?;
+
+-- name: get_history
+-- The newest :limit events, returned oldest first.
+SELECT * FROM (
+    SELECT h.id, j.job_id, h.kind, h.message, h.data, h.created_at
+    FROM job_history h JOIN jobs j ON j.id = h.job_id
+    WHERE j.job_id = ?
+    ORDER BY h.id DESC
+    LIMIT ?
+) ORDER BY id;
+
+-- name: changes_since
+SELECT * FROM jobs WHERE seq > ? ORDER BY seq, id LIMIT ?;
+
+-- name: changes_rest_of_seq
+-- Jobs written by one transaction share a seq: a page that ends inside such a group
+-- is completed with the rest of it, so following by seq never skips a job.
+SELECT * FROM jobs WHERE seq = ? AND id > ? ORDER BY id;
+
+-- name: insert_token
+INSERT INTO tokens (name, token_hash, scopes, plugin, store, created_at)
+VALUES (?, ?, ?, ?, ?, ?)
+RETURNING *;
+
+-- name: token_by_hash
+SELECT * FROM tokens WHERE token_hash = ? AND revoked_at IS NULL;
+
+-- name: token_by_id
+SELECT * FROM tokens WHERE id = ?;
+
+-- name: list_tokens
+SELECT * FROM tokens ORDER BY id;
+
+-- name: revoke_token
+UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL;
+
+-- name: insert_grant
+INSERT INTO grants (kind, secret_hash, token_id, expires_at) VALUES (?, ?, ?, ?);
+
+-- name: use_grant
+-- Single use: the used_at IS NULL condition and the write lock make one use win.
+UPDATE grants SET used_at = :now
+WHERE kind = :kind AND secret_hash = :secret_hash AND used_at IS NULL
+  AND expires_at > :now
+  AND token_id IN (SELECT id FROM tokens WHERE revoked_at IS NULL)
+RETURNING token_id;
+
+-- name: peek_grant
+SELECT token_id FROM grants
+WHERE kind = :kind AND secret_hash = :secret_hash AND used_at IS NULL
+  AND expires_at > :now
+  AND token_id IN (SELECT id FROM tokens WHERE revoked_at IS NULL);

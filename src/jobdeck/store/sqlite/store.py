@@ -1,0 +1,771 @@
+"""The Store protocol on one SQLite file (see jobdeck.store.base for the contract).
+
+Each verb is a function run on the store's thread (``Database.run``); writes happen in
+a ``Tx`` (BEGIN IMMEDIATE), transitions are conditional updates from queries.sql, and
+when one changes nothing the row is read to say why (JobNotFound, StaleWrite or
+InvalidTransition). Signals fire on the event loop after the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from jobdeck.domain.job import (
+    TERMINAL,
+    Change,
+    Fence,
+    HistoryEvent,
+    Job,
+    JobFilter,
+    Mode,
+    NewJob,
+    Status,
+)
+from jobdeck.domain.progress import estimate, merge_metadata
+from jobdeck.domain.states import ALLOWED_FROM, cancel_target
+from jobdeck.errors import (
+    InvalidTransition,
+    JobdeckError,
+    JobNotFound,
+    StaleWrite,
+    ValidationError,
+)
+from jobdeck.events.signals import Signals
+from jobdeck.store.base import Token
+from jobdeck.store.sqlite.connection import Database, Tx
+from jobdeck.store.sqlite.queries import Q
+from jobdeck.store.sqlite.rows import (
+    dumps,
+    dumps_or_none,
+    from_ts,
+    status_of,
+    to_event,
+    to_job,
+    to_token,
+    to_ts,
+)
+from jobdeck.store.sqlite.watch import CommitWatcher
+
+LOST_LEASE = "Worker lost: lease expired"
+CLEANUP_BATCH = 5000  # rows per cleanup transaction, so workers never wait long
+_ALLOWED = {
+    verb: dumps(sorted(s.value for s in statuses)) for verb, statuses in ALLOWED_FROM.items()
+}
+_OWNED = (Status.RUNNING, Status.CANCELLING)
+
+History = tuple[int, str, str | None, str | None, int]  # job rowid, kind, message, data, at
+
+
+class SQLiteStore:
+    """``SQLiteStore("sqlite:///path/to/jobdeck.db")``; ``await open()`` before use."""
+
+    def __init__(self, database_url: str, history_limit: int = 500) -> None:
+        if history_limit < 1:
+            raise ValidationError("history_limit must be at least 1")
+        self.signals = Signals()
+        self.history_limit = history_limit
+        self._db = Database(database_url)
+        self._watcher = CommitWatcher(self._db.path, self.signals)
+        self._open = False
+
+    # --- lifecycle -------------------------------------------------------
+    async def open(self) -> None:
+        if self._open:
+            return
+        await self._db.open()
+        self._watcher.start()
+        self._open = True
+
+    async def close(self) -> None:
+        if not self._open:
+            return
+        self._open = False
+        await self._watcher.stop()
+        await self._db.close()
+
+    async def schema_version(self) -> int:
+        return await self._db.run(lambda c: int(c.execute(Q["schema_version"]).fetchone()[0]))
+
+    # --- creating and reading -------------------------------------------
+    async def insert_jobs(self, jobs: Sequence[NewJob], now: datetime) -> list[Job]:
+        if not jobs:
+            return []
+        at = to_ts(now)
+        created = from_ts(at)
+
+        def run(conn: sqlite3.Connection) -> list[Job]:
+            with Tx(conn) as t:
+                seq = t.seq()
+                # Ids assigned here (under the write lock) so executemany needs no
+                # per-row round trip to learn them.
+                first = int(conn.execute(Q["last_job_id"]).fetchone()[0]) + 1
+                rows = []
+                out = []
+                for rowid, new in enumerate(jobs, start=first):
+                    job_id = str(uuid.uuid4())
+                    run_at = at if new.run_at is None else to_ts(new.run_at)
+                    delays = None if new.retry_delays is None else list(new.retry_delays)
+                    rows.append(
+                        (
+                            rowid, job_id, new.name, new.description, new.type,
+                            new.mode.value, int(new.priority), dumps(new.payload),
+                            dumps(new.metadata), new.icon_svg, new.source, new.plugin_id,
+                            new.store_id, new.user_id, int(new.show_notification), run_at,
+                            new.max_retries, new.timeout, dumps_or_none(delays), at, at,
+                            new.cron_job_id, seq,
+                        )
+                    )  # fmt: skip
+                    out.append(
+                        Job(
+                            id=rowid, job_id=job_id, name=new.name, type=new.type,
+                            mode=new.mode, status=Status.PENDING, priority=new.priority,
+                            description=new.description, payload=dict(new.payload),
+                            metadata=dict(new.metadata), icon_svg=new.icon_svg,
+                            source=new.source, plugin_id=new.plugin_id,
+                            store_id=new.store_id, user_id=new.user_id,
+                            show_notification=new.show_notification,
+                            run_at=from_ts(run_at), max_retries=new.max_retries,
+                            timeout=new.timeout, retry_delays=new.retry_delays,
+                            created_at=created, updated_at=created,
+                            cron_job_id=new.cron_job_id, seq=seq,
+                        )
+                    )  # fmt: skip
+                conn.executemany(Q["insert_job"], rows)
+                conn.executemany(
+                    Q["insert_history"], [(row[0], "created", None, None, at) for row in rows]
+                )
+            return out
+
+        result = await self._db.run(run)
+        self.signals.fire("jobs", "enqueue")
+        return result
+
+    async def get_job(self, job_id: str) -> Job | None:
+        def run(conn: sqlite3.Connection) -> Job | None:
+            row = conn.execute(Q["get_job"], (job_id,)).fetchone()
+            return None if row is None else to_job(row)
+
+        return await self._db.run(run)
+
+    async def list_jobs(self, where: JobFilter, limit: int, offset: int) -> list[Job]:
+        params = _filter_params(where)
+        params["limit"] = max(0, limit)
+        params["offset"] = max(0, offset)
+        rows = await self._db.run(lambda c: c.execute(Q["list_jobs"], params).fetchall())
+        return [to_job(row) for row in rows]
+
+    async def count_jobs(self, where: JobFilter) -> int:
+        params = _filter_params(where)
+        return await self._db.run(lambda c: int(c.execute(Q["count_jobs"], params).fetchone()[0]))
+
+    async def count_by_status(self, where: JobFilter) -> dict[Status, int]:
+        params = _filter_params(where)
+        rows = await self._db.run(lambda c: c.execute(Q["count_by_status"], params).fetchall())
+        return {status_of(row[0]): int(row[1]) for row in rows}
+
+    # --- tracked jobs ------------------------------------------------------
+    async def start(self, job_id: str, now: datetime) -> Job:
+        job = await self._transition(
+            "start", "start", job_id, {}, now, None, ("started", None, None)
+        )
+        self.signals.fire("jobs")
+        return job
+
+    async def update_progress(
+        self,
+        job_id: str,
+        progress: float,
+        metadata: dict[str, Any] | None,
+        message: str | None,
+        now: datetime,
+        fence: Fence | None = None,
+    ) -> Job:
+        at = to_ts(now)
+
+        def run(conn: sqlite3.Connection) -> Job:
+            with Tx(conn) as t:
+                # Read-modify-write is atomic here: BEGIN IMMEDIATE holds the write lock.
+                row = conn.execute(Q["get_job"], (job_id,)).fetchone()
+                if row is None:
+                    raise JobNotFound(f"no job {job_id}")
+                status = status_of(row["status"])
+                if fence is not None and not _owns(row, fence):
+                    raise _stale(job_id, fence)
+                if status not in ALLOWED_FROM["progress"]:
+                    raise _invalid("update the progress of", job_id, status)
+                merged = merge_metadata(json.loads(row["metadata"]), metadata)
+                rate, eta = estimate(
+                    row["rate"], float(row["progress"]), from_ts(row["progress_at"]), progress, now
+                )
+                params = {
+                    "id": row["id"],
+                    "status": row["status"],
+                    "attempt": row["attempt"],
+                    "progress": progress,
+                    "metadata": dumps(merged),
+                    "message": message,
+                    "now": at,
+                    "rate": rate,
+                    "eta": eta,
+                    "seq": t.seq(),
+                    "history": 0 if message is None else 1,
+                }
+                updated = conn.execute(Q["set_progress"], params).fetchall()[0]
+                if message is not None:
+                    data = dumps({"progress": progress})
+                    self._add_history(conn, [updated], "progress", message, data, at)
+                return to_job(updated)
+
+        job = await self._db.run(run)
+        self.signals.fire("jobs")
+        return job
+
+    async def complete(
+        self, job_id: str, result: Any, now: datetime, fence: Fence | None = None
+    ) -> Job:
+        params = {"result": dumps_or_none(result)}
+        job = await self._transition(
+            "complete", "complete", job_id, params, now, fence, ("completed", None, None)
+        )
+        self.signals.fire("jobs")
+        return job
+
+    async def fail(self, job_id: str, error: str, now: datetime, fence: Fence | None = None) -> Job:
+        job = await self._transition(
+            "fail", "fail", job_id, {"error": error}, now, fence, ("error", error, None)
+        )
+        self.signals.fire("jobs")
+        return job
+
+    async def cancel(self, job_id: str, now: datetime) -> Job:
+        at = to_ts(now)
+
+        def run(conn: sqlite3.Connection) -> Job:
+            with Tx(conn) as t:
+                state = conn.execute(Q["job_state"], (job_id,)).fetchone()
+                if state is None:
+                    raise JobNotFound(f"no job {job_id}")
+                status = status_of(state["status"])
+                if status not in ALLOWED_FROM["cancel"]:
+                    raise _invalid("cancel", job_id, status)
+                target = cancel_target(_mode(state["mode"]), status)
+                params = {
+                    "id": state["id"],
+                    "status": state["status"],
+                    "target": target.value,
+                    "now": at,
+                    "seq": t.seq(),
+                }
+                row = conn.execute(Q["cancel"], params).fetchall()[0]
+                self._add_history(conn, [row], target.value, None, None, at)
+                return to_job(row)
+
+        job = await self._db.run(run)
+        self.signals.fire("jobs")
+        return job
+
+    async def retry(self, job_id: str, now: datetime) -> Job:
+        data = dumps({"run_at": now.isoformat(), "manual": True})
+        job = await self._transition(
+            "retry", "retry", job_id, {}, now, None, ("retry", "Retry requested", data)
+        )
+        self.signals.fire("jobs", "enqueue")
+        return job
+
+    async def delete_job(self, job_id: str) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            with Tx(conn):
+                params = {"job_id": job_id, "allowed": _ALLOWED["delete"]}
+                rows = conn.execute(Q["delete_job"], params).fetchall()
+                if not rows:
+                    raise self._why_not(conn, "delete", job_id, None)
+                conn.execute(Q["delete_history_of_job"], (rows[0][0],))
+
+        await self._db.run(run)
+        self.signals.fire("jobs")
+
+    # --- queued jobs: workers --------------------------------------------
+    async def claim(
+        self, worker_id: str, limit: int, now: datetime, lease_seconds: float
+    ) -> list[Job]:
+        if limit <= 0:
+            return []
+        at = to_ts(now)
+        lease = to_ts(now + timedelta(seconds=lease_seconds))
+
+        def run(conn: sqlite3.Connection) -> list[Job]:
+            if conn.execute(Q["claim_ready"], (at,)).fetchone() is None:
+                return []
+            with Tx(conn) as t:
+                params = {
+                    "worker_id": worker_id,
+                    "lease": lease,
+                    "now": at,
+                    "limit": limit,
+                    "seq": t.seq(),
+                }
+                rows = conn.execute(Q["claim"], params).fetchall()
+                if rows:
+                    self._add_history(conn, rows, "started", None, None, at, data_of=_attempt_data)
+            # RETURNING order is unspecified: hand them out in claim order.
+            rows.sort(key=lambda r: (-r["priority"], r["run_at"], r["id"]))
+            return [to_job(row) for row in rows]
+
+        jobs = await self._db.run(run)
+        if jobs:
+            self.signals.fire("jobs")
+        return jobs
+
+    async def heartbeat(
+        self, worker_id: str, fences: Sequence[Fence], now: datetime, lease_seconds: float
+    ) -> dict[str, Status]:
+        if not fences:
+            return {}
+        lease = to_ts(now + timedelta(seconds=lease_seconds))
+
+        # A lease extension is bookkeeping nobody watches: it gets no seq (no change-feed
+        # entry) and fires no signal, else every heartbeat would reach every browser.
+        def run(conn: sqlite3.Connection) -> dict[str, Status]:
+            owned: dict[str, Status] = {}
+            with Tx(conn):
+                for fence in fences:
+                    params = {
+                        "lease": lease,
+                        "job_id": fence.job_id,
+                        "attempt": fence.attempt,
+                        "worker_id": worker_id,
+                    }
+                    for row in conn.execute(Q["heartbeat"], params).fetchall():
+                        owned[fence.job_id] = status_of(row[0])
+            return owned
+
+        return await self._db.run(run)
+
+    async def complete_many(
+        self, items: Sequence[tuple[Fence, Any]], now: datetime
+    ) -> list[Job | None]:
+        if not items:
+            return []
+        at = to_ts(now)
+
+        def run(conn: sqlite3.Connection) -> list[Job | None]:
+            out: list[Job | None] = []
+            done: list[sqlite3.Row] = []
+            with Tx(conn) as t:
+                seq = t.seq()
+                for fence, result in items:
+                    params = {
+                        "job_id": fence.job_id,
+                        "attempt": fence.attempt,
+                        "worker_id": fence.worker_id,
+                        "allowed": _ALLOWED["complete"],
+                        "result": dumps_or_none(result),
+                        "now": at,
+                        "seq": seq,
+                    }
+                    rows = conn.execute(Q["complete"], params).fetchall()
+                    if rows:
+                        done.append(rows[0])
+                        out.append(to_job(rows[0]))
+                    else:
+                        out.append(None)
+                if done:
+                    self._add_history(conn, done, "completed", None, None, at)
+            return out
+
+        jobs = await self._db.run(run)
+        self.signals.fire("jobs")
+        return jobs
+
+    async def retry_later(self, fence: Fence, error: str, run_at: datetime, now: datetime) -> Job:
+        params = {"error": error, "run_at": to_ts(run_at)}
+        data = dumps({"run_at": run_at.isoformat(), "attempt": fence.attempt})
+        job = await self._transition(
+            "retry_later", "retry_later", fence.job_id, params, now, fence, ("retry", error, data)
+        )
+        self.signals.fire("jobs", "enqueue")
+        return job
+
+    async def mark_cancelled(self, fence: Fence, now: datetime) -> Job:
+        job = await self._transition(
+            "mark_cancelled", "mark_cancelled", fence.job_id, {}, now, fence,
+            ("cancelled", None, None),
+        )  # fmt: skip
+        self.signals.fire("jobs")
+        return job
+
+    async def release(self, fences: Sequence[Fence], now: datetime) -> int:
+        if not fences:
+            return 0
+        at = to_ts(now)
+
+        def run(conn: sqlite3.Connection) -> int:
+            released: list[sqlite3.Row] = []
+            with Tx(conn) as t:
+                seq = t.seq()
+                for fence in fences:
+                    params = {
+                        "job_id": fence.job_id,
+                        "attempt": fence.attempt,
+                        "worker_id": fence.worker_id,
+                        "allowed": _ALLOWED["release"],
+                        "now": at,
+                        "seq": seq,
+                    }
+                    released.extend(conn.execute(Q["release"], params).fetchall())
+                if released:
+                    self._add_history(conn, released, "released", None, None, at)
+            return len(released)
+
+        count = await self._db.run(run)
+        if count:
+            self.signals.fire("jobs", "enqueue")
+        return count
+
+    # --- maintenance ----------------------------------------------------
+    async def rescue_expired(self, now: datetime) -> list[Job]:
+        at = to_ts(now)
+
+        def run(conn: sqlite3.Connection) -> list[Job]:
+            if conn.execute(Q["any_expired"], (at,)).fetchone() is None:
+                return []
+            with Tx(conn) as t:
+                params = {"now": at, "lost": LOST_LEASE, "seq": t.seq()}
+                rows = conn.execute(Q["rescue_expired"], params).fetchall()
+                if rows:
+                    self._add_history(
+                        conn, rows, "rescued", LOST_LEASE, None, at, data_of=_rescue_data
+                    )
+            rows.sort(key=lambda r: r["id"])
+            return [to_job(row) for row in rows]
+
+        jobs = await self._db.run(run)
+        if jobs:
+            self.signals.fire("jobs", "enqueue")
+        return jobs
+
+    async def fail_timed_out_tracked(self, now: datetime) -> list[Job]:
+        at = to_ts(now)
+
+        def run(conn: sqlite3.Connection) -> list[Job]:
+            if conn.execute(Q["any_timed_out_tracked"], (at,)).fetchone() is None:
+                return []
+            with Tx(conn) as t:
+                params = {"now": at, "seq": t.seq()}
+                rows = conn.execute(Q["fail_timed_out_tracked"], params).fetchall()
+                if rows:
+                    self._add_history(conn, rows, "timeout", None, None, at, message_of=_error_of)
+            rows.sort(key=lambda r: r["id"])
+            return [to_job(row) for row in rows]
+
+        jobs = await self._db.run(run)
+        if jobs:
+            self.signals.fire("jobs")
+        return jobs
+
+    async def cleanup(self, before: datetime, statuses: Sequence[Status] = ()) -> int:
+        chosen = {Status(s) for s in statuses} if statuses else set(TERMINAL)
+        if not chosen <= TERMINAL:
+            bad = ", ".join(sorted(s.value for s in chosen - TERMINAL))
+            raise ValidationError(f"cleanup only deletes terminal jobs, not {bad}")
+        params = {
+            "before": to_ts(before),
+            "statuses": dumps(sorted(s.value for s in chosen)),
+            "batch": CLEANUP_BATCH,
+        }
+
+        # Batches of CLEANUP_BATCH, each its own short transaction.
+        def run(conn: sqlite3.Connection) -> int:
+            with Tx(conn):
+                ids = [row[0] for row in conn.execute(Q["cleanup_batch"], params)]
+                if ids:
+                    conn.execute(Q["delete_history_of_jobs"], (dumps(ids),))
+                    conn.execute(Q["delete_jobs"], (dumps(ids),))
+            return len(ids)
+
+        total = 0
+        while True:
+            deleted = await self._db.run(run)
+            total += deleted
+            if deleted < CLEANUP_BATCH:
+                break
+        if total:
+            self.signals.fire("jobs")
+        return total
+
+    async def prune_history(self, before: datetime) -> int:
+        at = to_ts(before)
+
+        def run(conn: sqlite3.Connection) -> int:
+            with Tx(conn):
+                return conn.execute(Q["prune_history"], (at,)).rowcount
+
+        return await self._db.run(run)
+
+    async def next_run_at(self, now: datetime) -> datetime | None:
+        value = await self._db.run(lambda c: c.execute(Q["next_run_at"]).fetchone()[0])
+        return from_ts(value)
+
+    # --- history --------------------------------------------------------
+    async def add_history(
+        self,
+        job_id: str,
+        kind: str,
+        message: str | None,
+        data: dict[str, Any] | None,
+        now: datetime,
+    ) -> None:
+        at = to_ts(now)
+        text = dumps_or_none(data)
+
+        def run(conn: sqlite3.Connection) -> None:
+            with Tx(conn) as t:
+                params = {"job_id": job_id, "seq": t.seq()}
+                rows = conn.execute(Q["add_history"], params).fetchall()
+                if not rows:
+                    raise JobNotFound(f"no job {job_id}")
+                self._add_history(conn, rows, kind, message, text, at)
+
+        await self._db.run(run)
+        self.signals.fire("jobs")
+
+    async def get_history(self, job_id: str, limit: int = 500) -> list[HistoryEvent]:
+        rows = await self._db.run(
+            lambda c: c.execute(Q["get_history"], (job_id, max(0, limit))).fetchall()
+        )
+        return [to_event(row) for row in rows]
+
+    # --- change feed ----------------------------------------------------
+    async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
+        def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            conn.execute(Q["begin_read"])  # one snapshot for both queries
+            rows = conn.execute(Q["changes_since"], (seq, max(1, limit))).fetchall()
+            if rows and len(rows) >= limit:
+                last = rows[-1]
+                rows += conn.execute(Q["changes_rest_of_seq"], (last["seq"], last["id"])).fetchall()
+            conn.execute(Q["commit"])
+            return rows
+
+        rows = await self._db.run(run)
+        return [Change(seq=row["seq"], job=to_job(row)) for row in rows]
+
+    async def last_seq(self) -> int:
+        return await self._db.run(lambda c: int(c.execute(Q["last_seq"]).fetchone()[0]))
+
+    # --- tokens and grants ------------------------------------------------
+    async def create_token(
+        self,
+        name: str,
+        token_hash: str,
+        scopes: Sequence[str],
+        plugin: str | None,
+        store: str | None,
+        now: datetime,
+    ) -> Token:
+        params = (name, token_hash, dumps(list(scopes)), plugin, store, to_ts(now))
+
+        def run(conn: sqlite3.Connection) -> Token:
+            with Tx(conn):
+                try:
+                    row = conn.execute(Q["insert_token"], params).fetchall()[0]
+                except sqlite3.IntegrityError as exc:
+                    if "token_hash" in str(exc):
+                        raise ValidationError("a token with this secret already exists") from exc
+                    raise ValidationError(f"a token named {name!r} already exists") from exc
+                return to_token(row)
+
+        return await self._db.run(run)
+
+    async def token_by_hash(self, token_hash: str) -> Token | None:
+        def run(conn: sqlite3.Connection) -> Token | None:
+            row = conn.execute(Q["token_by_hash"], (token_hash,)).fetchone()
+            return None if row is None else to_token(row)
+
+        return await self._db.run(run)
+
+    async def list_tokens(self) -> list[Token]:
+        rows = await self._db.run(lambda c: c.execute(Q["list_tokens"]).fetchall())
+        return [to_token(row) for row in rows]
+
+    async def revoke_token(self, name: str, now: datetime) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            with Tx(conn):
+                return conn.execute(Q["revoke_token"], (to_ts(now), name)).rowcount > 0
+
+        return await self._db.run(run)
+
+    async def create_grant(
+        self, kind: str, secret_hash: str, token_id: int, expires_at: datetime
+    ) -> None:
+        params = (kind, secret_hash, token_id, to_ts(expires_at))
+
+        def run(conn: sqlite3.Connection) -> None:
+            with Tx(conn):
+                try:
+                    conn.execute(Q["insert_grant"], params)
+                except sqlite3.IntegrityError as exc:
+                    raise ValidationError("this grant already exists") from exc
+
+        await self._db.run(run)
+
+    async def use_grant(
+        self, kind: str, secret_hash: str, now: datetime, consume: bool
+    ) -> Token | None:
+        params = {"kind": kind, "secret_hash": secret_hash, "now": to_ts(now)}
+
+        def run(conn: sqlite3.Connection) -> Token | None:
+            if consume:
+                with Tx(conn):
+                    rows = conn.execute(Q["use_grant"], params).fetchall()
+            else:
+                rows = conn.execute(Q["peek_grant"], params).fetchall()
+            if not rows:
+                return None
+            token = conn.execute(Q["token_by_id"], (rows[0][0],)).fetchone()
+            return None if token is None else to_token(token)
+
+        return await self._db.run(run)
+
+    # --- helpers (run on the store's thread) -----------------------------
+    async def _transition(
+        self,
+        verb: str,
+        query: str,
+        job_id: str,
+        extra: dict[str, Any],
+        now: datetime,
+        fence: Fence | None,
+        history: tuple[str, str | None, str | None],
+    ) -> Job:
+        """One conditional UPDATE … RETURNING from queries.sql, plus its history row."""
+        at = to_ts(now)
+        kind, message, data = history
+
+        def run(conn: sqlite3.Connection) -> Job:
+            with Tx(conn) as t:
+                params = {
+                    **extra,
+                    "job_id": job_id,
+                    "allowed": _ALLOWED[verb],
+                    "now": at,
+                    "attempt": None if fence is None else fence.attempt,
+                    "worker_id": None if fence is None else fence.worker_id,
+                    "seq": t.seq(),
+                }
+                rows = conn.execute(Q[query], params).fetchall()
+                if not rows:
+                    raise self._why_not(conn, verb, job_id, fence)
+                self._add_history(conn, rows, kind, message, data, at)
+                return to_job(rows[0])
+
+        return await self._db.run(run)
+
+    @staticmethod
+    def _why_not(
+        conn: sqlite3.Connection, verb: str, job_id: str, fence: Fence | None
+    ) -> JobdeckError:
+        state = conn.execute(Q["job_state"], (job_id,)).fetchone()
+        if state is None:
+            return JobNotFound(f"no job {job_id}")
+        if fence is not None and not _owns(state, fence):
+            return _stale(job_id, fence)
+        status = status_of(state["status"])
+        if verb == "start" and state["mode"] == "queued" and status is Status.PENDING:
+            return InvalidTransition(f"job {job_id} is queued: a worker starts it")
+        if verb == "retry" and state["mode"] == "tracked":
+            return InvalidTransition(f"job {job_id} is tracked: only queued jobs are retried")
+        return _invalid(verb.replace("_", " "), job_id, status)
+
+    def _add_history(
+        self,
+        conn: sqlite3.Connection,
+        rows: Sequence[sqlite3.Row],
+        kind: str,
+        message: str | None,
+        data: str | None,
+        at: int,
+        *,
+        data_of: Callable[[sqlite3.Row], str | None] | None = None,
+        message_of: Callable[[sqlite3.Row], str | None] | None = None,
+    ) -> None:
+        """Insert one history row per job row and keep each job within history_limit.
+
+        The UPDATE that returned ``rows`` already added 1 to their history_count.
+        """
+        conn.executemany(
+            Q["insert_history"],
+            [
+                (
+                    row["id"],
+                    kind,
+                    message if message_of is None else message_of(row),
+                    data if data_of is None else data_of(row),
+                    at,
+                )
+                for row in rows
+            ],
+        )
+        for row in rows:
+            if row["history_count"] > self.history_limit:
+                self._bound_history(conn, row["id"])
+
+    def _bound_history(self, conn: sqlite3.Connection, rowid: int) -> None:
+        # history_count is an upper bound (pruning by age lowers the real count):
+        # recount exactly, drop the oldest beyond the limit, store the exact count.
+        actual = int(conn.execute(Q["history_count"], (rowid,)).fetchone()[0])
+        if actual > self.history_limit:
+            conn.execute(Q["history_drop_oldest"], (rowid, actual - self.history_limit))
+            actual = self.history_limit
+        conn.execute(Q["set_history_count"], (actual, rowid))
+
+
+def _filter_params(where: JobFilter) -> dict[str, Any]:
+    return {
+        "statuses": dumps([Status(s).value for s in where.status]) if where.status else None,
+        "type": where.type,
+        "source": where.source,
+        "store_id": where.store_id,
+        "plugin_id": where.plugin_id,
+        "mode": None if where.mode is None else where.mode.value,
+        "text": where.text.lower() if where.text else None,
+    }
+
+
+def _owns(row: sqlite3.Row, fence: Fence) -> bool:
+    return (
+        row["attempt"] == fence.attempt
+        and row["locked_by"] == fence.worker_id
+        and status_of(row["status"]) in _OWNED
+    )
+
+
+def _stale(job_id: str, fence: Fence) -> StaleWrite:
+    return StaleWrite(
+        f"job {job_id}: attempt {fence.attempt} of worker {fence.worker_id} lost its lease"
+    )
+
+
+def _invalid(action: str, job_id: str, status: Status) -> InvalidTransition:
+    return InvalidTransition(f"cannot {action} job {job_id}: it is {status.value}")
+
+
+def _mode(value: str) -> Mode:
+    return Mode(value)
+
+
+def _attempt_data(row: sqlite3.Row) -> str:
+    return dumps({"attempt": row["attempt"], "worker": row["locked_by"]})
+
+
+def _rescue_data(row: sqlite3.Row) -> str:
+    return dumps({"status": row["status"], "attempt": row["attempt"]})
+
+
+def _error_of(row: sqlite3.Row) -> str | None:
+    value: str | None = row["error_message"]
+    return value

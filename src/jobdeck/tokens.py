@@ -1,0 +1,199 @@
+"""API tokens, scopes and short-lived grants (SPEC §8.1).
+
+Secrets are random, shown once, and stored only as SHA-256 hashes: a token is
+high-entropy, so a fast hash is enough (no password stretching needed) and lets
+the store look it up by hash. Grants (login codes, WebSocket tickets, UI
+sessions) are secrets of the same kind tied to a token, so revoking the token
+ends them all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from jobdeck.errors import ValidationError
+from jobdeck.store.base import Store, Token
+
+SCOPES = ("admin", "jobs:read", "jobs:write", "cron:read", "cron:write")
+TOKEN_PREFIX = "jdk_"
+ENV_ADMIN_NAME = "env-admin"  # the row mirroring JOBDECK_ADMIN_TOKEN
+FIRST_ADMIN_NAME = "admin"
+
+LOGIN_CODE_TTL = timedelta(minutes=10)
+TICKET_TTL = timedelta(seconds=60)
+SESSION_TTL = timedelta(days=7)
+
+# Job types only an admin may schedule (SPEC §6, §8.1).
+ADMIN_ONLY_TYPES = frozenset({"database_query", "cleanup"})
+
+
+def new_secret(prefix: str = TOKEN_PREFIX) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def parse_scopes(raw: Iterable[str]) -> tuple[str, ...]:
+    """Scopes from CLI/API input (repeated or comma-separated); unknown ones are an error."""
+    scopes: list[str] = []
+    for item in raw:
+        for part in str(item).split(","):
+            scope = part.strip()
+            if not scope:
+                continue
+            if scope not in SCOPES:
+                raise ValidationError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
+            if scope not in scopes:
+                scopes.append(scope)
+    if not scopes:
+        raise ValidationError("scope: give at least one scope")
+    return tuple(scopes)
+
+
+def grants(scopes: Iterable[str], needed: str) -> bool:
+    """admin implies every scope; a ``:write`` scope implies its ``:read``."""
+    held = set(scopes)
+    if "admin" in held or needed in held:
+        return True
+    area, _, kind = needed.partition(":")
+    return kind == "read" and f"{area}:write" in held
+
+
+class Owned(Protocol):
+    """Anything with the fields a binding restricts (Job, CronJob, ...)."""
+
+    @property
+    def plugin_id(self) -> str | None: ...
+
+    @property
+    def store_id(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a token's name, scopes and bindings."""
+
+    token_id: int | None
+    name: str
+    scopes: tuple[str, ...]
+    plugin: str | None = None
+    store: str | None = None
+
+    @classmethod
+    def of(cls, token: Token) -> Principal:
+        return cls(token.id, token.name, tuple(token.scopes), token.plugin, token.store)
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.scopes
+
+    @property
+    def bound(self) -> bool:
+        return self.plugin is not None or self.store is not None
+
+    def can(self, scope: str) -> bool:
+        return grants(self.scopes, scope)
+
+    def sees(self, item: Owned) -> bool:
+        """A bound token only sees items of its plugin and/or store."""
+        if self.plugin is not None and item.plugin_id != self.plugin:
+            return False
+        return not (self.store is not None and item.store_id != self.store)
+
+    def may_schedule(self, job_type: str) -> bool:
+        return self.is_admin or job_type not in ADMIN_ONLY_TYPES
+
+    def binding_conflict(self, store_id: Any, plugin_id: Any) -> str | None:
+        """Why the requested store/plugin contradicts the binding, or None."""
+        if self.store is not None and store_id not in (None, self.store):
+            return f"storeId: this token is bound to store {self.store!r}"
+        if self.plugin is not None and plugin_id not in (None, self.plugin):
+            return f"pluginId: this token is bound to plugin {self.plugin!r}"
+        return None
+
+
+async def create_token(
+    store: Store,
+    name: str,
+    scopes: Sequence[str],
+    now: datetime,
+    *,
+    plugin: str | None = None,
+    store_id: str | None = None,
+) -> tuple[Token, str]:
+    """A new token and its secret (the only time the secret exists in clear)."""
+    if not name or not name.strip():
+        raise ValidationError("name: a token needs a name")
+    checked = parse_scopes(scopes)
+    secret = new_secret()
+    token = await store.create_token(
+        name.strip(), hash_secret(secret), checked, plugin or None, store_id or None, now
+    )
+    return token, secret
+
+
+async def authenticate(store: Store, secret: str | None) -> Token | None:
+    """The unrevoked token behind a bearer secret, or None."""
+    if not secret or len(secret) > 512:
+        return None
+    return await store.token_by_hash(hash_secret(secret))
+
+
+async def sync_env_admin(store: Store, admin_token: str | None, now: datetime) -> None:
+    """Mirror JOBDECK_ADMIN_TOKEN as a stored admin token (hash only).
+
+    Keeping it as a row means every path (REST, tickets, sessions, revocation
+    sweeps) treats it like any other token; a changed or removed variable revokes
+    the old row on the next start.
+    """
+    wanted = hash_secret(admin_token) if admin_token else None
+    if wanted is not None:
+        current = await store.token_by_hash(wanted)
+        if current is not None:
+            return
+    active = [t for t in await store.list_tokens() if t.revoked_at is None]
+    if any(t.name == ENV_ADMIN_NAME for t in active):
+        await store.revoke_token(ENV_ADMIN_NAME, now)
+    if wanted is not None:
+        # Another process may create it at the same moment: the unique name settles it.
+        with contextlib.suppress(ValidationError):
+            await store.create_token(ENV_ADMIN_NAME, wanted, ("admin",), None, None, now)
+
+
+async def bootstrap_admin(store: Store, now: datetime) -> str | None:
+    """On first run (no unrevoked token at all) create an admin token; its secret, or None."""
+    if any(t.revoked_at is None for t in await store.list_tokens()):
+        return None
+    try:
+        _, secret = await create_token(store, FIRST_ADMIN_NAME, ("admin",), now)
+    except ValidationError:
+        return None  # another process won the race; it prints the token
+    return secret
+
+
+async def issue_grant(store: Store, kind: str, token_id: int, now: datetime, ttl: timedelta) -> str:
+    """A single-use (login, ticket) or session secret tied to a token."""
+    secret = secrets.token_urlsafe(32)
+    await store.create_grant(kind, hash_secret(secret), token_id, now + ttl)
+    return secret
+
+
+async def redeem_grant(
+    store: Store, kind: str, secret: str | None, now: datetime, *, consume: bool
+) -> Token | None:
+    if not secret or len(secret) > 512:
+        return None
+    return await store.use_grant(kind, hash_secret(secret), now, consume)
+
+
+def same_secret(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())

@@ -1,0 +1,85 @@
+"""Shared fixtures: a store of every backend for the conformance suite.
+
+``store`` (and ``open_store`` for more instances on the same database) run each test
+on SQLite (a file in tmp_path, so WAL and several connections are real) and on
+PostgreSQL (a fresh database per test). PostgreSQL is skipped when the server is
+unreachable — except in CI (``CI=true``), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pg
+import pytest
+
+from jobdeck.store.base import Store
+
+OpenStore = Callable[..., Awaitable[Store]]
+
+
+def _postgres_store_class() -> type | None:
+    try:
+        from jobdeck.store.postgres.store import PostgresStore
+    except ImportError:
+        return None
+    return PostgresStore
+
+
+def _skip_or_fail(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'jobdeck.db'}"
+        return
+    if _postgres_store_class() is None:
+        pytest.skip("PostgreSQL store not available yet")
+    reason = await pg.unavailable()
+    if reason is not None:
+        _skip_or_fail(reason)
+    url = await pg.fresh_database()
+    try:
+        yield url
+    finally:
+        await pg.drop_database(url)
+
+
+def _store_for(url: str, history_limit: int) -> Store:
+    if url.startswith("sqlite:"):
+        from jobdeck.store.sqlite.store import SQLiteStore
+
+        return SQLiteStore(url, history_limit=history_limit)
+    cls = _postgres_store_class()
+    assert cls is not None
+    store: Store = cls(url, history_limit=history_limit)
+    return store
+
+
+@pytest.fixture
+async def open_store(database_url: str) -> AsyncIterator[OpenStore]:
+    """``await open_store(history_limit=500)``: another open store on the same database."""
+    opened: list[Store] = []
+
+    async def make(history_limit: int = 500) -> Store:
+        store = _store_for(database_url, history_limit)
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield make
+    for store in reversed(opened):
+        await store.close()
+
+
+@pytest.fixture
+async def store(open_store: OpenStore) -> Store:
+    return await open_store()

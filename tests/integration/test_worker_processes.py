@@ -1,0 +1,250 @@
+"""Real ``jobdeck worker`` processes sharing one SQLite file.
+
+Handlers come from tests/fixtures/plugins (``test:record`` appends ``start``/``end``
+lines to one file per process), so the test can tell which process ran a job and
+how many times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from asyncio.subprocess import Process
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobdeck.config import Settings
+from jobdeck.deck import JobDeck
+from jobdeck.plugins import PluginManager
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+JOBDECK = str(Path(sys.executable).parent / "jobdeck")
+TEST_PLUGINS = REPO / "tests" / "fixtures" / "plugins"
+LEASE = "2"
+HEARTBEAT = "0.5"
+
+
+class Cluster:
+    """Worker processes on one database, and the records their handlers leave."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.url = f"sqlite:///{tmp_path / 'jobdeck.db'}"
+        self.records = tmp_path / "records"
+        self.records.mkdir()
+        self.env = {
+            **os.environ,
+            "JOBDECK_DATABASE_URL": self.url,
+            "JOBDECK_PLUGINS_DIR": str(TEST_PLUGINS),
+            "JOBDECK_LEASE_SECONDS": LEASE,
+            "JOBDECK_HEARTBEAT_SECONDS": HEARTBEAT,
+            "JOBDECK_MAINTENANCE_SECONDS": "0.2",
+            "JOBDECK_POLL_SECONDS": "0.1",
+            "JOBDECK_TEST_RECORD_DIR": str(self.records),
+        }
+        self.workers: list[Process] = []
+        self._readers: list[asyncio.Task[bytes]] = []
+
+    def settings(self) -> Settings:
+        return Settings.from_env(
+            database_url=self.url,
+            plugins_dir=str(TEST_PLUGINS),
+            lease_seconds=float(LEASE),
+            heartbeat_seconds=float(HEARTBEAT),
+        )
+
+    async def start_worker(self, concurrency: int = 10) -> Process:
+        """A ``jobdeck worker`` process, returned once it logged that it runs."""
+        process = await asyncio.create_subprocess_exec(
+            JOBDECK,
+            "worker",
+            "--concurrency",
+            str(concurrency),
+            env=self.env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        self.workers.append(process)
+        assert process.stderr is not None
+        async with asyncio.timeout(30):
+            while True:
+                line = await process.stderr.readline()
+                if not line:
+                    raise AssertionError(f"worker exited early ({await process.wait()})")
+                if b"jobdeck worker on" in line:
+                    break
+        # Keep reading stderr so a chatty worker never blocks on a full pipe.
+        self._readers.append(asyncio.create_task(process.stderr.read()))
+        return process
+
+    def lines(self) -> list[tuple[str, str, int]]:
+        found = []
+        for path in self.records.glob("*.log"):
+            for line in path.read_text().splitlines():
+                event, job_id, pid = line.split()
+                found.append((event, job_id, int(pid)))
+        return found
+
+    def starts(self, job_id: str) -> list[int]:
+        return [pid for event, jid, pid in self.lines() if event == "start" and jid == job_id]
+
+    async def stop_all(self) -> list[int]:
+        """SIGTERM to every worker still running; their exit codes."""
+        for process in self.workers:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(40):
+            return [await process.wait() for process in self.workers]
+
+    async def kill_all(self) -> None:
+        for process in self.workers:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        for reader in self._readers:
+            reader.cancel()
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    group = Cluster(tmp_path)
+    yield group
+    await group.kill_all()
+
+
+@pytest.fixture
+async def deck(cluster: Cluster) -> AsyncIterator[JobDeck]:
+    """The test's own deck on the shared file, with the test handlers registered."""
+    own = JobDeck(settings=cluster.settings())
+    await own.open()
+    await PluginManager(own, TEST_PLUGINS, entry_points=False).load()
+    yield own
+    await own.close()
+
+
+async def until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    async with asyncio.timeout(timeout):
+        while True:
+            value = check()
+            if asyncio.iscoroutine(value):
+                value = await value
+            if value:
+                return value
+            await asyncio.sleep(0.05)
+    raise AssertionError(what)  # pragma: no cover - the timeout raises first
+
+
+async def finished(deck: JobDeck, job_id: str) -> Any:
+    handle = await deck.get_job(job_id)
+    return handle if handle is not None and handle.status.terminal else None
+
+
+async def test_a_killed_workers_job_is_rerun_by_another_after_its_lease(
+    cluster: Cluster, deck: JobDeck
+) -> None:
+    job = await deck.schedule_job("test:record", {"sleep": 3})
+    first = await cluster.start_worker()
+    await until(lambda: cluster.starts(job.job_id), "the first worker to start the job")
+    second = await cluster.start_worker()
+
+    os.kill(first.pid, signal.SIGKILL)
+    await first.wait()
+    done = await until(lambda: finished(deck, job.job_id), "the job to be re-run", timeout=40)
+
+    assert done.status.value == "completed"
+    assert done.attempt == 2
+    assert cluster.starts(job.job_id) == [first.pid, second.pid]
+    assert [pid for event, _, pid in cluster.lines() if event == "end"] == [second.pid]
+    assert done.result == {"pid": second.pid}
+    history = [event.kind for event in await deck.get_history(job.job_id)]
+    assert "rescued" in history
+    assert (await cluster.stop_all())[1] == 0
+
+
+async def test_a_healthy_job_longer_than_its_lease_runs_once(
+    cluster: Cluster, deck: JobDeck
+) -> None:
+    await cluster.start_worker()
+    await cluster.start_worker()  # an idle second worker that must not take it over
+    job = await deck.schedule_job("test:record", {"sleep": 3 * float(LEASE)})
+
+    done = await until(lambda: finished(deck, job.job_id), "the long job", timeout=40)
+
+    assert done.status.value == "completed"
+    assert done.attempt == 1
+    assert len(cluster.starts(job.job_id)) == 1
+    assert await cluster.stop_all() == [0, 0]
+
+
+async def test_5000_jobs_through_two_workers_none_lost_none_twice(
+    cluster: Cluster, deck: JobDeck
+) -> None:
+    total = 5_000
+    handles = []
+    for first in range(0, total, 1_000):
+        batch = [{"type": "test:record", "payload": {"n": n}} for n in range(first, first + 1_000)]
+        handles += await deck.schedule_jobs(batch)
+    expected = {handle.job_id for handle in handles}
+
+    await asyncio.gather(cluster.start_worker(20), cluster.start_worker(20))
+
+    async def all_completed() -> bool:
+        return await deck.count_jobs(status="completed") == total
+
+    await until(all_completed, "every job to complete", timeout=100)
+    assert await cluster.stop_all() == [0, 0]
+
+    started = [jid for event, jid, _ in cluster.lines() if event == "start"]
+    assert len(started) == total, "a job ran twice or not at all"
+    assert set(started) == expected
+    assert await deck.count_jobs(status=["pending", "running", "failed"]) == 0
+
+
+SUBSCRIBER = """
+import asyncio, sys
+from jobdeck.deck import JobDeck
+
+async def main():
+    async with JobDeck(sys.argv[1]) as deck:
+        since = await deck.last_seq()
+        print("ready", since, flush=True)
+        async for change in deck.subscribe(since=since):
+            print(change.seq, change.job.job_id, change.job.status.value, flush=True)
+
+asyncio.run(main())
+"""
+
+
+async def test_another_process_sees_the_change_feed(cluster: Cluster, deck: JobDeck) -> None:
+    subscriber = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SUBSCRIBER, cluster.url, stdout=asyncio.subprocess.PIPE
+    )
+    assert subscriber.stdout is not None
+    try:
+        ready = await asyncio.wait_for(subscriber.stdout.readline(), 30)
+        assert ready.startswith(b"ready")
+
+        job = await deck.create_job(name="Watched from afar", type="import")
+        await job.start()
+        await job.update_progress(40, {"step": 1})
+        await job.complete({"ok": True})
+
+        seen: list[tuple[int, str]] = []
+        while not seen or seen[-1][1] != "completed":
+            line = await asyncio.wait_for(subscriber.stdout.readline(), 30)
+            seq, job_id, status = line.decode().split()
+            if job_id == job.job_id:
+                seen.append((int(seq), status))
+        seqs = [seq for seq, _ in seen]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        assert seen[-1][1] == "completed"
+        assert {"running", "completed"} <= {status for _, status in seen}
+    finally:
+        subscriber.kill()
+        await subscriber.wait()

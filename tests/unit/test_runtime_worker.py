@@ -1,0 +1,488 @@
+"""The worker on a frozen clock over a real SQLite file: order, retries, timeouts,
+cancellation, the fence, heartbeats, shutdown and drain."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobdeck import BaseJobHandler, JobDeck, Settings, Status
+from jobdeck.clock import FrozenClock
+from jobdeck.runtime import Worker
+from jobdeck.store.base import Store
+
+
+def fast_settings(tmp_path: Path, **changes: Any) -> Settings:
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'jobs.db'}",
+        poll_seconds=0.05,
+        heartbeat_seconds=0.05,
+        lease_seconds=30,
+        cancel_grace_seconds=0.5,
+        shutdown_grace_seconds=0.3,
+        maintenance_seconds=0.05,
+    ).with_(**changes)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+async def deck(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[JobDeck]:
+    async with JobDeck(settings=fast_settings(tmp_path), clock=clock) as deck:
+        yield deck
+
+
+async def until(check: Callable[[], Awaitable[bool] | bool], timeout: float = 3.0) -> None:
+    """Poll ``check`` until true, failing after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while True:
+            outcome = check()
+            if not isinstance(outcome, bool):
+                outcome = await outcome
+            if outcome:
+                return
+            await asyncio.sleep(0.01)
+
+
+async def status_of(deck: JobDeck, job_id: str) -> Status:
+    handle = await deck.get_job(job_id)
+    assert handle is not None
+    return handle.status  # type: ignore[no-any-return]
+
+
+async def wait_status(deck: JobDeck, job_id: str, status: Status) -> None:
+    async def reached() -> bool:
+        return await status_of(deck, job_id) == status
+
+    await until(reached)
+
+
+def start_worker(worker: Worker, stop: asyncio.Event) -> asyncio.Task[None]:
+    return asyncio.create_task(worker.run(stop))
+
+
+# --- order and retries ----------------------------------------------------
+
+
+async def test_priorities_are_claimed_in_order(deck: JobDeck) -> None:
+    seen: list[str] = []
+
+    class Record(BaseJobHandler):
+        async def execute(self) -> None:
+            seen.append(self.job.payload["name"])
+
+    deck.register_job_type("record", Record)
+    for priority in ("low", "normal", "urgent", "high", "normal"):
+        await deck.schedule_job("record", {"name": priority}, priority=priority)
+
+    assert await deck.drain(concurrency=1) == 5
+    assert seen == ["urgent", "high", "normal", "normal", "low"]
+
+
+async def test_retries_follow_the_backoff_schedule(deck: JobDeck, clock: FrozenClock) -> None:
+    class Flaky(BaseJobHandler):
+        retry_delays = (5, 30)
+
+        def execute(self) -> None:
+            raise RuntimeError(f"boom {self.job.attempt}")
+
+    deck.register_job_type("flaky", Flaky)
+    job = await deck.schedule_job("flaky", max_retries=2)
+
+    for attempt, delay in ((1, 5), (2, 30)):
+        start = clock.now()
+        assert await deck.drain() == 1
+        await job.refresh()
+        assert job.status == Status.PENDING
+        assert job.attempt == attempt
+        assert job.error_message == f"boom {attempt}"
+        # Up to 10 % jitter on top of the delay.
+        assert start + timedelta(seconds=delay) <= job.run_at
+        assert job.run_at <= start + timedelta(seconds=delay * 1.1)
+        assert await deck.drain() == 0  # not due yet
+        clock.advance(delay * 1.1 + 1)
+
+    assert await deck.drain() == 1
+    await job.refresh()
+    assert job.status == Status.FAILED
+    assert job.attempt == 3
+    assert job.error_message == "boom 3"
+    kinds = [event.kind for event in await deck.get_history(job.job_id)]
+    assert kinds.count("retry") == 2
+
+
+async def test_per_job_retry_delays_override_the_class(deck: JobDeck, clock: FrozenClock) -> None:
+    class Flaky(BaseJobHandler):
+        retry_delays = (100,)
+
+        async def execute(self) -> None:
+            raise ValueError
+
+    deck.register_job_type("flaky", Flaky)
+    job = await deck.schedule_job("flaky", retry_delays=[2], max_retries=1)
+    await deck.drain()
+    await job.refresh()
+    assert job.error_message == "ValueError"
+    assert job.run_at <= clock.now() + timedelta(seconds=2.2)
+
+
+# --- timeouts ---------------------------------------------------------------
+
+
+async def test_an_async_handler_past_its_timeout_fails(deck: JobDeck) -> None:
+    stopped = asyncio.Event()
+
+    class Slow(BaseJobHandler):
+        timeout = 1
+
+        async def execute(self) -> None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                stopped.set()
+                raise
+
+    deck.register_job_type("slow", Slow)
+    job = await deck.schedule_job("slow", max_retries=1)
+    assert job.timeout == 1
+    await deck.drain()
+    await job.refresh()
+    assert stopped.is_set()
+    assert job.status == Status.PENDING  # retried
+    assert job.error_message == "Job timed out after 1 seconds"
+
+
+async def test_a_sync_handler_past_its_timeout_fails(deck: JobDeck) -> None:
+    class Slow(BaseJobHandler):
+        def execute(self) -> None:
+            while True:
+                self.check_cancelled()  # raises once the timeout passed
+                threading.Event().wait(0.01)
+
+    deck.register_job_type("slow", Slow)
+    job = await deck.schedule_job("slow", max_retries=0, timeout=1)
+    await deck.drain()
+    await job.refresh()
+    assert job.status == Status.FAILED
+    assert job.error_message == "Job timed out after 1 seconds"
+
+
+# --- cancellation -------------------------------------------------------------
+
+
+async def test_cancelling_a_pending_job_means_it_never_runs(deck: JobDeck) -> None:
+    class Never(BaseJobHandler):
+        async def execute(self) -> None:
+            raise AssertionError("must not run")
+
+    deck.register_job_type("never", Never)
+    job = await deck.schedule_job("never")
+    await job.cancel()
+    assert job.status == Status.CANCELLED
+    assert await deck.drain() == 0
+
+
+async def test_cancelling_a_running_async_handler(deck: JobDeck) -> None:
+    started, saw_cancel = asyncio.Event(), asyncio.Event()
+
+    class Waits(BaseJobHandler):
+        async def execute(self) -> None:
+            started.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                saw_cancel.set()
+                raise
+
+    deck.register_job_type("waits", Waits)
+    job = await deck.schedule_job("waits", max_retries=3)
+    stop = asyncio.Event()
+    worker = Worker(deck.store, deck.registry, settings=deck.settings, clock=deck.clock)
+    task = start_worker(worker, stop)
+    await asyncio.wait_for(started.wait(), 3)
+
+    await job.cancel()
+    assert job.status == Status.CANCELLING
+    await wait_status(deck, job.job_id, Status.CANCELLED)
+    assert saw_cancel.is_set()
+    stop.set()
+    await task
+    assert worker.stats.cancelled == 1
+    assert worker.stats.retried == 0
+
+
+async def test_cancelling_a_running_sync_handler(deck: JobDeck) -> None:
+    started = threading.Event()
+
+    class Loops(BaseJobHandler):
+        def execute(self) -> None:
+            started.set()
+            for step in range(10_000):
+                self.update_progress(step % 100)  # raises JobCancelled once cancelling
+                threading.Event().wait(0.005)
+
+    deck.register_job_type("loops", Loops)
+    job = await deck.schedule_job("loops")
+    stop = asyncio.Event()
+    worker = Worker(deck.store, deck.registry, settings=deck.settings, clock=deck.clock)
+    task = start_worker(worker, stop)
+    assert await asyncio.to_thread(started.wait, 3)
+
+    await job.cancel()
+    await wait_status(deck, job.job_id, Status.CANCELLED)
+    stop.set()
+    await task
+    assert worker.stats.cancelled == 1
+
+
+async def test_a_handler_ignoring_cancel_is_stopped_after_the_grace(deck: JobDeck) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+
+    class Stubborn(BaseJobHandler):
+        async def execute(self) -> None:
+            started.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                await release.wait()  # ignores the cancel
+
+    deck.register_job_type("stubborn", Stubborn)
+    job = await deck.schedule_job("stubborn")
+    stop = asyncio.Event()
+    worker = Worker(deck.store, deck.registry, settings=deck.settings, clock=deck.clock)
+    task = start_worker(worker, stop)
+    await asyncio.wait_for(started.wait(), 3)
+    await job.cancel()
+    await wait_status(deck, job.job_id, Status.CANCELLED)  # cancel_grace_seconds = 0.5
+    release.set()
+    stop.set()
+    await task
+
+
+async def test_a_handler_may_cancel_its_own_job(deck: JobDeck) -> None:
+    from jobdeck import JobCancelled
+
+    class GivesUp(BaseJobHandler):
+        async def execute(self) -> None:
+            raise JobCancelled("nothing to do")
+
+    deck.register_job_type("gives-up", GivesUp)
+    job = await deck.schedule_job("gives-up")
+    await deck.drain()
+    await job.refresh()
+    assert job.status == Status.CANCELLED
+
+
+# --- leases -----------------------------------------------------------------
+
+
+async def test_a_rescued_jobs_old_worker_cannot_complete_it(
+    deck: JobDeck, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = asyncio.Event()
+    runs: list[int] = []
+
+    class Blocks(BaseJobHandler):
+        async def execute(self) -> str:
+            runs.append(self.job.attempt)
+            await release.wait()
+            return f"attempt {self.job.attempt}"
+
+    deck.register_job_type("blocks", Blocks)
+    job = await deck.schedule_job("blocks")
+    stop = asyncio.Event()
+    worker = Worker(
+        deck.store, deck.registry, settings=deck.settings, clock=clock, concurrency=1
+    )
+
+    async def no_heartbeat() -> None:  # as if the worker hung
+        return None
+
+    monkeypatch.setattr(worker, "beat", no_heartbeat)
+    task = start_worker(worker, stop)
+    await until(lambda: runs == [1])
+
+    clock.advance(deck.settings.lease_seconds + 1)
+    rescued = await deck.store.rescue_expired(clock.now())
+    assert [j.job_id for j in rescued] == [job.job_id]
+
+    release.set()  # the old attempt finishes: its completion must be rejected
+    await wait_status(deck, job.job_id, Status.COMPLETED)
+    stop.set()
+    await task
+    await job.refresh()
+    assert job.result == "attempt 2"
+    assert runs == [1, 2]
+    assert worker.stats.stale_writes == 1
+
+
+async def test_heartbeats_keep_a_long_job_from_being_rescued(
+    deck: JobDeck, clock: FrozenClock
+) -> None:
+    release, started = asyncio.Event(), asyncio.Event()
+
+    class Long(BaseJobHandler):
+        async def execute(self) -> None:
+            started.set()
+            await release.wait()
+
+    deck.register_job_type("long", Long)
+    job = await deck.schedule_job("long")
+    stop = asyncio.Event()
+    worker = Worker(deck.store, deck.registry, settings=deck.settings, clock=clock)
+    task = start_worker(worker, stop)
+    await asyncio.wait_for(started.wait(), 3)
+
+    for _ in range(3):  # 60 s in all, twice the lease
+        clock.advance(deck.settings.lease_seconds * 2 / 3)
+        beats = worker.stats.heartbeats
+        await until(lambda beats=beats: worker.stats.heartbeats > beats)  # type: ignore[misc]
+        assert await deck.store.rescue_expired(clock.now()) == []
+
+    release.set()
+    await wait_status(deck, job.job_id, Status.COMPLETED)
+    stop.set()
+    await task
+    await job.refresh()
+    assert job.attempt == 1
+
+
+# --- shutdown and drain -----------------------------------------------------
+
+
+async def test_graceful_shutdown_finishes_quick_jobs_and_releases_the_rest(
+    deck: JobDeck,
+) -> None:
+    started: set[str] = set()
+    finish = asyncio.Event()
+
+    class Quick(BaseJobHandler):
+        async def execute(self) -> str:
+            started.add("quick")
+            await finish.wait()
+            return "done"
+
+    class Endless(BaseJobHandler):
+        async def execute(self) -> None:
+            started.add("endless")
+            await asyncio.Event().wait()
+
+    class EndlessSync(BaseJobHandler):
+        def execute(self) -> None:
+            started.add("sync")
+            while True:
+                self.check_cancelled()
+                threading.Event().wait(0.01)
+
+    deck.register_job_type("quick", Quick)
+    deck.register_job_type("endless", Endless)
+    deck.register_job_type("endless-sync", EndlessSync)
+    quick = await deck.schedule_job("quick")
+    endless = await deck.schedule_job("endless")
+    endless_sync = await deck.schedule_job("endless-sync")
+
+    stop = asyncio.Event()
+    worker = Worker(deck.store, deck.registry, settings=deck.settings, clock=deck.clock)
+    task = start_worker(worker, stop)
+    await until(lambda: len(started) == 3)
+    stop.set()
+    finish.set()
+    await asyncio.wait_for(task, 5)
+
+    for handle in (quick, endless, endless_sync):
+        await handle.refresh()
+    assert quick.status == Status.COMPLETED
+    for handle in (endless, endless_sync):
+        assert handle.status == Status.PENDING
+        assert handle.attempt == 0  # a release does not count as an attempt
+    assert worker.stats.released == 2
+
+
+async def test_cancelling_the_worker_task_releases_running_jobs(deck: JobDeck) -> None:
+    started = asyncio.Event()
+
+    class Endless(BaseJobHandler):
+        async def execute(self) -> None:
+            started.set()
+            await asyncio.Event().wait()
+
+    deck.register_job_type("endless", Endless)
+    job = await deck.schedule_job("endless")
+    task = asyncio.create_task(deck.run_worker(2))
+    await asyncio.wait_for(started.wait(), 3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await job.refresh()
+    assert job.status == Status.PENDING
+    assert job.attempt == 0
+
+
+async def test_drain_runs_ready_jobs_only(deck: JobDeck, clock: FrozenClock) -> None:
+    ran: list[int] = []
+
+    class Count(BaseJobHandler):
+        async def execute(self) -> int:
+            ran.append(self.job.payload["n"])
+            if self.job.payload["n"] == 0:
+                # Jobs scheduled by a handler are run by the same drain.
+                await deck.schedule_job("count", {"n": 99})
+            return len(ran)
+
+    deck.register_job_type("count", Count)
+    for n in range(3):
+        await deck.schedule_job("count", {"n": n})
+    later = await deck.schedule_job("count", {"n": 50}, delay=60)
+
+    assert await deck.drain() == 4
+    assert sorted(ran) == [0, 1, 2, 99]
+    assert await status_of(deck, later.job_id) == Status.PENDING
+
+    clock.advance(61)
+    assert await deck.drain() == 1
+    assert await status_of(deck, later.job_id) == Status.COMPLETED
+
+
+async def test_a_running_worker_picks_up_new_jobs_promptly(deck: JobDeck) -> None:
+    done = asyncio.Event()
+
+    class Mark(BaseJobHandler):
+        async def execute(self) -> None:
+            done.set()
+
+    deck.register_job_type("mark", Mark)
+    stop = asyncio.Event()
+    task = asyncio.create_task(deck.run_worker(4, stop=stop))
+    await asyncio.sleep(0)  # let it reach its idle wait
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await deck.schedule_job("mark")
+    await asyncio.wait_for(done.wait(), 3)
+    # Woken by the enqueue signal, not by the poll interval.
+    assert loop.time() - started < deck.settings.poll_seconds * 4
+    stop.set()
+    await task
+
+
+async def test_an_unregistered_type_fails_the_attempt(deck: JobDeck, tmp_path: Path) -> None:
+    class Known(BaseJobHandler):
+        async def execute(self) -> None:
+            return None
+
+    deck.register_job_type("known", Known)
+    job = await deck.schedule_job("known", max_retries=0)
+    store: Store = deck.store
+    other = JobDeck(settings=deck.settings, clock=deck.clock, store=store)  # no handlers
+    assert await other.drain() == 1
+    await job.refresh()
+    assert job.status == Status.FAILED
+    assert "unknown job type 'known'" in (job.error_message or "")
