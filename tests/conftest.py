@@ -12,9 +12,9 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-import pg
 import pytest
 
+import pg
 from jobdeck.store.base import Store
 
 OpenStore = Callable[..., Awaitable[Store]]

@@ -57,11 +57,16 @@ async def backup_demo(hooks: Any) -> None:
         metadata={"backupType": "full", "compression": True},
     )
     await job.start()
-    for percent in range(0, 101, 10):
-        await asyncio.sleep(STEP_SECONDS)
-        await job.update_progress(
-            percent, {"currentTable": f"table_{percent}", "bytesProcessed": percent * 1024}
-        )
+    try:
+        for percent in range(0, 101, 10):
+            await asyncio.sleep(STEP_SECONDS)
+            await job.update_progress(
+                percent, {"currentTable": f"table_{percent}", "bytesProcessed": percent * 1024}
+            )
+    except asyncio.CancelledError:
+        # The server is stopping: a job our code drives is ended by our code.
+        await job.fail("The server stopped before the backup finished")
+        raise
     await job.complete({"backupFile": "/backups/db.sql.gz", "fileSize": "125MB"})
 
 

@@ -188,6 +188,8 @@ class PluginManager:
             logger.exception("plugin %s: action %r failed", plugin, action)
 
     async def _load_one(self, name: str, origin: str, importer: Callable[[], Any]) -> None:
+        routes = len(self.routes)
+        actions = {action: len(fns) for action, fns in self.actions.items()}
         try:
             target = importer()
             setup = target if _is_setup_function(target) else getattr(target, "setup", None)
@@ -201,6 +203,13 @@ class PluginManager:
         except Exception:
             logger.exception("plugin %s (%s) failed to load and was skipped", name, origin)
             self.failures.append(PluginFailure(name, origin, traceback.format_exc()))
+            # Forget the routes and actions it added before failing (job types it
+            # registered stay: the registry has no way back).
+            del self.routes[routes:]
+            for action in list(self.actions):
+                del self.actions[action][actions.get(action, 0) :]
+                if not self.actions[action]:
+                    del self.actions[action]
             return
         module = inspect.getmodule(target) if _is_setup_function(target) else target
         self.plugins.append(LoadedPlugin(name, module, origin))

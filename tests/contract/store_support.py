@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -87,3 +88,6 @@ async def job_in(store: Store, mode: Mode, status: Status) -> tuple[Job, Fence]:
         job = await store.cancel(job.job_id, at(2))
         return await store.mark_cancelled(fence, at(3)), fence
     raise AssertionError(status)
+
+
+OpenStore = Callable[..., Awaitable[Store]]

@@ -58,9 +58,7 @@ LEGAL: dict[str, dict[tuple[Mode, Status], Status | str]] = {
     },
     "retry": {(M.QUEUED, S.FAILED): S.PENDING, (M.QUEUED, S.CANCELLED): S.PENDING},
     "delete": {
-        (mode, status): DELETED
-        for mode in Mode
-        for status in (S.COMPLETED, S.FAILED, S.CANCELLED)
+        (mode, status): DELETED for mode in Mode for status in (S.COMPLETED, S.FAILED, S.CANCELLED)
     },
     "retry_later": {(M.QUEUED, S.RUNNING): S.PENDING},
     "mark_cancelled": {(M.QUEUED, S.CANCELLING): S.CANCELLED},

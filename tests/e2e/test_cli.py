@@ -138,6 +138,29 @@ def test_enqueue_then_worker_runs_it_and_stops_gracefully(cli: Cli) -> None:
     assert code == 0, err
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stopping_worker_lets_its_running_job_finish(cli: Cli, signum: int) -> None:
+    job_id = cli.enqueue("test:steps", {"steps": 4, "sleep": 0.4})
+    worker = cli.start("worker")
+    wait_for(lambda: cli.json("jobs", "show", job_id)["status"] == "running", "the job to start")
+    worker.send_signal(signum)
+    assert worker.wait(timeout=DEADLINE) == 0
+    shown = cli.json("jobs", "show", job_id)
+    assert shown["status"] == "completed"
+    assert shown["attempt"] == 1
+
+
+def test_serve_without_worker_and_a_separate_worker(cli: Cli) -> None:
+    server = cli.start("serve", "--no-worker", "--no-scheduler", "--port", str(free_port()))
+    job_id = cli.enqueue("test:noop")
+    time.sleep(1.0)
+    assert cli.json("jobs", "show", job_id)["status"] == "pending"  # nobody runs it yet
+    worker = cli.start("worker", "--concurrency", "1")
+    assert cli("watch", job_id).returncode == 0
+    assert cli.stop(worker)[0] == 0
+    assert cli.stop(server)[0] == 0
+
+
 def test_watch_exits_1_when_the_job_fails(cli: Cli) -> None:
     job_id = cli.enqueue("test:fail", {"error": "disk full"}, "--max-retries", "0")
     worker = cli.start("worker")
@@ -265,6 +288,17 @@ def test_runtime_error_is_one_line_and_debug_shows_the_traceback(cli: Cli) -> No
     debug = cli("--debug", "--database-url", "mysql://nope", "jobs", "list", check=False)
     assert debug.returncode != 0
     assert "Traceback" in debug.stderr
+
+
+def test_serve_on_a_busy_port_fails_cleanly(cli: Cli) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = cli("serve", "--port", str(port), check=False)
+    assert done.returncode == 1
+    assert "could not start" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 # --- plugins ---------------------------------------------------------------------------

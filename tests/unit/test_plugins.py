@@ -140,6 +140,28 @@ async def test_broken_plugin_is_logged_with_traceback_and_skipped(
     assert record.exc_info is not None
 
 
+async def test_a_failing_setup_leaves_no_routes_or_actions_behind(
+    folder: Path, deck: FakeDeck
+) -> None:
+    write(folder, "a_good.py", "def setup(hooks):\n    hooks.add_action('init', print)\n")
+    write(
+        folder,
+        "b_half.py",
+        """
+        def setup(hooks):
+            hooks.add_action("init", print)
+            hooks.add_action("other", print)
+            hooks.add_route("/api/half", print)
+            raise RuntimeError("half way")
+        """,
+    )
+    manager = manager_for(deck)
+    await manager.load()
+    assert manager.names == ["a_good"]
+    assert manager.routes == []
+    assert manager.actions == {"init": [("a_good", print)]}
+
+
 async def test_jobs_a_plugin_creates_get_its_name_as_source(folder: Path, deck: FakeDeck) -> None:
     hooks = Hooks(deck, manager_for(deck), "my-plugin")  # type: ignore[arg-type]
     await hooks.create_job(name="Import", type="import")

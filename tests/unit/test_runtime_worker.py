@@ -300,9 +300,7 @@ async def test_a_rescued_jobs_old_worker_cannot_complete_it(
     deck.register_job_type("blocks", Blocks)
     job = await deck.schedule_job("blocks")
     stop = asyncio.Event()
-    worker = Worker(
-        deck.store, deck.registry, settings=deck.settings, clock=clock, concurrency=1
-    )
+    worker = Worker(deck.store, deck.registry, settings=deck.settings, clock=clock, concurrency=1)
 
     async def no_heartbeat() -> None:  # as if the worker hung
         return None
@@ -486,3 +484,33 @@ async def test_an_unregistered_type_fails_the_attempt(deck: JobDeck, tmp_path: P
     await job.refresh()
     assert job.status == Status.FAILED
     assert "unknown job type 'known'" in (job.error_message or "")
+
+
+async def test_a_job_cancelled_while_its_attempt_fails_is_not_retried(
+    deck: JobDeck, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, go = asyncio.Event(), asyncio.Event()
+
+    class Fails(BaseJobHandler):
+        async def execute(self) -> None:
+            started.set()
+            await go.wait()
+            raise RuntimeError("failed anyway")
+
+    deck.register_job_type("fails", Fails)
+    job = await deck.schedule_job("fails", max_retries=3)
+    worker = Worker(deck.store, deck.registry, settings=deck.settings, clock=deck.clock)
+
+    async def no_heartbeat() -> None:  # the worker has not heard of the cancel yet
+        return None
+
+    monkeypatch.setattr(worker, "beat", no_heartbeat)
+    stop = asyncio.Event()
+    task = start_worker(worker, stop)
+    await asyncio.wait_for(started.wait(), 3)
+    await job.cancel()
+    go.set()
+    await wait_status(deck, job.job_id, Status.CANCELLED)
+    stop.set()
+    await task
+    assert worker.stats.retried == 0

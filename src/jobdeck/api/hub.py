@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,45 +115,72 @@ def _strings(key: str, value: Any) -> frozenset[str]:
     return frozenset(i.strip() for i in items if i.strip())
 
 
-# Queue items: ("send", seq, text) for messages, ("catch_up", since, match) for a subscribe.
-Item = tuple[str, int, Any]
+CONTROL_LIMIT = 64  # pongs and errors waiting to be sent; more means a flooding client
 
 
 @dataclass(eq=False)
 class Client:
+    """One socket's outbox.
+
+    Job updates are coalesced per job: a newer state of a job replaces the unsent
+    older one (and moves to the back, so updates still leave in seq order). The
+    outbox is bounded by ``limit`` distinct jobs; past that the client is dropped.
+    """
+
     principal: Principal
-    queue_size: int = QUEUE_SIZE
+    limit: int = QUEUE_SIZE
     match: JobMatch | None = None
-    floor: int = 0  # live updates at or below this seq were covered by a catch-up
-    queue: asyncio.Queue[Item] = field(init=False)
+    floor: int = 0  # updates at or below this seq were covered by a catch-up
+    updates: dict[str, tuple[int, str]] = field(default_factory=dict)
+    control: deque[tuple[str, Any]] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     close_code: int = 1000
     close_reason: str = ""
 
-    def __post_init__(self) -> None:
-        self.queue = asyncio.Queue(self.queue_size)
-
     def wants(self, job: Job) -> bool:
         return self.principal.sees(job) and (self.match is None or self.match(job))
 
-    def offer(self, item: Item) -> bool:
-        """Queue without waiting; a full queue means the client is too slow: drop it."""
+    def offer(self, job_id: str, seq: int, text: str) -> bool:
+        """Queue a job's state without waiting; too many waiting jobs: drop the client."""
         if self.closed.is_set():
             return False
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:
+        self.updates.pop(job_id, None)
+        if len(self.updates) >= self.limit:
             self.drop(CLOSE_TOO_SLOW, "client too slow")
             return False
+        self.updates[job_id] = (seq, text)
+        self.wake.set()
         return True
 
-    def send(self, message: dict[str, Any]) -> bool:
-        return self.offer(("send", 0, json.dumps(message, separators=(",", ":"))))
+    def send(self, message: dict[str, Any]) -> None:
+        self._control(("text", json.dumps(message, separators=(",", ":"))))
+
+    def request_catch_up(self, since: int) -> None:
+        self._control(("catch_up", since))
+
+    def _control(self, item: tuple[str, Any]) -> None:
+        if self.closed.is_set():
+            return
+        if len(self.control) >= CONTROL_LIMIT:
+            self.drop(CLOSE_TOO_SLOW, "client too slow")
+            return
+        self.control.append(item)
+        self.wake.set()
+
+    def next_update(self) -> tuple[int, str] | None:
+        while self.updates:
+            job_id = next(iter(self.updates))
+            seq, text = self.updates.pop(job_id)
+            if seq > self.floor:
+                return seq, text
+        return None
 
     def drop(self, code: int, reason: str) -> None:
         if not self.closed.is_set():
             self.close_code, self.close_reason = code, reason
             self.closed.set()
+            self.wake.set()
 
 
 class Hub:
@@ -225,7 +253,7 @@ class Hub:
                     continue
                 if text is None:
                     text = encode_change(change)  # once per change, shared by all clients
-                if client.offer(("send", change.seq, text)):
+                if client.offer(change.job.job_id, change.seq, text):
                     self.metrics.ws_messages.inc()
 
     async def _follow(self) -> None:

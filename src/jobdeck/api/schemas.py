@@ -23,6 +23,7 @@ SHORT = 500  # max length of names, types, ids
 LONG = 10_000  # max length of descriptions and messages
 
 PriorityName = Literal["low", "normal", "high", "urgent"]
+ScopeName = Literal["admin", "jobs:read", "jobs:write", "cron:read", "cron:write"]
 
 
 class PayloadTooLarge(ValidationError):
@@ -242,7 +243,7 @@ class LoginBody(Input):
 
 class CreateTokenBody(Input):
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[str] = Field(min_length=1, max_length=10)
+    scopes: list[ScopeName] = Field(min_length=1, max_length=10)
     plugin: str | None = Field(None, max_length=SHORT)
     store: str | None = Field(None, max_length=SHORT)
 

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from jobdeck import tokens
 from jobdeck.api.auth import SESSION_COOKIE, bearer_secret, origin_matches_host
 from jobdeck.api.context import ApiContext, context
-from jobdeck.api.hub import Client, JobMatch
+from jobdeck.api.hub import CLOSE_TOO_SLOW, Client, JobMatch
 from jobdeck.errors import ValidationError
 from jobdeck.tokens import Principal
 
@@ -83,18 +83,22 @@ async def serve(ctx: ApiContext, ws: WebSocket, client: Client) -> None:
     reader = asyncio.create_task(read_loop(ctx, ws, client))
     writer = asyncio.create_task(write_loop(ctx, ws, client))
     closing = asyncio.create_task(client.closed.wait())
+    tasks = {reader, writer, closing}
     try:
-        await asyncio.wait({reader, writer, closing}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (reader, writer, closing):
+        client.drop(1000, client.close_reason or "done")  # stops the writer's loop too
+        for task in tasks:
             task.cancel()
-        for task in (reader, writer, closing):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-    if client.closed.is_set():
+        await asyncio.wait(tasks, timeout=2.0)
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.debug("websocket task ended: %r", task.exception())
+    if client.close_code != 1000:
         log.info("closing websocket of %s: %s", client.principal.name, client.close_reason)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.close(client.close_code, client.close_reason), 1.0)
+            async with asyncio.timeout(1.0):
+                await ws.close(client.close_code, client.close_reason)
 
 
 async def read_loop(ctx: ApiContext, ws: WebSocket, client: Client) -> None:
@@ -132,27 +136,35 @@ def handle(client: Client, text: str) -> None:
             client.send({"type": "error", "message": exc.message})
             return
         client.match = match
-        client.offer(("catch_up", since, None))
+        client.request_catch_up(since)
     else:
         client.send({"type": "error", "message": f"unknown message type {kind!r}"})
 
 
 async def write_loop(ctx: ApiContext, ws: WebSocket, client: Client) -> None:
-    timeout = ctx.hub.send_timeout
-    while True:
-        kind, seq, value = await client.queue.get()
-        if kind == "catch_up":
-            for text in await ctx.hub.catch_up(client, seq):
-                await _send(ws, client, text, timeout)
-            continue
-        if seq and seq <= client.floor:
-            continue  # already covered by the catch-up
-        await _send(ws, client, value, timeout)
+    """Control messages (pongs, errors, catch-ups) first, then job updates in seq order."""
+    while not client.closed.is_set():
+        await client.wake.wait()
+        client.wake.clear()
+        while not client.closed.is_set():
+            if client.control:
+                kind, value = client.control.popleft()
+                if kind == "catch_up":
+                    for text in await ctx.hub.catch_up(client, value):
+                        await _send(ctx, ws, client, text)
+                else:
+                    await _send(ctx, ws, client, value)
+                continue
+            update = client.next_update()
+            if update is None:
+                break
+            await _send(ctx, ws, client, update[1])
 
 
-async def _send(ws: WebSocket, client: Client, text: str, timeout: float) -> None:
+async def _send(ctx: ApiContext, ws: WebSocket, client: Client, text: str) -> None:
+    """One frame; a send stalled past the timeout means the client stopped reading."""
     try:
-        await asyncio.wait_for(ws.send_text(text), timeout)
+        async with asyncio.timeout(ctx.hub.send_timeout):
+            await ws.send_text(text)
     except TimeoutError:
-        client.drop(1013, "client too slow")
-        raise
+        client.drop(CLOSE_TOO_SLOW, "client too slow")

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from rich.console import Console, Group
+from rich.json import JSON
 from rich.markup import escape
 from rich.panel import Panel
-from rich.pretty import Pretty
 from rich.table import Table
 
 from jobdeck.domain.job import HistoryEvent, Job, Priority
@@ -118,12 +119,14 @@ def job_detail(job: Job, history: Sequence[HistoryEvent]) -> Group:
         else:
             shown = escape("-" if value is None else str(value))
         fields.add_row(name, shown)
-    parts: list[Any] = [Panel(fields, title=escape(job.name), title_align="left")]
-    parts.append(Panel(Pretty(job.payload), title="payload", title_align="left"))
-    parts.append(Panel(Pretty(job.metadata), title="metadata", title_align="left"))
-    parts.append(Panel(Pretty(job.result), title="result", title_align="left"))
+    parts: list[Any] = [Panel(fields, title=escape(job.name), title_align="left", expand=False)]
+    for title in ("payload", "metadata", "result"):
+        data = JSON.from_data(plain(getattr(job, title)), default=str)
+        parts.append(Panel(data, title=title, title_align="left", expand=False))
     if job.icon_svg:
-        parts.append(Panel(escape(job.icon_svg), title="icon_svg", title_align="left"))
+        parts.append(
+            Panel(escape(job.icon_svg), title="icon_svg", title_align="left", expand=False)
+        )
     events = Table(header_style="bold", title="history", title_justify="left")
     events.add_column("time (UTC)", no_wrap=True)
     events.add_column("event", no_wrap=True)
@@ -140,7 +143,5 @@ def console(stderr: bool = False) -> Console:
 
 
 def _is_tty(stderr: bool) -> bool:
-    import sys
-
     stream = sys.stderr if stderr else sys.stdout
     return stream.isatty()

@@ -1,6 +1,7 @@
 """Running long-lived services (worker, maintenance, API) until SIGTERM/SIGINT.
 
-Every service receives the same stop event and ends by itself once it is set: the
+Every service receives the same stop event (set by SIGTERM/SIGINT) and ends by
+itself once it is set: the
 worker stops claiming, lets running jobs finish within the shutdown grace and
 releases the rest for other workers. A second signal interrupts at once.
 """
@@ -11,7 +12,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 from jobdeck.runtime import install_signal_handlers
@@ -40,9 +41,23 @@ def api_service(
     kwargs: dict[str, Any] = {}
     if manager is not None and "plugins" in accepted:
         kwargs["plugins"] = manager
-    if "stop" in accepted:
-        return lambda stop: serve_api(deck, host, port, stop=stop, **kwargs)
-    return lambda stop: _until(stop, serve_api(deck, host, port, **kwargs))
+
+    async def serve(stop: asyncio.Event) -> None:
+        try:
+            if "stop" in accepted:
+                await serve_api(deck, host, port, stop=stop, **kwargs)
+            else:
+                await _until(stop, serve_api(deck, host, port, **kwargs))
+        except SystemExit:
+            # uvicorn exits the process when it cannot start (port in use, ...); it
+            # has logged why. Turned into an error so the other services stop cleanly.
+            raise ServiceFailed(f"the HTTP API could not start on {host}:{port}") from None
+
+    return serve
+
+
+class ServiceFailed(Exception):
+    """A service could not run; the reason was logged."""
 
 
 async def _until(stop: asyncio.Event, work: Coroutine[Any, Any, Any]) -> None:
@@ -59,17 +74,28 @@ async def _until(stop: asyncio.Event, work: Coroutine[Any, Any, Any]) -> None:
             await task
 
 
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[asyncio.Event]:
+    """An event SIGTERM/SIGINT set. Install it first thing, so that a signal during
+    start-up (opening the database, loading plugins) also ends in a clean stop."""
+    stop = asyncio.Event()
+    remove_handlers = install_signal_handlers(stop)
+    try:
+        yield stop
+    finally:
+        remove_handlers()
+
+
 async def run_until_stopped(
     services: dict[str, Service],
+    stop: asyncio.Event,
     *,
     grace: float,
     after_start: Callable[[], Coroutine[Any, Any, Any]] | None = None,
 ) -> int:
-    """Run ``services`` until SIGTERM/SIGINT (exit code 0) or until one of them ends
+    """Run ``services`` until ``stop`` is set (exit code 0) or until one of them ends
     or fails by itself (exit code 1). Services still running ``grace`` seconds after
     the stop are cancelled."""
-    stop = asyncio.Event()
-    remove_handlers = install_signal_handlers(stop)
     tasks = {name: asyncio.create_task(start(stop), name=name) for name, start in services.items()}
     extra = asyncio.create_task(after_start(), name="init") if after_start else None
     stopping = asyncio.create_task(stop.wait())
@@ -95,11 +121,12 @@ async def run_until_stopped(
             error = None if task.cancelled() else task.exception()
             if error is not None:
                 code = 1
-                logger.error("%s failed: %s", name, error, exc_info=error)
+                # One line; the traceback only with --debug, or for a real bug.
+                detail = logger.isEnabledFor(logging.DEBUG) or not isinstance(error, ServiceFailed)
+                logger.error("%s failed: %s", name, error, exc_info=error if detail else None)
         return code
     finally:
         stopping.cancel()
-        remove_handlers()
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:

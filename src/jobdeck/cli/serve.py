@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import click
@@ -14,7 +15,7 @@ from jobdeck.cli.common import (
     settings_from,
     setup_logging,
 )
-from jobdeck.cli.running import Service, api_service, run_until_stopped
+from jobdeck.cli.running import Service, api_service, run_until_stopped, stop_on_signals
 from jobdeck.runtime import Maintenance
 
 logger = logging.getLogger("jobdeck.cli")
@@ -41,6 +42,10 @@ def serve(
     settings = settings_from(ctx, host=host, port=port, concurrency=concurrency)
 
     async def main() -> int:
+        with stop_on_signals() as stop:
+            return await serve_until(stop)
+
+    async def serve_until(stop: asyncio.Event) -> int:
         async with open_deck(settings, plugins=True) as (deck, manager):
             assert manager is not None
             services: dict[str, Service] = {}
@@ -63,6 +68,7 @@ def serve(
             # driving a demo job), so they run beside the services.
             return await run_until_stopped(
                 services,
+                stop,
                 grace=settings.shutdown_grace_seconds + 5,
                 after_start=lambda: manager.run_action("init"),
             )

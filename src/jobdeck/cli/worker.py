@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import click
@@ -14,7 +15,7 @@ from jobdeck.cli.common import (
     settings_from,
     setup_logging,
 )
-from jobdeck.cli.running import Service, run_until_stopped
+from jobdeck.cli.running import Service, run_until_stopped, stop_on_signals
 
 logger = logging.getLogger("jobdeck.cli")
 
@@ -31,8 +32,11 @@ def worker(ctx: click.Context, concurrency: int | None) -> None:
     settings = settings_from(ctx, concurrency=concurrency)
 
     async def main() -> int:
-        async with open_deck(settings, plugins=True) as (deck, manager):
-            assert manager is not None
+        with stop_on_signals() as stop:
+            return await work_until(stop)
+
+    async def work_until(stop: asyncio.Event) -> int:
+        async with open_deck(settings, plugins=True) as (deck, _):
             # The worker also runs maintenance: with only workers running, the jobs of
             # a worker that died must still be rescued when their lease ends.
             services: dict[str, Service] = {
@@ -44,6 +48,8 @@ def worker(ctx: click.Context, concurrency: int | None) -> None:
                 settings.concurrency,
                 ", ".join(deck.job_types()) or "none",
             )
-            return await run_until_stopped(services, grace=settings.shutdown_grace_seconds + 5)
+            return await run_until_stopped(
+                services, stop, grace=settings.shutdown_grace_seconds + 5
+            )
 
     ctx.exit(run(main()))

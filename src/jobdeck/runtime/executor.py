@@ -239,7 +239,11 @@ async def run_attempt(
     if attempt.cancel_requested:
         return _interrupted(attempt)
     loop = asyncio.get_running_loop()
-    handler = handler_class(attempt)
+    try:
+        handler = handler_class(attempt)
+    except Exception as exc:
+        await attempt.settle()
+        return failure(attempt.job, describe(exc), clock, rng, handler_class)
     work: asyncio.Future[Any]
     if is_async_handler(handler_class):
         work = loop.create_task(handler.execute())

@@ -17,6 +17,7 @@ what is written to the store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -50,7 +51,8 @@ from jobdeck.store.base import Store
 logger = logging.getLogger("jobdeck.worker")
 
 QUICK_BEAT = 0.5  # seconds: the earliest a job change brings the next heartbeat
-BATCH_DELAY = 0.002  # seconds completions may wait to share one write
+COMPLETE_DELAY = 0.005  # seconds completions may wait to share one write
+GATHER_DELAY = 0.002  # seconds a busy worker may wait for more free slots before claiming
 BATCH_SIZE = 256
 
 
@@ -131,6 +133,8 @@ class Worker:
                 self._wake.clear()
                 free = self.concurrency - len(self._running)
                 if free > 0:
+                    if free * 2 < self.concurrency:
+                        free = await self._gather_slots()
                     jobs = await self._claim(free)
                     ran += len(jobs)
                     if jobs:
@@ -150,6 +154,7 @@ class Worker:
             yield
         finally:
             beats.cancel()
+            await asyncio.gather(beats, return_exceptions=True)
             await self._completions.flush()
             # Abandoned sync handlers may still run: do not wait for their threads.
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -166,6 +171,10 @@ class Worker:
             if free <= 0:
                 await self._wake.wait()
                 continue
+            if free * 2 < self.concurrency:
+                free = await self._gather_slots()
+                if self._stopping:
+                    break
             mark = signals.mark("enqueue")
             jobs = await self._claim(free)
             if len(jobs) == free:
@@ -178,6 +187,21 @@ class Worker:
             finally:
                 enqueued.cancel()
                 woken.cancel()
+
+    async def _gather_slots(self) -> int:
+        """Wait a moment for more slots to free up: one claim of many jobs costs about
+        as much as a claim of one, and busy workers free their slots in bursts."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + GATHER_DELAY
+        while not self._stopping:
+            free = self.concurrency - len(self._running)
+            remaining = deadline - loop.time()
+            if free * 2 >= self.concurrency or remaining <= 0:
+                break
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), remaining)
+        return self.concurrency - len(self._running)
 
     async def _idle_timeout(self) -> float:
         """Poll interval, shortened to when the next delayed job is due."""
@@ -238,7 +262,15 @@ class Worker:
                 self._completions.add(fence, outcome.result)
             elif isinstance(outcome, Failed):
                 if outcome.retry_at is not None:
-                    await store.retry_later(fence, outcome.error, outcome.retry_at, now)
+                    try:
+                        await store.retry_later(fence, outcome.error, outcome.retry_at, now)
+                    except StaleWrite:
+                        raise
+                    except InvalidTransition:
+                        # Cancelled while failing, before the heartbeat told us: never retried.
+                        await store.mark_cancelled(fence, now)
+                        self.stats.cancelled += 1
+                        return
                     self.stats.retried += 1
                 else:
                     await store.fail(fence.job_id, outcome.error, now, fence=fence)
@@ -325,7 +357,7 @@ class _Completions:
         if len(self._items) >= BATCH_SIZE:
             self._start_flush()
         elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(BATCH_DELAY, self._start_flush)
+            self._timer = asyncio.get_running_loop().call_later(COMPLETE_DELAY, self._start_flush)
 
     def _start_flush(self) -> None:
         if self._timer is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from importlib.resources import files
-from typing import LiteralString, cast
+from typing import LiteralString
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
@@ -16,9 +16,9 @@ def parse(text: str) -> dict[str, LiteralString]:
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         if name in queries:
             raise ValueError(f"queries.sql: duplicate query name {name!r}")
-        # The file is part of the package, not user input: it is as literal as a
-        # string in the source, which is what psycopg's LiteralString typing guards.
-        queries[name] = cast(LiteralString, body.strip())
+        # The file is part of the package, not user input: as literal as a string in
+        # the source, which is what psycopg's LiteralString typing asks for.
+        queries[name] = body.strip()
     return queries
 
 
@@ -28,7 +28,7 @@ def _load_migrations() -> list[tuple[int, LiteralString]]:
     for entry in folder.iterdir():
         match = re.fullmatch(r"(\d+)_\w+\.sql", entry.name)
         if match:
-            found.append((int(match.group(1)), cast(LiteralString, entry.read_text("utf-8"))))
+            found.append((int(match.group(1)), entry.read_text("utf-8")))
     found.sort()
     versions = [v for v, _ in found]
     if versions != list(range(1, len(versions) + 1)):

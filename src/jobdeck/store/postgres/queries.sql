@@ -7,6 +7,12 @@
 -- transition check and the fence) whose CTEs also write the history rows, prune
 -- history to the limit, take the change-feed number and NOTIFY listeners.
 -- Zero rows back means the transition was refused; nothing changed.
+--
+-- History stays within history_limit without counting rows on every write: a job's
+-- history_count is an upper bound of its history rows, capped at the limit (keep + 1).
+-- Only a job at the cap pays for the `pruned` CTE, which deletes the rows older than
+-- the newest `keep` (all CTEs see the snapshot before this statement's own insert,
+-- so keep = limit - 1 old rows plus the new one make the limit).
 
 -- name: session
 -- Run once per new pooled connection. Every statement here is prepared once per
@@ -79,11 +85,11 @@ ins AS (
     INSERT INTO jobdeck_jobs (
         job_id, name, type, mode, status, priority, description, payload, metadata, icon_svg,
         source, plugin_id, store_id, user_id, show_notification, run_at, attempt, max_retries,
-        timeout, retry_delays, cron_job_id, created_at, updated_at, seq)
+        timeout, retry_delays, cron_job_id, created_at, updated_at, seq, history_count)
     SELECT i.job_id, i.name, i.type, i.mode, 'pending', i.priority, i.description, i.payload,
            i.metadata, i.icon_svg, i.source, i.plugin_id, i.store_id, i.user_id,
            i.show_notification, coalesce(i.run_at, %(now)s), 0, i.max_retries, i.timeout,
-           i.retry_delays, i.cron_job_id, %(now)s, %(now)s, s.seq
+           i.retry_delays, i.cron_job_id, %(now)s, %(now)s, s.seq, 1
     FROM input i, s
     ORDER BY i.ord  -- ids increase in the caller's order
     ON CONFLICT (job_id) DO NOTHING
@@ -145,7 +151,8 @@ WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
 upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'running', started_at = %(now)s, progress_at = %(now)s, updated_at = %(now)s,
-        seq = s.seq
+        seq = s.seq,
+        history_count = least(j.history_count + 1, %(keep)s::int + 1)
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
       AND j.mode = 'tracked'  -- queued jobs are started by a worker's claim
@@ -159,8 +166,8 @@ pruned AS (
     DELETE FROM jobdeck_history h
     USING (SELECT u.id AS job_pk,
                   (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u) c
+                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
     WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
 )
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
@@ -178,7 +185,9 @@ upd AS (
         eta_seconds = jobdeck_eta(
             jobdeck_rate(j.rate, j.progress, j.progress_at, %(progress)s::float8, %(now)s),
             %(progress)s::float8),
-        progress_at = %(now)s, updated_at = %(now)s, seq = s.seq
+        progress_at = %(now)s, updated_at = %(now)s, seq = s.seq,
+        history_count = CASE WHEN %(message)s::text IS NULL THEN j.history_count
+                             ELSE least(j.history_count + 1, %(keep)s::int + 1) END
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
       AND (NOT %(fenced)s::boolean
@@ -194,8 +203,9 @@ pruned AS (
     DELETE FROM jobdeck_history h
     USING (SELECT u.id AS job_pk,
                   (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u WHERE %(message)s::text IS NOT NULL) c
+                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u
+           WHERE %(message)s::text IS NOT NULL AND u.history_count >= %(keep)s::int + 1) c
     WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
 )
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
@@ -206,7 +216,8 @@ upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'completed', progress = 100, result = %(result)s::jsonb, eta_seconds = 0,
         completed_at = %(now)s, updated_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
-        seq = s.seq
+        seq = s.seq,
+        history_count = least(j.history_count + 1, %(keep)s::int + 1)
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
       AND (NOT %(fenced)s::boolean
@@ -221,8 +232,8 @@ pruned AS (
     DELETE FROM jobdeck_history h
     USING (SELECT u.id AS job_pk,
                   (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u) c
+                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
     WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
 )
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
@@ -233,7 +244,8 @@ upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'failed', error_message = %(error)s::text, eta_seconds = NULL,
         completed_at = %(now)s, updated_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
-        seq = s.seq
+        seq = s.seq,
+        history_count = least(j.history_count + 1, %(keep)s::int + 1)
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
       AND (NOT %(fenced)s::boolean
@@ -248,8 +260,8 @@ pruned AS (
     DELETE FROM jobdeck_history h
     USING (SELECT u.id AS job_pk,
                   (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u) c
+                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
     WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
 )
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
@@ -268,7 +280,8 @@ upd AS (
                          THEN j.locked_by END,
         lease_expires_at = CASE WHEN j.status = 'running' AND j.mode = 'queued'
                                 THEN j.lease_expires_at END,
-        eta_seconds = NULL, updated_at = %(now)s, seq = s.seq
+        eta_seconds = NULL, updated_at = %(now)s, seq = s.seq,
+        history_count = least(j.history_count + 1, %(keep)s::int + 1)
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
     RETURNING j.*
@@ -281,8 +294,8 @@ pruned AS (
     DELETE FROM jobdeck_history h
     USING (SELECT u.id AS job_pk,
                   (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u) c
+                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
     WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
 )
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
@@ -294,7 +307,8 @@ upd AS (
     SET status = 'pending', run_at = %(now)s, error_message = NULL, result = NULL,
         completed_at = NULL, locked_by = NULL, lease_expires_at = NULL, progress = 0,
         progress_message = NULL, progress_at = NULL, rate = NULL, eta_seconds = NULL,
-        updated_at = %(now)s, seq = s.seq
+        updated_at = %(now)s, seq = s.seq,
+        history_count = least(j.history_count + 1, %(keep)s::int + 1)
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
       AND j.mode = 'queued'
@@ -308,8 +322,8 @@ pruned AS (
     DELETE FROM jobdeck_history h
     USING (SELECT u.id AS job_pk,
                   (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u) c
+                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
     WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
 )
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1,
@@ -344,7 +358,8 @@ upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'running', attempt = j.attempt + 1, locked_by = %(worker)s::text,
         lease_expires_at = %(lease)s, started_at = %(now)s, progress_at = %(now)s,
-        rate = NULL, eta_seconds = NULL, updated_at = %(now)s, seq = s.seq
+        rate = NULL, eta_seconds = NULL, updated_at = %(now)s, seq = s.seq,
+        history_count = least(j.history_count + 1, %(keep)s::int + 1)
     FROM picked, s
     WHERE j.id = picked.id
     RETURNING j.*
@@ -359,8 +374,8 @@ pruned AS (
     DELETE FROM jobdeck_history h
     USING (SELECT u.id AS job_pk,
                   (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u) c
+                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
     WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
 )
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1
@@ -386,7 +401,8 @@ upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'completed', progress = 100, result = f.result, eta_seconds = 0,
         completed_at = %(now)s, updated_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
-        seq = s.seq
+        seq = s.seq,
+        history_count = least(j.history_count + 1, %(keep)s::int + 1)
     FROM f, s
     WHERE j.job_id = f.job_id AND j.attempt = f.attempt AND j.locked_by = f.worker
       AND j.status IN ('running', 'cancelling')
@@ -400,8 +416,8 @@ pruned AS (
     DELETE FROM jobdeck_history h
     USING (SELECT u.id AS job_pk,
                   (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u) c
+                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
     WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
 )
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
@@ -412,7 +428,8 @@ upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'pending', run_at = %(run_at)s, error_message = %(error)s::text,
         locked_by = NULL, lease_expires_at = NULL, progress = 0, progress_at = NULL,
-        rate = NULL, eta_seconds = NULL, updated_at = %(now)s, seq = s.seq
+        rate = NULL, eta_seconds = NULL, updated_at = %(now)s, seq = s.seq,
+        history_count = least(j.history_count + 1, %(keep)s::int + 1)
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
       AND j.attempt = %(attempt)s::int AND j.locked_by = %(worker)s::text
@@ -426,8 +443,8 @@ pruned AS (
     DELETE FROM jobdeck_history h
     USING (SELECT u.id AS job_pk,
                   (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u) c
+                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
     WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
 )
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1,
@@ -439,7 +456,8 @@ WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
 upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'cancelled', completed_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
-        eta_seconds = NULL, updated_at = %(now)s, seq = s.seq
+        eta_seconds = NULL, updated_at = %(now)s, seq = s.seq,
+        history_count = least(j.history_count + 1, %(keep)s::int + 1)
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
       AND j.attempt = %(attempt)s::int AND j.locked_by = %(worker)s::text
@@ -453,8 +471,8 @@ pruned AS (
     DELETE FROM jobdeck_history h
     USING (SELECT u.id AS job_pk,
                   (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u) c
+                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
     WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
 )
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
@@ -474,7 +492,8 @@ upd AS (
         completed_at = CASE WHEN j.status = 'cancelling' THEN %(now)s ELSE j.completed_at END,
         progress = CASE WHEN j.status = 'cancelling' THEN j.progress ELSE 0 END,
         progress_at = NULL, rate = NULL, eta_seconds = NULL,
-        locked_by = NULL, lease_expires_at = NULL, updated_at = %(now)s, seq = s.seq
+        locked_by = NULL, lease_expires_at = NULL, updated_at = %(now)s, seq = s.seq,
+        history_count = least(j.history_count + 1, %(keep)s::int + 1)
     FROM f, s
     WHERE j.job_id = f.job_id AND j.attempt = f.attempt AND j.locked_by = f.worker
       AND j.status = ANY(%(allowed)s::text[])
@@ -488,8 +507,8 @@ pruned AS (
     DELETE FROM jobdeck_history h
     USING (SELECT u.id AS job_pk,
                   (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u) c
+                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
     WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
 )
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1,
@@ -521,7 +540,8 @@ upd AS (
                         THEN 0 ELSE j.progress END,
         progress_at = NULL, rate = NULL,
         locked_by = NULL, lease_expires_at = NULL, eta_seconds = NULL, updated_at = %(now)s,
-        seq = s.seq
+        seq = s.seq,
+        history_count = least(j.history_count + 1, %(keep)s::int + 1)
     FROM picked, s
     WHERE j.id = picked.id AND j.lease_expires_at < %(now)s
       AND j.status IN ('running', 'cancelling')
@@ -537,8 +557,8 @@ pruned AS (
     DELETE FROM jobdeck_history h
     USING (SELECT u.id AS job_pk,
                   (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u) c
+                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
     WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
 )
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1,
@@ -558,7 +578,8 @@ upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'failed', error_message = 'Job timed out after ' || j.timeout || ' seconds',
         completed_at = %(now)s, locked_by = NULL, lease_expires_at = NULL, eta_seconds = NULL,
-        updated_at = %(now)s, seq = s.seq
+        updated_at = %(now)s, seq = s.seq,
+        history_count = least(j.history_count + 1, %(keep)s::int + 1)
     FROM picked, s
     WHERE j.id = picked.id AND j.status = 'running'
     RETURNING j.*
@@ -571,8 +592,8 @@ pruned AS (
     DELETE FROM jobdeck_history h
     USING (SELECT u.id AS job_pk,
                   (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u) c
+                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
     WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
 )
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd ORDER BY upd.id
@@ -596,9 +617,11 @@ SELECT min(run_at) AS run_at FROM jobdeck_jobs WHERE status = 'pending' AND mode
 -- name: add_history
 WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
 upd AS (
-    UPDATE jobdeck_jobs j SET seq = s.seq FROM s
+    UPDATE jobdeck_jobs j
+    SET seq = s.seq, history_count = least(j.history_count + 1, %(keep)s::int + 1)
+    FROM s
     WHERE j.job_id = %(job_id)s::text
-    RETURNING j.id, j.seq
+    RETURNING j.id, j.seq, j.history_count
 ),
 hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
@@ -608,8 +631,8 @@ pruned AS (
     DELETE FROM jobdeck_history h
     USING (SELECT u.id AS job_pk,
                   (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u) c
+                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
     WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
 )
 SELECT upd.id, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
@@ -625,16 +648,25 @@ SELECT * FROM (
 ) newest ORDER BY id
 
 -- name: changes_since
-SELECT * FROM jobdeck_jobs WHERE seq > %(seq)s::bigint ORDER BY seq, id LIMIT %(limit)s::int
-
--- name: read_snapshot
-SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY
-
--- name: changes_rest_of_seq
 -- Jobs written by one transaction share a seq: a page that ends inside such a group is
--- completed with the rest of it, so a follower resuming after the page's last seq
--- never skips a job.
-SELECT * FROM jobdeck_jobs WHERE seq = %(seq)s::bigint AND id > %(id)s::bigint ORDER BY id
+-- completed with the rest of the group, so a follower resuming after the page's last
+-- seq never skips a job. One statement, so one snapshot for both parts.
+WITH page AS (
+    SELECT * FROM jobdeck_jobs WHERE seq > %(seq)s::bigint ORDER BY seq, id
+    LIMIT %(limit)s::int
+),
+edge AS (
+    SELECT seq, max(id) AS id FROM page
+    WHERE seq = (SELECT max(seq) FROM page)
+    GROUP BY seq
+    HAVING (SELECT count(*) FROM page) >= %(limit)s::int
+)
+SELECT * FROM (
+    SELECT * FROM page
+    UNION ALL
+    SELECT j.* FROM jobdeck_jobs j JOIN edge ON j.seq = edge.seq AND j.id > edge.id
+) feed
+ORDER BY seq, id
 
 -- name: last_seq
 -- The newest committed number, never the sequence's own value: a number handed to a

@@ -620,19 +620,7 @@ class PostgresStore:
     # --- change feed ----------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
         params = {"seq": seq, "limit": max(1, limit)}
-
-        async def go(conn: Conn) -> list[DictRow]:
-            # One snapshot for both reads (REPEATABLE READ), so the group is complete.
-            async with conn.transaction():
-                await conn.execute(Q["read_snapshot"])
-                rows = await self._rows(conn, "changes_since", params)
-                if rows and len(rows) >= limit:
-                    last = rows[-1]
-                    rest = {"seq": last["seq"], "id": last["id"]}
-                    rows += await self._rows(conn, "changes_rest_of_seq", rest)
-            return rows
-
-        rows = await self._run(go)
+        rows = await self._run(lambda c: self._rows(c, "changes_since", params))
         return [Change(seq=r["seq"], job=_job(r)) for r in rows]
 
     async def last_seq(self) -> int:

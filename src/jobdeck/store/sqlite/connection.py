@@ -46,7 +46,6 @@ def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
 def connect(path: str) -> sqlite3.Connection:
     # isolation_level=None: the sqlite3 module issues no implicit BEGIN/COMMIT; we do.
     conn = sqlite3.connect(path, isolation_level=None, cached_statements=256)
-    conn.row_factory = sqlite3.Row
     for statement in statements(Q["connection_setup"]):
         conn.execute(statement).fetchall()
     return conn

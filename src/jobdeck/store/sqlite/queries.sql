@@ -131,6 +131,23 @@ WHERE job_id = :job_id
   AND (:attempt IS NULL OR (attempt = :attempt AND locked_by = :worker_id))
 RETURNING *;
 
+-- name: complete_many
+-- Fenced completes of a whole batch in one statement. :items is a JSON array of
+-- [job_id, attempt, worker_id, result as JSON text or null].
+UPDATE jobs SET
+    status = 'completed', progress = 100, result = items.result, completed_at = :now,
+    updated_at = :now, locked_by = NULL, lease_expires_at = NULL, eta_seconds = 0,
+    seq = :seq, history_count = history_count + 1
+FROM (
+    SELECT json_extract(value, '$[0]') AS job_id, json_extract(value, '$[1]') AS attempt,
+           json_extract(value, '$[2]') AS worker_id, json_extract(value, '$[3]') AS result
+    FROM json_each(:items)
+) AS items
+WHERE jobs.job_id = items.job_id AND jobs.attempt = items.attempt
+  AND jobs.locked_by = items.worker_id
+  AND jobs.status IN (SELECT value FROM json_each(:allowed))
+RETURNING *;
+
 -- name: fail
 UPDATE jobs SET
     status = 'failed', error_message = :error, completed_at = :now, updated_at = :now,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any
 
 from jobdeck.domain.job import (
@@ -38,11 +38,16 @@ from jobdeck.errors import (
 from jobdeck.events.signals import Signals
 from jobdeck.store.base import Token
 from jobdeck.store.sqlite.connection import Database, Tx
-from jobdeck.store.sqlite.queries import Q
+from jobdeck.store.sqlite.queries import Q, repeated_values
 from jobdeck.store.sqlite.rows import (
+    Row,
+    build_job,
     dumps,
     dumps_or_none,
+    fetch,
+    fetch_one,
     from_ts,
+    new_uuids,
     status_of,
     to_event,
     to_job,
@@ -97,47 +102,61 @@ class SQLiteStore:
             return []
         at = to_ts(now)
         created = from_ts(at)
+        job_ids = new_uuids(len(jobs))
+        payloads = [dumps(new.payload) for new in jobs]
+        metadatas = [dumps(new.metadata) if new.metadata else "{}" for new in jobs]
 
         def run(conn: sqlite3.Connection) -> list[Job]:
             with Tx(conn) as t:
                 seq = t.seq()
-                # Ids assigned here (under the write lock) so executemany needs no
-                # per-row round trip to learn them.
+                # Ids assigned here, under the write lock, so the rows go in as a few
+                # multi-row INSERTs with no per-row round trip to learn them.
                 first = int(conn.execute(Q["last_job_id"]).fetchone()[0]) + 1
                 rows = []
                 out = []
-                for rowid, new in enumerate(jobs, start=first):
-                    job_id = str(uuid.uuid4())
-                    run_at = at if new.run_at is None else to_ts(new.run_at)
-                    delays = None if new.retry_delays is None else list(new.retry_delays)
+                run_ats: dict[datetime | None, tuple[int, datetime | None]] = {None: (at, created)}
+                for i, new in enumerate(jobs):
+                    rowid = first + i
+                    if new.run_at not in run_ats:
+                        stamp = to_ts(new.run_at)  # type: ignore[arg-type]
+                        run_ats[new.run_at] = (stamp, from_ts(stamp))
+                    run_at, run_at_dt = run_ats[new.run_at]
+                    delays = new.retry_delays
                     rows.append(
                         (
-                            rowid, job_id, new.name, new.description, new.type,
-                            new.mode.value, int(new.priority), dumps(new.payload),
-                            dumps(new.metadata), new.icon_svg, new.source, new.plugin_id,
-                            new.store_id, new.user_id, int(new.show_notification), run_at,
-                            new.max_retries, new.timeout, dumps_or_none(delays), at, at,
-                            new.cron_job_id, seq,
+                            rowid, job_ids[i], new.name, new.description, new.type,
+                            new.mode.value, int(new.priority), payloads[i], metadatas[i],
+                            new.icon_svg, new.source, new.plugin_id, new.store_id,
+                            new.user_id, int(new.show_notification), run_at,
+                            new.max_retries, new.timeout,
+                            None if delays is None else dumps(list(delays)),
+                            at, at, new.cron_job_id, seq,
                         )
                     )  # fmt: skip
                     out.append(
-                        Job(
-                            id=rowid, job_id=job_id, name=new.name, type=new.type,
-                            mode=new.mode, status=Status.PENDING, priority=new.priority,
-                            description=new.description, payload=dict(new.payload),
-                            metadata=dict(new.metadata), icon_svg=new.icon_svg,
-                            source=new.source, plugin_id=new.plugin_id,
-                            store_id=new.store_id, user_id=new.user_id,
-                            show_notification=new.show_notification,
-                            run_at=from_ts(run_at), max_retries=new.max_retries,
-                            timeout=new.timeout, retry_delays=new.retry_delays,
-                            created_at=created, updated_at=created,
-                            cron_job_id=new.cron_job_id, seq=seq,
-                        )
+                        build_job({
+                            "id": rowid, "job_id": job_ids[i], "name": new.name,
+                            "type": new.type, "mode": new.mode, "status": Status.PENDING,
+                            "priority": new.priority, "description": new.description,
+                            "progress": 0.0, "progress_message": None,
+                            "payload": dict(new.payload), "metadata": dict(new.metadata),
+                            "result": None, "error_message": None,
+                            "icon_svg": new.icon_svg, "source": new.source,
+                            "plugin_id": new.plugin_id, "store_id": new.store_id,
+                            "user_id": new.user_id,
+                            "show_notification": new.show_notification,
+                            "run_at": run_at_dt, "attempt": 0,
+                            "max_retries": new.max_retries, "timeout": new.timeout,
+                            "retry_delays": delays, "created_at": created,
+                            "updated_at": created, "started_at": None,
+                            "completed_at": None, "cron_job_id": new.cron_job_id,
+                            "locked_by": None, "lease_expires_at": None, "seq": seq,
+                            "eta_seconds": None, "rate": None,
+                        })
                     )  # fmt: skip
-                conn.executemany(Q["insert_job"], rows)
-                conn.executemany(
-                    Q["insert_history"], [(row[0], "created", None, None, at) for row in rows]
+                _insert_rows(conn, "insert_job", rows)
+                _insert_rows(
+                    conn, "insert_history", [(r[0], "created", None, None, at) for r in rows]
                 )
             return out
 
@@ -147,7 +166,7 @@ class SQLiteStore:
 
     async def get_job(self, job_id: str) -> Job | None:
         def run(conn: sqlite3.Connection) -> Job | None:
-            row = conn.execute(Q["get_job"], (job_id,)).fetchone()
+            row = fetch_one(conn.execute(Q["get_job"], (job_id,)))
             return None if row is None else to_job(row)
 
         return await self._db.run(run)
@@ -156,7 +175,7 @@ class SQLiteStore:
         params = _filter_params(where)
         params["limit"] = max(0, limit)
         params["offset"] = max(0, offset)
-        rows = await self._db.run(lambda c: c.execute(Q["list_jobs"], params).fetchall())
+        rows = await self._db.run(lambda c: fetch(c.execute(Q["list_jobs"], params)))
         return [to_job(row) for row in rows]
 
     async def count_jobs(self, where: JobFilter) -> int:
@@ -190,7 +209,7 @@ class SQLiteStore:
         def run(conn: sqlite3.Connection) -> Job:
             with Tx(conn) as t:
                 # Read-modify-write is atomic here: BEGIN IMMEDIATE holds the write lock.
-                row = conn.execute(Q["get_job"], (job_id,)).fetchone()
+                row = fetch_one(conn.execute(Q["get_job"], (job_id,)))
                 if row is None:
                     raise JobNotFound(f"no job {job_id}")
                 status = status_of(row["status"])
@@ -215,7 +234,7 @@ class SQLiteStore:
                     "seq": t.seq(),
                     "history": 0 if message is None else 1,
                 }
-                updated = conn.execute(Q["set_progress"], params).fetchall()[0]
+                updated = fetch(conn.execute(Q["set_progress"], params))[0]
                 if message is not None:
                     data = dumps({"progress": progress})
                     self._add_history(conn, [updated], "progress", message, data, at)
@@ -247,7 +266,7 @@ class SQLiteStore:
 
         def run(conn: sqlite3.Connection) -> Job:
             with Tx(conn) as t:
-                state = conn.execute(Q["job_state"], (job_id,)).fetchone()
+                state = fetch_one(conn.execute(Q["job_state"], (job_id,)))
                 if state is None:
                     raise JobNotFound(f"no job {job_id}")
                 status = status_of(state["status"])
@@ -261,7 +280,7 @@ class SQLiteStore:
                     "now": at,
                     "seq": t.seq(),
                 }
-                row = conn.execute(Q["cancel"], params).fetchall()[0]
+                row = fetch(conn.execute(Q["cancel"], params))[0]
                 self._add_history(conn, [row], target.value, None, None, at)
                 return to_job(row)
 
@@ -309,7 +328,7 @@ class SQLiteStore:
                     "limit": limit,
                     "seq": t.seq(),
                 }
-                rows = conn.execute(Q["claim"], params).fetchall()
+                rows = fetch(conn.execute(Q["claim"], params))
                 if rows:
                     self._add_history(conn, rows, "started", None, None, at, data_of=_attempt_data)
             # RETURNING order is unspecified: hand them out in claim order.
@@ -351,32 +370,27 @@ class SQLiteStore:
     ) -> list[Job | None]:
         if not items:
             return []
+        batch = list(items)
         at = to_ts(now)
 
+        encoded = dumps(
+            [[f.job_id, f.attempt, f.worker_id, dumps_or_none(result)] for f, result in batch]
+        )
+
         def run(conn: sqlite3.Connection) -> list[Job | None]:
-            out: list[Job | None] = []
-            done: list[sqlite3.Row] = []
             with Tx(conn) as t:
-                seq = t.seq()
-                for fence, result in items:
-                    params = {
-                        "job_id": fence.job_id,
-                        "attempt": fence.attempt,
-                        "worker_id": fence.worker_id,
-                        "allowed": _ALLOWED["complete"],
-                        "result": dumps_or_none(result),
-                        "now": at,
-                        "seq": seq,
-                    }
-                    rows = conn.execute(Q["complete"], params).fetchall()
-                    if rows:
-                        done.append(rows[0])
-                        out.append(to_job(rows[0]))
-                    else:
-                        out.append(None)
-                if done:
-                    self._add_history(conn, done, "completed", None, None, at)
-            return out
+                params = {
+                    "items": encoded,
+                    "allowed": _ALLOWED["complete"],
+                    "now": at,
+                    "seq": t.seq(),
+                }
+                rows = fetch(conn.execute(Q["complete_many"], params))
+                if rows:
+                    self._add_history(conn, rows, "completed", None, None, at)
+            done = {row["job_id"]: to_job(row) for row in rows}
+            # In the order asked; a fence given twice only completes once.
+            return [done.pop(fence.job_id, None) for fence, _ in batch]
 
         jobs = await self._db.run(run)
         self.signals.fire("jobs")
@@ -405,7 +419,7 @@ class SQLiteStore:
         at = to_ts(now)
 
         def run(conn: sqlite3.Connection) -> int:
-            released: list[sqlite3.Row] = []
+            released: list[Row] = []
             with Tx(conn) as t:
                 seq = t.seq()
                 for fence in fences:
@@ -417,7 +431,7 @@ class SQLiteStore:
                         "now": at,
                         "seq": seq,
                     }
-                    released.extend(conn.execute(Q["release"], params).fetchall())
+                    released.extend(fetch(conn.execute(Q["release"], params)))
                 if released:
                     self._add_history(conn, released, "released", None, None, at)
             return len(released)
@@ -436,7 +450,7 @@ class SQLiteStore:
                 return []
             with Tx(conn) as t:
                 params = {"now": at, "lost": LOST_LEASE, "seq": t.seq()}
-                rows = conn.execute(Q["rescue_expired"], params).fetchall()
+                rows = fetch(conn.execute(Q["rescue_expired"], params))
                 if rows:
                     self._add_history(
                         conn, rows, "rescued", LOST_LEASE, None, at, data_of=_rescue_data
@@ -457,7 +471,7 @@ class SQLiteStore:
                 return []
             with Tx(conn) as t:
                 params = {"now": at, "seq": t.seq()}
-                rows = conn.execute(Q["fail_timed_out_tracked"], params).fetchall()
+                rows = fetch(conn.execute(Q["fail_timed_out_tracked"], params))
                 if rows:
                     self._add_history(conn, rows, "timeout", None, None, at, message_of=_error_of)
             rows.sort(key=lambda r: r["id"])
@@ -526,7 +540,7 @@ class SQLiteStore:
         def run(conn: sqlite3.Connection) -> None:
             with Tx(conn) as t:
                 params = {"job_id": job_id, "seq": t.seq()}
-                rows = conn.execute(Q["add_history"], params).fetchall()
+                rows = fetch(conn.execute(Q["add_history"], params))
                 if not rows:
                     raise JobNotFound(f"no job {job_id}")
                 self._add_history(conn, rows, kind, message, text, at)
@@ -536,18 +550,18 @@ class SQLiteStore:
 
     async def get_history(self, job_id: str, limit: int = 500) -> list[HistoryEvent]:
         rows = await self._db.run(
-            lambda c: c.execute(Q["get_history"], (job_id, max(0, limit))).fetchall()
+            lambda c: fetch(c.execute(Q["get_history"], (job_id, max(0, limit))))
         )
         return [to_event(row) for row in rows]
 
     # --- change feed ----------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
-        def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+        def run(conn: sqlite3.Connection) -> list[Row]:
             conn.execute(Q["begin_read"])  # one snapshot for both queries
-            rows = conn.execute(Q["changes_since"], (seq, max(1, limit))).fetchall()
+            rows = fetch(conn.execute(Q["changes_since"], (seq, max(1, limit))))
             if rows and len(rows) >= limit:
                 last = rows[-1]
-                rows += conn.execute(Q["changes_rest_of_seq"], (last["seq"], last["id"])).fetchall()
+                rows += fetch(conn.execute(Q["changes_rest_of_seq"], (last["seq"], last["id"])))
             conn.execute(Q["commit"])
             return rows
 
@@ -572,7 +586,7 @@ class SQLiteStore:
         def run(conn: sqlite3.Connection) -> Token:
             with Tx(conn):
                 try:
-                    row = conn.execute(Q["insert_token"], params).fetchall()[0]
+                    row = fetch(conn.execute(Q["insert_token"], params))[0]
                 except sqlite3.IntegrityError as exc:
                     if "token_hash" in str(exc):
                         raise ValidationError("a token with this secret already exists") from exc
@@ -583,13 +597,13 @@ class SQLiteStore:
 
     async def token_by_hash(self, token_hash: str) -> Token | None:
         def run(conn: sqlite3.Connection) -> Token | None:
-            row = conn.execute(Q["token_by_hash"], (token_hash,)).fetchone()
+            row = fetch_one(conn.execute(Q["token_by_hash"], (token_hash,)))
             return None if row is None else to_token(row)
 
         return await self._db.run(run)
 
     async def list_tokens(self) -> list[Token]:
-        rows = await self._db.run(lambda c: c.execute(Q["list_tokens"]).fetchall())
+        rows = await self._db.run(lambda c: fetch(c.execute(Q["list_tokens"])))
         return [to_token(row) for row in rows]
 
     async def revoke_token(self, name: str, now: datetime) -> bool:
@@ -626,7 +640,7 @@ class SQLiteStore:
                 rows = conn.execute(Q["peek_grant"], params).fetchall()
             if not rows:
                 return None
-            token = conn.execute(Q["token_by_id"], (rows[0][0],)).fetchone()
+            token = fetch_one(conn.execute(Q["token_by_id"], (rows[0][0],)))
             return None if token is None else to_token(token)
 
         return await self._db.run(run)
@@ -657,7 +671,7 @@ class SQLiteStore:
                     "worker_id": None if fence is None else fence.worker_id,
                     "seq": t.seq(),
                 }
-                rows = conn.execute(Q[query], params).fetchall()
+                rows = fetch(conn.execute(Q[query], params))
                 if not rows:
                     raise self._why_not(conn, verb, job_id, fence)
                 self._add_history(conn, rows, kind, message, data, at)
@@ -669,7 +683,7 @@ class SQLiteStore:
     def _why_not(
         conn: sqlite3.Connection, verb: str, job_id: str, fence: Fence | None
     ) -> JobdeckError:
-        state = conn.execute(Q["job_state"], (job_id,)).fetchone()
+        state = fetch_one(conn.execute(Q["job_state"], (job_id,)))
         if state is None:
             return JobNotFound(f"no job {job_id}")
         if fence is not None and not _owns(state, fence):
@@ -684,14 +698,14 @@ class SQLiteStore:
     def _add_history(
         self,
         conn: sqlite3.Connection,
-        rows: Sequence[sqlite3.Row],
+        rows: Sequence[Row],
         kind: str,
         message: str | None,
         data: str | None,
         at: int,
         *,
-        data_of: Callable[[sqlite3.Row], str | None] | None = None,
-        message_of: Callable[[sqlite3.Row], str | None] | None = None,
+        data_of: Callable[[Row], str | None] | None = None,
+        message_of: Callable[[Row], str | None] | None = None,
     ) -> None:
         """Insert one history row per job row and keep each job within history_limit.
 
@@ -724,6 +738,23 @@ class SQLiteStore:
         conn.execute(Q["set_history_count"], (actual, rowid))
 
 
+MULTI_ROW = 50  # rows per multi-row INSERT (jobs: 23 parameters a row)
+
+
+def _insert_rows(conn: sqlite3.Connection, query: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    whole = len(rows) - len(rows) % MULTI_ROW
+    if whole:
+        conn.executemany(
+            repeated_values(query, MULTI_ROW),
+            [
+                tuple(chain.from_iterable(rows[i : i + MULTI_ROW]))
+                for i in range(0, whole, MULTI_ROW)
+            ],
+        )
+    if whole < len(rows):
+        conn.executemany(Q[query], rows[whole:])
+
+
 def _filter_params(where: JobFilter) -> dict[str, Any]:
     return {
         "statuses": dumps([Status(s).value for s in where.status]) if where.status else None,
@@ -736,7 +767,7 @@ def _filter_params(where: JobFilter) -> dict[str, Any]:
     }
 
 
-def _owns(row: sqlite3.Row, fence: Fence) -> bool:
+def _owns(row: Row, fence: Fence) -> bool:
     return (
         row["attempt"] == fence.attempt
         and row["locked_by"] == fence.worker_id
@@ -758,14 +789,14 @@ def _mode(value: str) -> Mode:
     return Mode(value)
 
 
-def _attempt_data(row: sqlite3.Row) -> str:
+def _attempt_data(row: Row) -> str:
     return dumps({"attempt": row["attempt"], "worker": row["locked_by"]})
 
 
-def _rescue_data(row: sqlite3.Row) -> str:
+def _rescue_data(row: Row) -> str:
     return dumps({"status": row["status"], "attempt": row["attempt"]})
 
 
-def _error_of(row: sqlite3.Row) -> str | None:
+def _error_of(row: Row) -> str | None:
     value: str | None = row["error_message"]
     return value

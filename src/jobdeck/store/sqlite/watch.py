@@ -33,8 +33,11 @@ class CommitWatcher:
         for statement in statements(Q["watch_setup"]):
             conn.execute(statement).fetchall()
         self._conn = conn
+        # The baseline is taken now, not when the task first runs: a commit made in
+        # between must count as a change.
+        baseline = self._version(conn)
         self._task = asyncio.get_running_loop().create_task(
-            self._run(conn), name="jobdeck-sqlite-watch"
+            self._run(conn, baseline), name="jobdeck-sqlite-watch"
         )
 
     async def stop(self) -> None:
@@ -47,8 +50,7 @@ class CommitWatcher:
         if conn is not None:
             conn.close()
 
-    async def _run(self, conn: sqlite3.Connection) -> None:
-        last = self._version(conn)
+    async def _run(self, conn: sqlite3.Connection, last: int | None) -> None:
         while True:
             await asyncio.sleep(self._interval)
             version = self._version(conn)

@@ -1,0 +1,51 @@
+"""Signals: a store wakes its own waiters after commits, and notices other processes'."""
+
+from __future__ import annotations
+
+from store_support import T0, OpenStore, at, claim_one, insert
+
+from jobdeck.domain.job import Mode
+from jobdeck.store.base import Store
+
+WAIT = 5.0  # seconds; the waits return as soon as the signal fires
+
+
+async def test_own_commits_fire_signals(store: Store) -> None:
+    jobs, enqueue = store.signals.mark("jobs"), store.signals.mark("enqueue")
+    job = await insert(store)
+    assert await store.signals.wait("enqueue", enqueue, 0)
+    assert await store.signals.wait("jobs", jobs, 0)
+    jobs = store.signals.mark("jobs")
+    claimed = await claim_one(store, at(1))
+    assert claimed.job_id == job.job_id
+    assert await store.signals.wait("jobs", jobs, 0)
+
+
+async def test_other_process_commits_are_seen(store: Store, open_store: OpenStore) -> None:
+    # A second store on the same database stands in for another process (an API
+    # process enqueueing while a worker process waits for work).
+    worker = await open_store()
+    enqueue = worker.signals.mark("enqueue")
+    job = await insert(store)
+    assert await worker.signals.wait("enqueue", enqueue, WAIT)
+    claimed = await claim_one(worker, at(1))
+    assert claimed.job_id == job.job_id
+
+    jobs = store.signals.mark("jobs")
+    await worker.update_progress(job.job_id, 30.0, None, "a third", at(2))
+    assert await store.signals.wait("jobs", jobs, WAIT)
+    seen = await store.get_job(job.job_id)
+    assert seen is not None and seen.progress == 30.0
+    changes = await store.changes_since(claimed.seq)
+    assert [c.job.progress_message for c in changes] == ["a third"]
+
+
+async def test_tracked_job_updates_reach_another_process(
+    store: Store, open_store: OpenStore
+) -> None:
+    api = await open_store()
+    job = await insert(store, Mode.TRACKED, now=T0)
+    jobs = api.signals.mark("jobs")
+    await store.start(job.job_id, at(1))
+    assert await api.signals.wait("jobs", jobs, WAIT)
+    assert (await api.get_job(job.job_id)).started_at == at(1)  # type: ignore[union-attr]
