@@ -71,17 +71,47 @@ async def drain(url: str, worker: str, batch: int) -> int:
     return done
 
 
-def _drain_process(url: str, worker: str, batch: int, start: Any, out: Any) -> None:
+async def progress_writes(url: str, worker: str, tasks: int, writes: int) -> int:
+    """``tasks`` concurrent writers, each updating its own tracked job: single-row writes
+    from many places at once, where the feed lock's serialization shows most."""
+    store = PostgresStore(url, listen=False, max_connections=tasks)
+    await store.open()
+    news = [NewJob(name=f"{worker}-{i}", type="bench", mode=Mode.TRACKED) for i in range(tasks)]
+    tracked = await store.insert_jobs(news, T0)
+    for job in tracked:
+        await store.start(job.job_id, T0)
+
+    async def write(job_id: str) -> None:
+        for i in range(writes):
+            await store.update_progress(job_id, i % 100, None, None, T0)
+
+    await asyncio.gather(*(write(j.job_id) for j in tracked))
+    await store.close()
+    return tasks * writes
+
+
+def _process(
+    kind: str, url: str, worker: str, batch: int, no_lock: bool, start: Any, out: Any
+) -> None:
+    if no_lock:  # measuring only: seqs may then commit out of order
+        from jobdeck.store.postgres.queries import Q
+
+        Q["feed_lock"] = "SELECT 1"
     start.wait()
-    out.put(asyncio.run(drain(url, worker, batch)))
+    if kind == "drain":
+        out.put(asyncio.run(drain(url, worker, batch)))
+    else:
+        out.put(asyncio.run(progress_writes(url, worker, 8, batch)))
 
 
-def drain_processes(url: str, processes: int, batch: int) -> tuple[float, int]:
+def run_processes(
+    kind: str, url: str, processes: int, batch: int, no_lock: bool = False
+) -> tuple[float, int]:
     ctx = mp.get_context("spawn")
     start = ctx.Event()
     out: Any = ctx.Queue()
     procs = [
-        ctx.Process(target=_drain_process, args=(url, f"bench-{i}", batch, start, out))
+        ctx.Process(target=_process, args=(kind, url, f"bench-{i}", batch, no_lock, start, out))
         for i in range(processes)
     ]
     for p in procs:
@@ -140,6 +170,11 @@ async def main() -> None:
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--jobs", type=int, default=40_000)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument(
+        "--compare-feed-lock",
+        action="store_true",
+        help="also run the 2-process figures without the feed lock (unsafe; to measure it)",
+    )
     args = parser.parse_args()
     name = "jobdeck_bench_" + uuid.uuid4().hex[:12]
     async with await psycopg.AsyncConnection.connect(args.admin_url, autocommit=True) as admin:
@@ -151,14 +186,20 @@ async def main() -> None:
         await warm.close()
         print(f"enqueue single      {await enqueue_single(url, 2000):>9,.0f} jobs/s")
         await drain(url, "cleanup", 500)
+        print(f"batch size for claim/complete_many: {args.batch}")
         print(f"enqueue bulk x1000  {await enqueue_bulk(url, args.jobs, 1000):>9,.0f} jobs/s")
-        rate, total = await asyncio.to_thread(drain_processes, url, 1, args.batch)
-        print(f"claim+complete_many {rate:>9,.0f} jobs/s  1 process, batch {args.batch} ({total})")
-        await enqueue_bulk(url, args.jobs, 1000)
-        rate, total = await asyncio.to_thread(drain_processes, url, 2, args.batch)
-        print(
-            f"claim+complete_many {rate:>9,.0f} jobs/s  2 processes, batch {args.batch} ({total})"
-        )
+        rate, total = await asyncio.to_thread(run_processes, "drain", url, 1, args.batch)
+        print(f"claim+complete_many {rate:>9,.0f} jobs/s  1 process, batch {args.batch}")
+        locks = [False, True] if args.compare_feed_lock else [False]
+        for no_lock in locks:
+            label = "  WITHOUT feed lock" if no_lock else ""
+            await enqueue_bulk(url, args.jobs, 1000)
+            rate, total = await asyncio.to_thread(
+                run_processes, "drain", url, 2, args.batch, no_lock
+            )
+            print(f"claim+complete_many {rate:>9,.0f} jobs/s  2 processes{label}")
+            rate, total = await asyncio.to_thread(run_processes, "progress", url, 2, 500, no_lock)
+            print(f"update_progress     {rate:>9,.0f} writes/s 2 processes x 8 tasks{label}")
         latencies = sorted(await wake_latency(url, 200))
         p50 = statistics.median(latencies) * 1000
         p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000

@@ -71,7 +71,7 @@ async def backup_demo(hooks: Any) -> None:
 
 
 async def sync_demo(hooks: Any) -> None:
-    """A tracked job that fails: the error message is shown in the UI and kept."""
+    """A tracked job that fails: its error message is kept and sent to every subscriber."""
     job = await hooks.create_job(name="Sync Remote Data", type="sync")
     await job.start()
     try:

@@ -131,7 +131,8 @@ class JobDeck:
 
     @property
     def workers(self) -> list[Worker]:
-        """Workers running in this process through :meth:`run_worker` (for their stats)."""
+        """Workers running in this process through :meth:`run_worker` or :meth:`drain`
+        (for their stats; a cancel made through this deck reaches them at once)."""
         return list(self._workers)
 
     async def open(self) -> None:
@@ -423,7 +424,11 @@ class JobDeck:
     async def cancel_job(self, job_id: str) -> JobHandle:
         """Pending → cancelled; a running queued job → cancelling (its worker stops it)."""
         store = await self._opened()
-        return JobHandle(self, await store.cancel(job_id, self.clock.now()))
+        job = await store.cancel(job_id, self.clock.now())
+        if job.status is Status.CANCELLING:
+            for worker in self._workers:
+                worker.cancelling(job_id)
+        return JobHandle(self, job)
 
     async def retry_job(self, job_id: str) -> JobHandle:
         """A failed or cancelled queued job → pending, to run again now."""
@@ -497,7 +502,11 @@ class JobDeck:
             clock=self.clock,
             concurrency=concurrency,
         )
-        return await worker.drain()
+        self._workers.add(worker)
+        try:
+            return await worker.drain()
+        finally:
+            self._workers.discard(worker)
 
     async def run_maintenance(self) -> MaintenanceReport:
         """One maintenance pass (rescue expired leases, time out tracked jobs, retention)."""

@@ -39,7 +39,9 @@ def new_secret(prefix: str = TOKEN_PREFIX) -> str:
 
 
 def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+    # surrogatepass: a malformed secret from a client hashes (to nothing stored)
+    # instead of raising.
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def parse_scopes(raw: Iterable[str]) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import httpx
 
@@ -76,18 +77,18 @@ async def test_scopes_logic() -> None:
     assert len(tokens.hash_secret("x")) == 64
 
 
+def database_bytes(path: str) -> bytes:
+    """The database file and its WAL (a fresh row may still live there)."""
+    files = [Path(path), Path(path + "-wal")]
+    return b"".join(f.read_bytes() for f in files if f.exists())
+
+
 async def test_tokens_are_stored_as_hashes_only(api: Api) -> None:
     secret = await api.token("hashed", "jobs:read")
     found = await api.deck.store.token_by_hash(tokens.hash_secret(secret))
     assert found is not None and found.name == "hashed"
     db = api.deck.settings.database_url.removeprefix("sqlite:///")
-    raw = open(db, "rb").read()  # noqa: SIM115 (whole file, WAL may hold the row)
-    wal = b""
-    try:
-        wal = open(db + "-wal", "rb").read()  # noqa: SIM115
-    except FileNotFoundError:
-        pass
-    assert secret.encode() not in raw + wal
+    assert secret.encode() not in database_bytes(db)
 
 
 async def test_first_run_prints_token_and_single_use_login_link(api: Api, tmp_path) -> None:
@@ -174,9 +175,9 @@ async def test_token_admin_routes(api: Api, admin: httpx.AsyncClient) -> None:
     assert {"test-admin", "ci"} <= {t["name"] for t in listed}
     assert all(secret not in str(t) for t in listed)
     bad = await admin.post("/api/v1/tokens", json={"name": "x", "scopes": ["root"]})
-    assert bad.status_code == 400 and "scope" in bad.json()["message"]
+    assert bad.status_code == 422 and "scope" in bad.json()["message"]
     dup = await admin.post("/api/v1/tokens", json={"name": "ci", "scopes": ["jobs:read"]})
-    assert dup.status_code == 400
+    assert dup.status_code == 409
     assert (await admin.delete("/api/v1/tokens/ci")).status_code == 200
     assert (await api.client(secret).get("/api/v1/jobs")).status_code == 401
     assert (await admin.delete("/api/v1/tokens/ci")).status_code == 404

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from jobdeck import tokens
 from jobdeck.api import create_app
@@ -25,6 +26,11 @@ from jobdeck.api.server import _Server, uvicorn_config
 from jobdeck.config import Settings
 from jobdeck.deck import JobDeck
 from jobdeck.handlers.base import BaseJobHandler
+
+# SPEC §5 asks for 400 on input a JSON schema cannot describe (an unknown job type,
+# a hostile SVG, NUL characters, a store binding conflict), so "schema-valid input
+# must be accepted" does not hold for this API; every other check runs.
+EXCLUDED = [positive_data_acceptance]
 
 
 class Noop(BaseJobHandler):
@@ -89,7 +95,7 @@ def test_api_never_fails_and_matches_its_schema(fuzz_server: dict[str, Any]) -> 
             suppress_health_check=list(HealthCheck),
         )
         def run(case: Any) -> None:
-            case.call_and_validate(headers=headers, timeout=10)
+            case.call_and_validate(headers=headers, timeout=10, excluded_checks=EXCLUDED)
 
         try:
             run()

@@ -278,18 +278,34 @@ async def test_slow_client_is_dropped_and_others_keep_up(make_api: MakeApi) -> N
     assert 'jobdeck_ws_dropped_total{reason="client too slow"} 1.0' in metrics.text
 
 
-def test_outbox_coalesces_per_job_and_overflows() -> None:
-    from jobdeck.api.hub import Client
+def test_board_keeps_latest_state_per_job_and_drops_laggards() -> None:
+    from datetime import UTC, datetime
+
+    from jobdeck.api.hub import Board, Client
+    from jobdeck.domain.job import Change, Job, Mode, Status
     from jobdeck.tokens import Principal
 
-    client = Client(Principal(1, "t", ("admin",)), limit=3)
-    assert client.offer("a", 1, "a1") and client.offer("b", 2, "b2") and client.offer("a", 3, "a3")
-    assert list(client.updates) == ["b", "a"]  # newest state of a, still in seq order
-    assert client.next_update() == (2, "b2") and client.next_update() == (3, "a3")
-    for job in "cde":
-        assert client.offer(job, 4, job)
-    assert not client.offer("f", 5, "f") and client.closed.is_set()
-    assert client.close_reason == "client too slow"
+    def change(seq: int, job_id: str, progress: float = 0) -> Change:
+        job = Job(1, job_id, "n", "t", Mode.TRACKED, Status.RUNNING, progress=progress,
+                  created_at=datetime.now(UTC))  # fmt: skip
+        return Change(seq, job)
+
+    board = Board(capacity=3)
+    client = Client(Principal(1, "t", ("admin",)))
+    board.put(change(1, "a"))
+    board.put(change(2, "b"))
+    board.put(change(3, "a", 50))
+    pending = client.pending(board)
+    assert [(e.seq, e.job.job_id) for e in pending] == [(2, "b"), (3, "a")]  # a's newest only
+    assert '"progress":50' in pending[1].text and client.cursor == 3
+    assert client.pending(board) == []
+    bound = Client(Principal(2, "s", ("jobs:read",), store="s1"))
+    assert bound.pending(board) == []  # none of these jobs is in its store
+    for seq, job in enumerate("cdef", start=4):
+        board.put(change(seq, job))
+    laggard = Client(Principal(3, "l", ("admin",)), cursor=3)
+    assert laggard.pending(board) == [] and laggard.closed.is_set()
+    assert laggard.close_reason == "client too slow"
 
 
 async def _true(value: bool) -> bool:

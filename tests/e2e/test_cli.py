@@ -138,9 +138,29 @@ def test_enqueue_then_worker_runs_it_and_stops_gracefully(cli: Cli) -> None:
     assert code == 0, err
 
 
+def test_the_same_commands_on_every_backend(tmp_path: Path, database_url: str) -> None:
+    """``database_url``: SQLite, and PostgreSQL when the server is there (tests/conftest.py)."""
+    cli = Cli(tmp_path)
+    cli.env["JOBDECK_DATABASE_URL"] = database_url
+    try:
+        assert "schema version" in cli("migrate").stdout
+        job_id = cli.enqueue("test:steps", {"steps": 3, "sleep": 0.05})
+        worker = cli.start("worker")
+        assert cli("watch", job_id).returncode == 0
+        assert cli.stop(worker)[0] == 0
+        assert cli.json("jobs", "list", "--status", "completed")["total"] == 1
+        time.sleep(0.05)
+        assert cli("cleanup", "--days", "0").stdout.strip() == "Deleted 1 old jobs"
+    finally:
+        for process in cli.processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_stopping_worker_lets_its_running_job_finish(cli: Cli, signum: int) -> None:
-    job_id = cli.enqueue("test:steps", {"steps": 4, "sleep": 0.4})
+    job_id = cli.enqueue("test:steps", {"steps": 8, "sleep": 0.4})  # runs ~3 s
     worker = cli.start("worker")
     wait_for(lambda: cli.json("jobs", "show", job_id)["status"] == "running", "the job to start")
     worker.send_signal(signum)

@@ -7,10 +7,16 @@ Skipped when no PostgreSQL server is reachable locally; a failure in CI (``CI=tr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -261,3 +267,93 @@ async def test_an_uncommitted_seq_holds_back_later_commits(
     changes = await store.changes_since(first.seq)
     assert [c.job.name for c in changes] == ["slow", "fast"]
     assert changes[0].seq < changes[1].seq
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class PrivateServer:
+    """A throw-away PostgreSQL server of our own, so a test may stop and restart it
+    without disturbing the shared one (run as ``postgres`` when we are root)."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="jobdeck-pg-"))
+        self.data = self.dir / "data"
+        with socket.socket() as probe:  # a free port
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres")
+
+    def _run(self, *args: str) -> None:
+        command = [str(PG_BIN / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+    def init(self) -> None:
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-N")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"),
+                  "-w", "start")  # fmt: skip
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_server() -> Iterator[PrivateServer]:
+    if not (PG_BIN / "initdb").exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"no PostgreSQL binaries in {PG_BIN}")
+        pytest.skip(f"no PostgreSQL binaries in {PG_BIN} to run a private server")
+    server = PrivateServer()
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.mark.slow
+async def test_store_and_listener_ride_out_a_server_restart(
+    private_server: PrivateServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = PostgresStore(private_server.url)
+    other = PostgresStore(private_server.url, listen=False)
+    await store.open()
+    await other.open()
+    try:
+        [job] = await store.insert_jobs(queued(1), T0)
+        listener = store._listener
+        assert listener is not None
+
+        await asyncio.to_thread(private_server.stop)
+        # The server comes back a moment later; calls made meanwhile wait and retry.
+        restart = asyncio.create_task(asyncio.to_thread(private_server.start))
+        assert (await store.get_job(job.job_id)) is not None
+        jobs = await store.insert_jobs(queued(2, "during"), T0)
+        await restart
+        assert len(await store.claim("w", 10, T0, 30)) == 3
+        assert len(jobs) == 2
+        retried = [r for r in caplog.records if "PostgreSQL call failed" in r.getMessage()]
+        assert retried, "the calls during the restart should have been retried"
+
+        async with asyncio.timeout(20):
+            while listener.connects < 2:
+                await store.signals.wait("jobs", store.signals.mark("jobs"), 0.1)
+        mark = store.signals.mark("enqueue")
+        await other.insert_jobs(queued(1, "after"), T0)
+        await wait_for("enqueue", store, mark)
+    finally:
+        await other.close()
+        await store.close()

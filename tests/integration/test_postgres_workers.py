@@ -14,12 +14,13 @@ import statistics
 import sys
 from asyncio.subprocess import Process
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import pg
 import pytest
 
+import pg
 from jobdeck.config import Settings
 from jobdeck.deck import JobDeck
 from jobdeck.plugins import PluginManager
@@ -165,7 +166,7 @@ async def test_20000_jobs_through_four_workers_each_exactly_once(
     await asyncio.gather(*(cluster.start_worker(25) for _ in range(4)))
 
     async def all_completed() -> bool:
-        return await deck.count_jobs(status="completed") == total
+        return bool(await deck.count_jobs(status="completed") == total)
 
     await until(all_completed, "every job to complete", timeout=110)
     assert await cluster.stop_all() == [0, 0, 0, 0]
@@ -206,7 +207,7 @@ async def test_enqueue_wakes_an_idle_worker_in_another_process(
     latencies = []
     for n in range(40):
         job = await deck.schedule_job("test:noop", {"n": n})
-        done = await until(lambda job=job: finished(deck, job.job_id), "the job", timeout=10)
+        done = await until(partial(finished, deck, job.job_id), "the job", timeout=10)
         latencies.append((done.started_at - done.created_at).total_seconds())
     p50 = statistics.median(latencies)
     print(f"pickup latency p50 {p50 * 1000:.2f} ms, max {max(latencies) * 1000:.2f} ms")

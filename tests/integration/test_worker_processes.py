@@ -148,7 +148,8 @@ async def finished(deck: JobDeck, job_id: str) -> Any:
 async def test_a_killed_workers_job_is_rerun_by_another_after_its_lease(
     cluster: Cluster, deck: JobDeck
 ) -> None:
-    job = await deck.schedule_job("test:record", {"sleep": 3})
+    # Long enough that the second worker is up before the first one could finish.
+    job = await deck.schedule_job("test:record", {"sleep": 5})
     first = await cluster.start_worker()
     await until(lambda: cluster.starts(job.job_id), "the first worker to start the job")
     second = await cluster.start_worker()

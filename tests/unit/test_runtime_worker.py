@@ -514,3 +514,28 @@ async def test_a_job_cancelled_while_its_attempt_fails_is_not_retried(
     stop.set()
     await task
     assert worker.stats.retried == 0
+
+
+async def test_a_cancel_through_the_deck_reaches_its_own_workers_at_once(
+    deck: JobDeck, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = asyncio.Event()
+
+    class Waits(BaseJobHandler):
+        async def execute(self) -> None:
+            started.set()
+            await asyncio.Event().wait()
+
+    async def no_heartbeat(self: Worker) -> None:  # only the direct path is left
+        return None
+
+    monkeypatch.setattr(Worker, "beat", no_heartbeat)
+    deck.register_job_type("waits", Waits)
+    job = await deck.schedule_job("waits")
+    stop = asyncio.Event()
+    task = asyncio.create_task(deck.run_worker(2, stop=stop, maintenance=False))
+    await asyncio.wait_for(started.wait(), 3)
+    await job.cancel()
+    await wait_status(deck, job.job_id, Status.CANCELLED)
+    stop.set()
+    await task

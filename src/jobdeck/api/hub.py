@@ -1,10 +1,16 @@
 """Fan-out of the change feed to WebSocket clients (SPEC §5.4).
 
 One feed consumer per process (``deck.subscribe``) — not one database follower
-per socket — encodes each change once and offers it to every client allowed to
-see the job. Each client has a bounded queue drained by its own writer task: a
-client that cannot keep up overflows its queue (or stalls one send too long)
-and is closed, so it never slows the feed or the other clients.
+per socket — writes each change onto a shared :class:`Board`: the latest state of
+every recently changed job, in seq order, encoded to JSON at most once. Each
+client has a cursor into the board and its own writer task, which sends what
+changed since its cursor. So publishing costs the same for 1 or 1,000 sockets,
+and a client that is a little behind skips a job's intermediate progress but
+always gets its latest state.
+
+A client that cannot keep up at all is closed, never waited for: when its cursor
+falls behind what the bounded board still holds (``queue_size`` distinct jobs),
+or when a send stalls longer than ``send_timeout``.
 
 Revocation: a token revoked through this process closes its sockets at once
 (:meth:`Hub.close_token`); a revocation made by another process (the CLI, another
@@ -32,6 +38,7 @@ from jobdeck.tokens import Principal
 log = logging.getLogger("jobdeck.ws")
 
 QUEUE_SIZE = 1024
+BATCH_WINDOW = 0.05  # seconds a batching client's updates gather before one frame
 RECHECK_SECONDS = 3.0
 SEND_TIMEOUT = 10.0
 CATCH_UP_PAGE = 1000
@@ -119,39 +126,83 @@ CONTROL_LIMIT = 64  # pongs and errors waiting to be sent; more means a flooding
 
 
 @dataclass(eq=False)
-class Client:
-    """One socket's outbox.
+class Entry:
+    seq: int
+    job: Job
+    _text: str | None = None
 
-    Job updates are coalesced per job: a newer state of a job replaces the unsent
-    older one (and moves to the back, so updates still leave in seq order). The
-    outbox is bounded by ``limit`` distinct jobs; past that the client is dropped.
-    """
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = encode_change(Change(self.seq, self.job))  # once, for every client
+        return self._text
+
+
+class Board:
+    """The latest state of up to ``capacity`` recently changed jobs, oldest seq first."""
+
+    def __init__(self, capacity: int = QUEUE_SIZE) -> None:
+        self.capacity = capacity
+        self.entries: dict[str, Entry] = {}
+        self.last_seq = 0
+        self.evicted_seq = 0  # a cursor below this may have missed an evicted job
+
+    def put(self, change: Change) -> None:
+        if change.seq < self.last_seq:
+            return  # a replay after the feed resumed: already here
+        job_id = change.job.job_id
+        self.entries.pop(job_id, None)  # re-inserted at the end: order stays by seq
+        self.entries[job_id] = Entry(change.seq, change.job)
+        self.last_seq = change.seq
+        if len(self.entries) > self.capacity:
+            oldest = self.entries.pop(next(iter(self.entries)))
+            self.evicted_seq = max(self.evicted_seq, oldest.seq)
+
+    def since(self, cursor: int) -> list[Entry]:
+        """Entries changed after ``cursor``, in seq order (walks back from the newest)."""
+        found: list[Entry] = []
+        for job_id in reversed(self.entries):
+            entry = self.entries[job_id]
+            if entry.seq <= cursor:
+                break
+            found.append(entry)
+        found.reverse()
+        return found
+
+
+@dataclass(eq=False)
+class Client:
+    """One socket: its cursor into the board, its filter, and pending control messages."""
 
     principal: Principal
-    limit: int = QUEUE_SIZE
+    cursor: int = 0  # board entries at or below this seq were sent (or caught up)
     match: JobMatch | None = None
-    floor: int = 0  # updates at or below this seq were covered by a catch-up
-    updates: dict[str, tuple[int, str]] = field(default_factory=dict)
+    batch: bool = False  # opted in to job_updates frames (see ws.py)
     control: deque[tuple[str, Any]] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     close_code: int = 1000
     close_reason: str = ""
 
+    @property
+    def sees_all(self) -> bool:
+        return self.match is None and not self.principal.bound
+
     def wants(self, job: Job) -> bool:
         return self.principal.sees(job) and (self.match is None or self.match(job))
 
-    def offer(self, job_id: str, seq: int, text: str) -> bool:
-        """Queue a job's state without waiting; too many waiting jobs: drop the client."""
-        if self.closed.is_set():
-            return False
-        self.updates.pop(job_id, None)
-        if len(self.updates) >= self.limit:
+    def pending(self, board: Board) -> list[Entry]:
+        """What to send now, advancing the cursor; drops the client when the board no
+        longer holds everything it has not seen."""
+        if board.evicted_seq > self.cursor:
             self.drop(CLOSE_TOO_SLOW, "client too slow")
-            return False
-        self.updates[job_id] = (seq, text)
-        self.wake.set()
-        return True
+            return []
+        entries = board.since(self.cursor)
+        if entries:
+            self.cursor = entries[-1].seq
+        if self.sees_all:
+            return entries
+        return [e for e in entries if self.wants(e.job)]
 
     def send(self, message: dict[str, Any]) -> None:
         self._control(("text", json.dumps(message, separators=(",", ":"))))
@@ -167,14 +218,6 @@ class Client:
             return
         self.control.append(item)
         self.wake.set()
-
-    def next_update(self) -> tuple[int, str] | None:
-        while self.updates:
-            job_id = next(iter(self.updates))
-            seq, text = self.updates.pop(job_id)
-            if seq > self.floor:
-                return seq, text
-        return None
 
     def drop(self, code: int, reason: str) -> None:
         if not self.closed.is_set():
@@ -192,19 +235,25 @@ class Hub:
         queue_size: int = QUEUE_SIZE,
         recheck_seconds: float = RECHECK_SECONDS,
         send_timeout: float = SEND_TIMEOUT,
+        batch_window: float = BATCH_WINDOW,
     ) -> None:
         self.deck = deck
         self.metrics = metrics
-        self.queue_size = queue_size
+        self.board = Board(queue_size)
         self.recheck_seconds = recheck_seconds
         self.send_timeout = send_timeout
+        self.batch_window = batch_window
         self.clients: set[Client] = set()
-        self.seq = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._wake_pending = False
+
+    @property
+    def seq(self) -> int:
+        return self.board.last_seq
 
     # --- lifecycle -------------------------------------------------------
     async def start(self) -> None:
-        self.seq = await self.deck.last_seq()
+        self.board.last_seq = await self.deck.last_seq()
         self._tasks = [
             asyncio.create_task(self._follow(), name="jobdeck-ws-feed"),
             asyncio.create_task(self._sweep(), name="jobdeck-ws-sweep"),
@@ -222,7 +271,7 @@ class Hub:
 
     # --- clients ---------------------------------------------------------
     def new_client(self, principal: Principal) -> Client:
-        client = Client(principal, self.queue_size)
+        client = Client(principal, cursor=self.board.last_seq)
         self.clients.add(client)
         self.metrics.ws_clients.set(len(self.clients))
         return client
@@ -245,16 +294,17 @@ class Hub:
     # --- the feed --------------------------------------------------------
     def publish(self, changes: Iterable[Change]) -> None:
         for change in changes:
-            self.seq = max(self.seq, change.seq)
+            self.board.put(change)
             self.metrics.feed_changes.inc()
-            text: str | None = None
-            for client in list(self.clients):
-                if change.seq <= client.floor or not client.wants(change.job):
-                    continue
-                if text is None:
-                    text = encode_change(change)  # once per change, shared by all clients
-                if client.offer(change.job.job_id, change.seq, text):
-                    self.metrics.ws_messages.inc()
+        if not self._wake_pending:
+            # One wake-up per loop turn, however many changes the feed read in it.
+            self._wake_pending = True
+            asyncio.get_running_loop().call_soon(self._wake_all)
+
+    def _wake_all(self) -> None:
+        self._wake_pending = False
+        for client in self.clients:
+            client.wake.set()
 
     async def _follow(self) -> None:
         while True:
@@ -305,5 +355,6 @@ class Hub:
                 cursor = changes[-1].seq
             if not full:
                 break
-        client.floor = max(client.floor, cursor)
+        # Board entries up to here are covered by what the store just returned.
+        client.cursor = max(client.cursor, cursor)
         return messages

@@ -237,7 +237,9 @@ class ScheduleJob(Input):
 # --- auth bodies --------------------------------------------------------------
 
 
-class LoginBody(Input):
+class LoginBody(BaseModel):
+    """Not an Input: any string is just a wrong token (401), never a 400."""
+
     token: str = Field(min_length=1, max_length=512)
 
 

@@ -59,6 +59,9 @@ def uvicorn_config(app: Any, host: str, port: int, **overrides: Any) -> uvicorn.
         "port": port,
         "ws": "websockets-sansio",
         "ws_max_size": WS_MAX_MESSAGE,
+        # Each job update is encoded once and the same text goes to every socket;
+        # per-socket compression would redo the work once per client.
+        "ws_per_message_deflate": False,
         "lifespan": "on",
         # uvicorn's access log prints query strings, where login codes and WebSocket
         # tickets travel; jobdeck logs requests itself, by route template.

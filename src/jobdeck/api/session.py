@@ -17,7 +17,7 @@ from jobdeck import tokens
 from jobdeck.api import schemas as s
 from jobdeck.api.auth import SESSION_COOKIE, admin, origin_matches_host
 from jobdeck.api.context import context
-from jobdeck.api.errors import forbidden, not_found, unauthorized
+from jobdeck.api.errors import ApiError, forbidden, not_found, unauthorized
 from jobdeck.api.schemas import check_text, error_responses, iso
 from jobdeck.store.base import Token
 from jobdeck.tokens import Principal
@@ -107,7 +107,7 @@ def token_json(token: Token) -> dict[str, object]:
 
 
 AdminOnly = Annotated[Principal, Depends(admin)]
-TOKEN_ERRORS = error_responses(400, 401, 403, 413, 422)
+TOKEN_ERRORS = error_responses(400, 401, 403, 409, 413, 422)
 
 
 @router.get("/api/v1/tokens", responses={200: {"model": s.TokenList}, **TOKEN_ERRORS})
@@ -124,6 +124,8 @@ async def create_token(
     request: Request, principal: AdminOnly, body: s.CreateTokenBody
 ) -> JSONResponse:
     deck = context(request).deck
+    if any(t.name == body.name and t.revoked_at is None for t in await deck.store.list_tokens()):
+        raise ApiError(409, f"name: a token named {body.name!r} already exists")
     token, secret = await tokens.create_token(
         deck.store,
         body.name,

@@ -1,5 +1,12 @@
 """``/ws``: live job updates (SPEC §5.4).
 
+Client messages: ``{"type":"ping"}`` → ``{"type":"pong"}``;
+``{"type":"subscribe","since":N,"filter":{…},"batch":false}`` → the current state
+of every job changed after seq N, then live updates matching the filter. With
+``"batch": true`` (an extension for busy dashboards) updates arrive as
+``{"type":"job_updates","updates":[<job_update message>, …]}``, one frame per
+50 ms at most, instead of one frame per update.
+
 Auth: ``Authorization: Bearer`` header, the UI session cookie (only with an Origin
 naming this host), or a single-use ticket from ``POST /api/v1/ws-ticket`` as
 ``?ticket=``. A token in the URL is refused: URLs end up in logs and histories.
@@ -135,7 +142,12 @@ def handle(client: Client, text: str) -> None:
         except ValidationError as exc:
             client.send({"type": "error", "message": exc.message})
             return
+        batch = data.get("batch", False)
+        if not isinstance(batch, bool):
+            client.send({"type": "error", "message": "batch must be true or false"})
+            return
         client.match = match
+        client.batch = batch
         client.request_catch_up(since)
     else:
         client.send({"type": "error", "message": f"unknown message type {kind!r}"})
@@ -143,28 +155,35 @@ def handle(client: Client, text: str) -> None:
 
 async def write_loop(ctx: ApiContext, ws: WebSocket, client: Client) -> None:
     """Control messages (pongs, errors, catch-ups) first, then job updates in seq order."""
+    hub = ctx.hub
     while not client.closed.is_set():
         await client.wake.wait()
         client.wake.clear()
         while not client.closed.is_set():
             if client.control:
                 kind, value = client.control.popleft()
-                if kind == "catch_up":
-                    for text in await ctx.hub.catch_up(client, value):
-                        await _send(ctx, ws, client, text)
-                else:
-                    await _send(ctx, ws, client, value)
+                texts = await hub.catch_up(client, value) if kind == "catch_up" else [value]
+                await _send(ctx, ws, client, texts)
                 continue
-            update = client.next_update()
-            if update is None:
+            if client.batch:
+                # Linger so a burst (and a job's rapid updates) leave as one frame.
+                await asyncio.sleep(hub.batch_window)
+            entries = client.pending(hub.board)
+            if not entries:
                 break
-            await _send(ctx, ws, client, update[1])
+            texts = [entry.text for entry in entries]
+            if client.batch:
+                texts = ['{"type":"job_updates","updates":[' + ",".join(texts) + "]}"]
+            await _send(ctx, ws, client, texts)
+            hub.metrics.ws_messages.inc(len(entries))
 
 
-async def _send(ctx: ApiContext, ws: WebSocket, client: Client, text: str) -> None:
-    """One frame; a send stalled past the timeout means the client stopped reading."""
+async def _send(ctx: ApiContext, ws: WebSocket, client: Client, texts: list[str]) -> None:
+    """Frames in order; a client that does not take them within the timeout has
+    stopped reading and is dropped."""
     try:
         async with asyncio.timeout(ctx.hub.send_timeout):
-            await ws.send_text(text)
+            for text in texts:
+                await ws.send_text(text)
     except TimeoutError:
         client.drop(CLOSE_TOO_SLOW, "client too slow")

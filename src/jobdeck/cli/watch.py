@@ -6,8 +6,10 @@ update between reading the job and subscribing is lost, and nothing polls.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import click
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from jobdeck.cli.common import global_options, open_deck, run, settings_from, setup_logging
 from jobdeck.cli.output import console, status_text
@@ -24,6 +26,15 @@ def eta_text(job: Job) -> str:
     return f"ETA {hours}:{minutes:02d}:{seconds:02d}" if hours else f"ETA {minutes}:{seconds:02d}"
 
 
+def elapsed_text(job: Job) -> str:
+    """How long the job has been running (or ran), from its own timestamps."""
+    if job.started_at is None:
+        return ""
+    end = job.completed_at or datetime.now(UTC)
+    seconds = max(0, round((end - job.started_at).total_seconds()))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
 def show(progress: Progress, task: TaskID, job: Job) -> None:
     progress.update(
         task,
@@ -31,6 +42,7 @@ def show(progress: Progress, task: TaskID, job: Job) -> None:
         status=status_text(job),
         message=job.progress_message or "",
         eta=eta_text(job),
+        elapsed=elapsed_text(job),
     )
 
 
@@ -61,12 +73,14 @@ def watch(ctx: click.Context, job_id: str) -> None:
                 BarColumn(),
                 TextColumn("{task.percentage:>3.0f}%"),
                 TextColumn("{task.fields[status]}"),
-                TimeElapsedColumn(),
+                TextColumn("{task.fields[elapsed]}"),
                 TextColumn("{task.fields[eta]}"),
                 TextColumn("{task.fields[message]}"),
             )
             with Progress(*columns, console=console(stderr=True)) as progress:
-                task = progress.add_task(job.name, total=100, status="", message="", eta="")
+                task = progress.add_task(
+                    job.name, total=100, status="", message="", eta="", elapsed=""
+                )
                 show(progress, task, job)
                 if job.status.terminal:
                     return job

@@ -102,6 +102,13 @@ class Worker:
         self._stopping = True
         self._wake.set()
 
+    def cancelling(self, job_id: str) -> None:
+        """The job was just moved to cancelling in this process: stop it now rather
+        than at the next heartbeat."""
+        for slot in self._running.values():
+            if slot.attempt.fence.job_id == job_id:
+                slot.attempt.interrupt("cancel")
+
     def wake(self) -> None:
         """Look for work now (e.g. after moving a test clock)."""
         self._wake.set()

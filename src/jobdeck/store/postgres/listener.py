@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from jobdeck.events.signals import Signals
 from jobdeck.store.postgres.queries import Q
@@ -28,6 +30,23 @@ log = logging.getLogger("jobdeck.store.postgres")
 CHANNELS = {"jobdeck_jobs": "jobs", "jobdeck_enqueue": "enqueue"}
 HEALTH_CHECK_SECONDS = 10.0  # a silent half-open connection is found within this time
 BACKOFF_FIRST, BACKOFF_MAX = 0.05, 5.0
+
+
+# Used unless the database URL sets them: a dead server or a silent network is noticed
+# in seconds (connect timeout, TCP keepalives), not after the kernel's minutes.
+CONNECTION_DEFAULTS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+
+
+def connection_defaults(conninfo: str) -> dict[str, Any]:
+    """The entries of :data:`CONNECTION_DEFAULTS` that ``conninfo`` does not set itself."""
+    given = conninfo_to_dict(conninfo)
+    return {key: value for key, value in CONNECTION_DEFAULTS.items() if key not in given}
 
 
 class Listener:
@@ -61,7 +80,9 @@ class Listener:
         while True:
             conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
             try:
-                conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+                conn = await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True, **connection_defaults(self._conninfo)
+                )
                 await conn.execute(Q["listen"], prepare=False)
                 self.connects += 1
                 self._connected.set()

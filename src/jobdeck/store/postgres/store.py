@@ -52,7 +52,7 @@ from jobdeck.errors import (
 )
 from jobdeck.events.signals import Signals
 from jobdeck.store.base import Token
-from jobdeck.store.postgres.listener import Listener
+from jobdeck.store.postgres.listener import Listener, connection_defaults
 from jobdeck.store.postgres.queries import MIGRATIONS, Q
 
 log = logging.getLogger("jobdeck.store.postgres")
@@ -154,6 +154,13 @@ def _fence(fence: Fence | None) -> dict[str, Any]:
     return {"fenced": True, "attempt": fence.attempt, "worker": fence.worker_id}
 
 
+def _lock_order(fence: Fence) -> str:
+    """Batched verbs lock their rows in job_id order (the UPDATE walks the arrays in
+    order), so a worker's heartbeat and its complete_many over the same jobs cannot
+    deadlock by taking the same row locks in opposite orders."""
+    return fence.job_id
+
+
 def _fences(fences: Sequence[Fence]) -> dict[str, Any]:
     return {
         "job_ids": [f.job_id for f in fences],
@@ -183,7 +190,12 @@ class PostgresStore:
         self._pool = AsyncConnectionPool(
             database_url,
             connection_class=psycopg.AsyncConnection[DictRow],
-            kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0},
+            kwargs={
+                **connection_defaults(database_url),
+                "autocommit": True,
+                "row_factory": dict_row,
+                "prepare_threshold": 0,
+            },
             configure=self._configure,
             min_size=min_connections,
             max_size=max_connections,
@@ -245,9 +257,13 @@ class PostgresStore:
     async def _run(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
         """Run ``fn`` on a pooled connection; retry it when the connection fails.
 
-        Only connection-level failures (OperationalError: lost connection, server
-        shutdown, pool timeout, deadlock/serialization rollbacks) are retried; every
-        verb is one conditional transaction, so a re-run cannot apply twice.
+        Only OperationalError is retried (lost connection, server shutdown, pool
+        timeout, deadlock or serialization rollback). That is safe because every verb
+        is one conditional transaction: when the answer to a COMMIT is lost, the first
+        try either rolled back or landed, and a re-run of a landed write is refused by
+        its own status or fence check (so the caller may then see InvalidTransition,
+        StaleWrite or a None from complete_many for a write that did land; the job is
+        in the state it asked for). Inserts are made idempotent by their job_ids.
         """
         if not self._opened:
             raise StoreError("the store is not open")
@@ -353,6 +369,8 @@ class PostgresStore:
         action = "update the progress of" if verb == "progress" else verb.replace("_", " ")
         return InvalidTransition(f"cannot {action} job {job_id}: it is {row['status']}")
 
+    # Single-statement verbs below run in autocommit: one statement is one transaction.
+
     # --- creating and reading -------------------------------------------
     async def insert_jobs(self, jobs: Sequence[NewJob], now: datetime) -> list[Job]:
         if not jobs:
@@ -453,8 +471,7 @@ class PostgresStore:
         params = {"job_id": job_id, "allowed": _allowed("delete")}
 
         async def go(conn: Conn) -> DictRow | bool | None:
-            async with conn.transaction():
-                rows = await self._rows(conn, "delete_job", params)
+            rows = await self._rows(conn, "delete_job", params)
             if rows:
                 return True
             cur = await conn.execute(Q["get_job"], {"job_id": job_id})
@@ -488,11 +505,12 @@ class PostgresStore:
     ) -> dict[str, Status]:
         if not fences:
             return {}
+        ordered = sorted(fences, key=_lock_order)
         params = {
             "worker": worker_id,
             "lease": now + timedelta(seconds=lease_seconds),
-            "job_ids": [f.job_id for f in fences],
-            "attempts": [f.attempt for f in fences],
+            "job_ids": [f.job_id for f in ordered],
+            "attempts": [f.attempt for f in ordered],
         }
         rows = await self._run(lambda c: self._rows(c, "heartbeat", params))
         return {r["job_id"]: Status(r["status"]) for r in rows}
@@ -502,9 +520,10 @@ class PostgresStore:
     ) -> list[Job | None]:
         if not items:
             return []
-        params = _fences([f for f, _ in items]) | {
+        ordered = sorted(items, key=lambda item: _lock_order(item[0]))
+        params = _fences([f for f, _ in ordered]) | {
             "now": now,
-            "results": [_json(result) for _, result in items],
+            "results": [_json(result) for _, result in ordered],
             "keep": self._keep,
         }
         rows = await self._run(lambda c: self._write(c, Q["complete_many"], params))
@@ -529,7 +548,7 @@ class PostgresStore:
     async def release(self, fences: Sequence[Fence], now: datetime) -> int:
         if not fences:
             return 0
-        params = _fences(fences) | {
+        params = _fences(sorted(fences, key=_lock_order)) | {
             "now": now,
             "allowed": _allowed("release"),
             "keep": self._keep,
@@ -564,15 +583,13 @@ class PostgresStore:
         params = {"before": before, "statuses": [s.value for s in chosen]}
 
         async def go(conn: Conn) -> int:
-            async with conn.transaction():
-                return int(await self._scalar(conn, "cleanup", params))
+            return int(await self._scalar(conn, "cleanup", params))
 
         return await self._run(go)
 
     async def prune_history(self, before: datetime) -> int:
         async def go(conn: Conn) -> int:
-            async with conn.transaction():
-                return int(await self._scalar(conn, "prune_history", {"before": before}))
+            return int(await self._scalar(conn, "prune_history", {"before": before}))
 
         return await self._run(go)
 
@@ -646,8 +663,7 @@ class PostgresStore:
         }
 
         async def go(conn: Conn) -> Token:
-            async with conn.transaction():
-                rows = await self._rows(conn, "create_token", params)
+            rows = await self._rows(conn, "create_token", params)
             return _token(rows[0])
 
         try:
@@ -668,8 +684,7 @@ class PostgresStore:
 
     async def revoke_token(self, name: str, now: datetime) -> bool:
         async def go(conn: Conn) -> bool:
-            async with conn.transaction():
-                rows = await self._rows(conn, "revoke_token", {"name": name, "now": now})
+            rows = await self._rows(conn, "revoke_token", {"name": name, "now": now})
             return bool(rows)
 
         return await self._run(go)
@@ -685,8 +700,7 @@ class PostgresStore:
         }
 
         async def go(conn: Conn) -> None:
-            async with conn.transaction():
-                await conn.execute(Q["create_grant"], params)
+            await conn.execute(Q["create_grant"], params)
 
         try:
             await self._run(go)
@@ -704,8 +718,7 @@ class PostgresStore:
         name = "consume_grant" if consume else "peek_grant"
 
         async def go(conn: Conn) -> list[DictRow]:
-            async with conn.transaction():
-                return await self._rows(conn, name, params)
+            return await self._rows(conn, name, params)
 
         rows = await self._run(go)
         return _token(rows[0]) if rows else None

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from jobdeck.errors import JobdeckError, StoreError, ValidationError
+from jobdeck.errors import StoreError, ValidationError
 from jobdeck.store.sqlite.queries import Q, migrations, statements
 
 T = TypeVar("T")
@@ -46,8 +46,14 @@ def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
 def connect(path: str) -> sqlite3.Connection:
     # isolation_level=None: the sqlite3 module issues no implicit BEGIN/COMMIT; we do.
     conn = sqlite3.connect(path, isolation_level=None, cached_statements=256)
-    for statement in statements(Q["connection_setup"]):
-        conn.execute(statement).fetchall()
+    try:
+        # journal_mode=WAL can meet a lock when several processes create the file at
+        # once: the caller retries the whole open.
+        for statement in statements(Q["connection_setup"]):
+            conn.execute(statement).fetchall()
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -175,9 +181,6 @@ class Database:
         while True:
             try:
                 return fn()
-            except JobdeckError:
-                self._rollback()
-                raise
             except sqlite3.OperationalError as exc:
                 self._rollback()
                 if not _is_lock_error(exc) or time.monotonic() > deadline:
@@ -187,3 +190,8 @@ class Database:
             except sqlite3.Error as exc:
                 self._rollback()
                 raise StoreError(f"SQLite error: {exc}") from exc
+            except BaseException:
+                # JobdeckError from a verb, or a bug: never leave a transaction (and
+                # perhaps the write lock) open behind us.
+                self._rollback()
+                raise

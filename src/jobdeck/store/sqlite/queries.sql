@@ -312,7 +312,9 @@ DELETE FROM job_history WHERE job_id IN (SELECT value FROM json_each(?));
 DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?));
 
 -- name: prune_history
-DELETE FROM job_history WHERE created_at < ?;
+-- One batch; the caller repeats until a batch comes back short.
+DELETE FROM job_history
+WHERE id IN (SELECT id FROM job_history WHERE created_at < :before LIMIT :batch);
 
 -- name: next_run_at
 SELECT min(run_at) FROM jobs WHERE status = 'pending' AND mode = 'queued';

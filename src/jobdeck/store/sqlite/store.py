@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from itertools import chain
 from typing import Any
 
 from jobdeck.domain.job import (
-    TERMINAL,
     Change,
     Fence,
     HistoryEvent,
@@ -36,8 +35,9 @@ from jobdeck.errors import (
     ValidationError,
 )
 from jobdeck.events.signals import Signals
-from jobdeck.store.base import Token
+from jobdeck.store.sqlite import history
 from jobdeck.store.sqlite.connection import Database, Tx
+from jobdeck.store.sqlite.maintenance import MaintenanceVerbs
 from jobdeck.store.sqlite.queries import Q, repeated_values
 from jobdeck.store.sqlite.rows import (
     Row,
@@ -51,22 +51,18 @@ from jobdeck.store.sqlite.rows import (
     status_of,
     to_event,
     to_job,
-    to_token,
     to_ts,
 )
+from jobdeck.store.sqlite.tokens import TokenVerbs
 from jobdeck.store.sqlite.watch import CommitWatcher
 
-LOST_LEASE = "Worker lost: lease expired"
-CLEANUP_BATCH = 5000  # rows per cleanup transaction, so workers never wait long
 _ALLOWED = {
     verb: dumps(sorted(s.value for s in statuses)) for verb, statuses in ALLOWED_FROM.items()
 }
 _OWNED = (Status.RUNNING, Status.CANCELLING)
 
-History = tuple[int, str, str | None, str | None, int]  # job rowid, kind, message, data, at
 
-
-class SQLiteStore:
+class SQLiteStore(MaintenanceVerbs, TokenVerbs):
     """``SQLiteStore("sqlite:///path/to/jobdeck.db")``; ``await open()`` before use."""
 
     def __init__(self, database_url: str, history_limit: int = 500) -> None:
@@ -237,7 +233,9 @@ class SQLiteStore:
                 updated = fetch(conn.execute(Q["set_progress"], params))[0]
                 if message is not None:
                     data = dumps({"progress": progress})
-                    self._add_history(conn, [updated], "progress", message, data, at)
+                    history.append(
+                        conn, self.history_limit, [updated], "progress", message, data, at
+                    )
                 return to_job(updated)
 
         job = await self._db.run(run)
@@ -281,7 +279,7 @@ class SQLiteStore:
                     "seq": t.seq(),
                 }
                 row = fetch(conn.execute(Q["cancel"], params))[0]
-                self._add_history(conn, [row], target.value, None, None, at)
+                history.append(conn, self.history_limit, [row], target.value, None, None, at)
                 return to_job(row)
 
         job = await self._db.run(run)
@@ -330,7 +328,16 @@ class SQLiteStore:
                 }
                 rows = fetch(conn.execute(Q["claim"], params))
                 if rows:
-                    self._add_history(conn, rows, "started", None, None, at, data_of=_attempt_data)
+                    history.append(
+                        conn,
+                        self.history_limit,
+                        rows,
+                        "started",
+                        None,
+                        None,
+                        at,
+                        data_of=_attempt_data,
+                    )
             # RETURNING order is unspecified: hand them out in claim order.
             rows.sort(key=lambda r: (-r["priority"], r["run_at"], r["id"]))
             return [to_job(row) for row in rows]
@@ -387,7 +394,7 @@ class SQLiteStore:
                 }
                 rows = fetch(conn.execute(Q["complete_many"], params))
                 if rows:
-                    self._add_history(conn, rows, "completed", None, None, at)
+                    history.append(conn, self.history_limit, rows, "completed", None, None, at)
             done = {row["job_id"]: to_job(row) for row in rows}
             # In the order asked; a fence given twice only completes once.
             return [done.pop(fence.job_id, None) for fence, _ in batch]
@@ -433,97 +440,13 @@ class SQLiteStore:
                     }
                     released.extend(fetch(conn.execute(Q["release"], params)))
                 if released:
-                    self._add_history(conn, released, "released", None, None, at)
+                    history.append(conn, self.history_limit, released, "released", None, None, at)
             return len(released)
 
         count = await self._db.run(run)
         if count:
             self.signals.fire("jobs", "enqueue")
         return count
-
-    # --- maintenance ----------------------------------------------------
-    async def rescue_expired(self, now: datetime) -> list[Job]:
-        at = to_ts(now)
-
-        def run(conn: sqlite3.Connection) -> list[Job]:
-            if conn.execute(Q["any_expired"], (at,)).fetchone() is None:
-                return []
-            with Tx(conn) as t:
-                params = {"now": at, "lost": LOST_LEASE, "seq": t.seq()}
-                rows = fetch(conn.execute(Q["rescue_expired"], params))
-                if rows:
-                    self._add_history(
-                        conn, rows, "rescued", LOST_LEASE, None, at, data_of=_rescue_data
-                    )
-            rows.sort(key=lambda r: r["id"])
-            return [to_job(row) for row in rows]
-
-        jobs = await self._db.run(run)
-        if jobs:
-            self.signals.fire("jobs", "enqueue")
-        return jobs
-
-    async def fail_timed_out_tracked(self, now: datetime) -> list[Job]:
-        at = to_ts(now)
-
-        def run(conn: sqlite3.Connection) -> list[Job]:
-            if conn.execute(Q["any_timed_out_tracked"], (at,)).fetchone() is None:
-                return []
-            with Tx(conn) as t:
-                params = {"now": at, "seq": t.seq()}
-                rows = fetch(conn.execute(Q["fail_timed_out_tracked"], params))
-                if rows:
-                    self._add_history(conn, rows, "timeout", None, None, at, message_of=_error_of)
-            rows.sort(key=lambda r: r["id"])
-            return [to_job(row) for row in rows]
-
-        jobs = await self._db.run(run)
-        if jobs:
-            self.signals.fire("jobs")
-        return jobs
-
-    async def cleanup(self, before: datetime, statuses: Sequence[Status] = ()) -> int:
-        chosen = {Status(s) for s in statuses} if statuses else set(TERMINAL)
-        if not chosen <= TERMINAL:
-            bad = ", ".join(sorted(s.value for s in chosen - TERMINAL))
-            raise ValidationError(f"cleanup only deletes terminal jobs, not {bad}")
-        params = {
-            "before": to_ts(before),
-            "statuses": dumps(sorted(s.value for s in chosen)),
-            "batch": CLEANUP_BATCH,
-        }
-
-        # Batches of CLEANUP_BATCH, each its own short transaction.
-        def run(conn: sqlite3.Connection) -> int:
-            with Tx(conn):
-                ids = [row[0] for row in conn.execute(Q["cleanup_batch"], params)]
-                if ids:
-                    conn.execute(Q["delete_history_of_jobs"], (dumps(ids),))
-                    conn.execute(Q["delete_jobs"], (dumps(ids),))
-            return len(ids)
-
-        total = 0
-        while True:
-            deleted = await self._db.run(run)
-            total += deleted
-            if deleted < CLEANUP_BATCH:
-                break
-        if total:
-            self.signals.fire("jobs")
-        return total
-
-    async def prune_history(self, before: datetime) -> int:
-        at = to_ts(before)
-
-        def run(conn: sqlite3.Connection) -> int:
-            with Tx(conn):
-                return conn.execute(Q["prune_history"], (at,)).rowcount
-
-        return await self._db.run(run)
-
-    async def next_run_at(self, now: datetime) -> datetime | None:
-        value = await self._db.run(lambda c: c.execute(Q["next_run_at"]).fetchone()[0])
-        return from_ts(value)
 
     # --- history --------------------------------------------------------
     async def add_history(
@@ -543,7 +466,7 @@ class SQLiteStore:
                 rows = fetch(conn.execute(Q["add_history"], params))
                 if not rows:
                     raise JobNotFound(f"no job {job_id}")
-                self._add_history(conn, rows, kind, message, text, at)
+                history.append(conn, self.history_limit, rows, kind, message, text, at)
 
         await self._db.run(run)
         self.signals.fire("jobs")
@@ -571,80 +494,6 @@ class SQLiteStore:
     async def last_seq(self) -> int:
         return await self._db.run(lambda c: int(c.execute(Q["last_seq"]).fetchone()[0]))
 
-    # --- tokens and grants ------------------------------------------------
-    async def create_token(
-        self,
-        name: str,
-        token_hash: str,
-        scopes: Sequence[str],
-        plugin: str | None,
-        store: str | None,
-        now: datetime,
-    ) -> Token:
-        params = (name, token_hash, dumps(list(scopes)), plugin, store, to_ts(now))
-
-        def run(conn: sqlite3.Connection) -> Token:
-            with Tx(conn):
-                try:
-                    row = fetch(conn.execute(Q["insert_token"], params))[0]
-                except sqlite3.IntegrityError as exc:
-                    if "token_hash" in str(exc):
-                        raise ValidationError("a token with this secret already exists") from exc
-                    raise ValidationError(f"a token named {name!r} already exists") from exc
-                return to_token(row)
-
-        return await self._db.run(run)
-
-    async def token_by_hash(self, token_hash: str) -> Token | None:
-        def run(conn: sqlite3.Connection) -> Token | None:
-            row = fetch_one(conn.execute(Q["token_by_hash"], (token_hash,)))
-            return None if row is None else to_token(row)
-
-        return await self._db.run(run)
-
-    async def list_tokens(self) -> list[Token]:
-        rows = await self._db.run(lambda c: fetch(c.execute(Q["list_tokens"])))
-        return [to_token(row) for row in rows]
-
-    async def revoke_token(self, name: str, now: datetime) -> bool:
-        def run(conn: sqlite3.Connection) -> bool:
-            with Tx(conn):
-                return conn.execute(Q["revoke_token"], (to_ts(now), name)).rowcount > 0
-
-        return await self._db.run(run)
-
-    async def create_grant(
-        self, kind: str, secret_hash: str, token_id: int, expires_at: datetime
-    ) -> None:
-        params = (kind, secret_hash, token_id, to_ts(expires_at))
-
-        def run(conn: sqlite3.Connection) -> None:
-            with Tx(conn):
-                try:
-                    conn.execute(Q["insert_grant"], params)
-                except sqlite3.IntegrityError as exc:
-                    raise ValidationError("this grant already exists") from exc
-
-        await self._db.run(run)
-
-    async def use_grant(
-        self, kind: str, secret_hash: str, now: datetime, consume: bool
-    ) -> Token | None:
-        params = {"kind": kind, "secret_hash": secret_hash, "now": to_ts(now)}
-
-        def run(conn: sqlite3.Connection) -> Token | None:
-            if consume:
-                with Tx(conn):
-                    rows = conn.execute(Q["use_grant"], params).fetchall()
-            else:
-                rows = conn.execute(Q["peek_grant"], params).fetchall()
-            if not rows:
-                return None
-            token = fetch_one(conn.execute(Q["token_by_id"], (rows[0][0],)))
-            return None if token is None else to_token(token)
-
-        return await self._db.run(run)
-
     # --- helpers (run on the store's thread) -----------------------------
     async def _transition(
         self,
@@ -654,11 +503,11 @@ class SQLiteStore:
         extra: dict[str, Any],
         now: datetime,
         fence: Fence | None,
-        history: tuple[str, str | None, str | None],
+        event: tuple[str, str | None, str | None],
     ) -> Job:
         """One conditional UPDATE … RETURNING from queries.sql, plus its history row."""
         at = to_ts(now)
-        kind, message, data = history
+        kind, message, data = event
 
         def run(conn: sqlite3.Connection) -> Job:
             with Tx(conn) as t:
@@ -674,7 +523,7 @@ class SQLiteStore:
                 rows = fetch(conn.execute(Q[query], params))
                 if not rows:
                     raise self._why_not(conn, verb, job_id, fence)
-                self._add_history(conn, rows, kind, message, data, at)
+                history.append(conn, self.history_limit, rows, kind, message, data, at)
                 return to_job(rows[0])
 
         return await self._db.run(run)
@@ -694,48 +543,6 @@ class SQLiteStore:
         if verb == "retry" and state["mode"] == "tracked":
             return InvalidTransition(f"job {job_id} is tracked: only queued jobs are retried")
         return _invalid(verb.replace("_", " "), job_id, status)
-
-    def _add_history(
-        self,
-        conn: sqlite3.Connection,
-        rows: Sequence[Row],
-        kind: str,
-        message: str | None,
-        data: str | None,
-        at: int,
-        *,
-        data_of: Callable[[Row], str | None] | None = None,
-        message_of: Callable[[Row], str | None] | None = None,
-    ) -> None:
-        """Insert one history row per job row and keep each job within history_limit.
-
-        The UPDATE that returned ``rows`` already added 1 to their history_count.
-        """
-        conn.executemany(
-            Q["insert_history"],
-            [
-                (
-                    row["id"],
-                    kind,
-                    message if message_of is None else message_of(row),
-                    data if data_of is None else data_of(row),
-                    at,
-                )
-                for row in rows
-            ],
-        )
-        for row in rows:
-            if row["history_count"] > self.history_limit:
-                self._bound_history(conn, row["id"])
-
-    def _bound_history(self, conn: sqlite3.Connection, rowid: int) -> None:
-        # history_count is an upper bound (pruning by age lowers the real count):
-        # recount exactly, drop the oldest beyond the limit, store the exact count.
-        actual = int(conn.execute(Q["history_count"], (rowid,)).fetchone()[0])
-        if actual > self.history_limit:
-            conn.execute(Q["history_drop_oldest"], (rowid, actual - self.history_limit))
-            actual = self.history_limit
-        conn.execute(Q["set_history_count"], (actual, rowid))
 
 
 MULTI_ROW = 50  # rows per multi-row INSERT (jobs: 23 parameters a row)
@@ -791,12 +598,3 @@ def _mode(value: str) -> Mode:
 
 def _attempt_data(row: Row) -> str:
     return dumps({"attempt": row["attempt"], "worker": row["locked_by"]})
-
-
-def _rescue_data(row: Row) -> str:
-    return dumps({"status": row["status"], "attempt": row["attempt"]})
-
-
-def _error_of(row: Row) -> str | None:
-    value: str | None = row["error_message"]
-    return value
