@@ -189,7 +189,7 @@ async def main() -> None:
         print(f"batch size for claim/complete_many: {args.batch}")
         print(f"enqueue bulk x1000  {await enqueue_bulk(url, args.jobs, 1000):>9,.0f} jobs/s")
         rate, total = await asyncio.to_thread(run_processes, "drain", url, 1, args.batch)
-        print(f"claim+complete_many {rate:>9,.0f} jobs/s  1 process, batch {args.batch}")
+        print(f"claim+complete_many {rate:>9,.0f} jobs/s  1 process ({total:,})")
         locks = [False, True] if args.compare_feed_lock else [False]
         for no_lock in locks:
             label = "  WITHOUT feed lock" if no_lock else ""
@@ -197,8 +197,8 @@ async def main() -> None:
             rate, total = await asyncio.to_thread(
                 run_processes, "drain", url, 2, args.batch, no_lock
             )
-            print(f"claim+complete_many {rate:>9,.0f} jobs/s  2 processes{label}")
-            rate, total = await asyncio.to_thread(run_processes, "progress", url, 2, 500, no_lock)
+            print(f"claim+complete_many {rate:>9,.0f} jobs/s  2 processes{label} ({total:,})")
+            rate, _ = await asyncio.to_thread(run_processes, "progress", url, 2, 500, no_lock)
             print(f"update_progress     {rate:>9,.0f} writes/s 2 processes x 8 tasks{label}")
         latencies = sorted(await wake_latency(url, 200))
         p50 = statistics.median(latencies) * 1000

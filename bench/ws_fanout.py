@@ -324,7 +324,7 @@ def run(options: argparse.Namespace, batch: bool) -> None:
         f"for {options.seconds:g} s ({updates} updates, {updates / options.seconds:,.0f}/s; "
         f"producer late on {data['late_ticks']} of {data['ticks']} ticks)"
     )
-    print(f"  frames received by clients: {len(rows):,}")
+    print(f"  job states received by clients: {len(rows):,}")
     print(
         f"  latency update -> client sees it (or newer): p50 {percentile(ms, 0.5):.1f} ms, "
         f"p99 {percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms "
@@ -339,14 +339,7 @@ def run(options: argparse.Namespace, batch: bool) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        if os.environ.get("WS_BENCH_SWITCH"):
-            sys.setswitchinterval(float(os.environ["WS_BENCH_SWITCH"]))
-        if os.environ.get("WS_BENCH_PROFILE"):  # where the server's time goes
-            import cProfile
-
-            cProfile.run("asyncio.run(serve(sys.argv[2]))", os.environ["WS_BENCH_PROFILE"])
-        else:
-            asyncio.run(serve(sys.argv[2]))
+        asyncio.run(serve(sys.argv[2]))
     elif len(sys.argv) > 1 and sys.argv[1] == "--produce":
         _, _, url, jobs, rate, seconds, out = sys.argv
         asyncio.run(produce(url, int(jobs), float(rate), float(seconds), out))

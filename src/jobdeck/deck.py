@@ -580,6 +580,8 @@ def _icon(value: str | None) -> str | None:
 
 
 def _run_at(delay: Any, run_at: Any, now: datetime) -> datetime:
+    if run_at is None and delay == 0 and not isinstance(delay, bool | timedelta):
+        return now  # the common case, kept cheap for bulk enqueue
     if run_at is not None:
         if not isinstance(run_at, datetime):
             raise ValidationError("run_at must be a datetime")

@@ -237,3 +237,22 @@ async def test_no_secret_reaches_the_logs(api: Api, caplog) -> None:
     )
     assert api.admin not in text and code not in text
     assert "/api/v1/jobs" in text
+
+
+async def test_plugin_routes_are_authenticated_like_the_api(make_api: MakeApi) -> None:
+    from types import SimpleNamespace
+
+    from fastapi.responses import JSONResponse
+
+    from jobdeck.api.server import plugin_router
+    from jobdeck.plugins import PluginRoute
+
+    async def sync() -> JSONResponse:
+        return JSONResponse({"synced": True})
+
+    plugins = SimpleNamespace(routes=[PluginRoute("/api/my-plugin/sync", sync, ("POST",), "p")])
+    api = await make_api(routers=[plugin_router(plugins)])
+    assert (await api.client().post("/api/my-plugin/sync")).status_code == 401
+    reader = api.client(await api.token("any", "cron:read"))
+    response = await reader.post("/api/my-plugin/sync")
+    assert response.status_code == 200 and response.json() == {"synced": True}

@@ -357,3 +357,20 @@ async def test_store_and_listener_ride_out_a_server_restart(
     finally:
         await other.close()
         await store.close()
+
+
+async def test_a_schema_change_by_another_process_does_not_break_prepared_statements(
+    make_store: Factory, database_url: str
+) -> None:
+    """A newer version migrating the schema (adding a column) while this process runs:
+    its pooled connections' prepared ``SELECT *`` plans go stale and are replaced."""
+    store = await make_store(max_connections=1)
+    [job] = await store.insert_jobs(queued(1), T0)
+    for _ in range(3):
+        assert await store.get_job(job.job_id) is not None
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as other:
+        await other.execute("ALTER TABLE jobdeck_jobs ADD COLUMN from_the_future text")
+    again = await store.get_job(job.job_id)
+    assert again is not None and again.job_id == job.job_id
+    [claimed] = await store.claim("w", 1, T0, 30)
+    assert claimed.job_id == job.job_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -167,3 +168,34 @@ async def test_unserialisable_json_is_a_validation_error(store: SQLiteStore) -> 
         await store.insert_jobs(
             [NewJob(name="n", type="t", mode=Mode.QUEUED, payload={"x": object()})], T0
         )
+
+
+CHILD = """
+import asyncio, sys
+from datetime import UTC, datetime
+from jobdeck.domain.job import Mode, NewJob
+from jobdeck.store.sqlite import SQLiteStore
+
+async def main():
+    store = SQLiteStore(sys.argv[1])
+    await store.open()
+    [job] = await store.insert_jobs([NewJob(name="child", type="t", mode=Mode.QUEUED)],
+                                    datetime(2026, 1, 1, tzinfo=UTC))
+    print(job.job_id)
+    await store.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_another_process_commit_wakes_this_store(store: SQLiteStore, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db' / 'jobdeck.db'}"
+    mark = store.signals.mark("enqueue")
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD, url, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await child.communicate()
+    assert child.returncode == 0
+    assert await store.signals.wait("enqueue", mark, 5.0)
+    seen = await store.get_job(out.decode().strip())
+    assert seen is not None and seen.name == "child"

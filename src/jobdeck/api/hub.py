@@ -8,9 +8,11 @@ changed since its cursor. So publishing costs the same for 1 or 1,000 sockets,
 and a client that is a little behind skips a job's intermediate progress but
 always gets its latest state.
 
-A client that cannot keep up at all is closed, never waited for: when its cursor
-falls behind what the bounded board still holds (``queue_size`` distinct jobs),
-or when a send stalls longer than ``send_timeout``.
+Per client the server keeps a cursor and a bounded queue of control messages
+(pongs, errors, catch-up requests). A client that stops reading is closed, never
+waited for: when a send stalls longer than ``send_timeout`` or its control queue
+overflows. A burst of more distinct jobs than the board holds (``queue_size``)
+is not a slow client: whoever missed part of it catches up from the store.
 
 Revocation: a token revoked through this process closes its sockets at once
 (:meth:`Hub.close_token`); a revocation made by another process (the CLI, another
@@ -40,7 +42,7 @@ log = logging.getLogger("jobdeck.ws")
 QUEUE_SIZE = 1024
 BATCH_WINDOW = 0.05  # seconds a batching client's updates gather before one frame
 RECHECK_SECONDS = 3.0
-SEND_TIMEOUT = 10.0
+SEND_TIMEOUT = 5.0
 CATCH_UP_PAGE = 1000
 
 CLOSE_SHUTDOWN = 1001
@@ -191,12 +193,12 @@ class Client:
     def wants(self, job: Job) -> bool:
         return self.principal.sees(job) and (self.match is None or self.match(job))
 
-    def pending(self, board: Board) -> list[Entry]:
-        """What to send now, advancing the cursor; drops the client when the board no
-        longer holds everything it has not seen."""
+    def pending(self, board: Board) -> list[Entry] | None:
+        """What to send now, advancing the cursor. None when the board no longer holds
+        everything the client has not seen (a burst of more distinct jobs than it
+        keeps): the client then catches up from the store instead."""
         if board.evicted_seq > self.cursor:
-            self.drop(CLOSE_TOO_SLOW, "client too slow")
-            return []
+            return None
         entries = board.since(self.cursor)
         if entries:
             self.cursor = entries[-1].seq

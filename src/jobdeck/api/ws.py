@@ -169,6 +169,9 @@ async def write_loop(ctx: ApiContext, ws: WebSocket, client: Client) -> None:
                 # Linger so a burst (and a job's rapid updates) leave as one frame.
                 await asyncio.sleep(hub.batch_window)
             entries = client.pending(hub.board)
+            if entries is None:
+                await _send(ctx, ws, client, await hub.catch_up(client, client.cursor))
+                continue
             if not entries:
                 break
             texts = [entry.text for entry in entries]

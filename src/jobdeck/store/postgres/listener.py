@@ -50,6 +50,8 @@ def connection_defaults(conninfo: str) -> dict[str, Any]:
 
 
 class Listener:
+    """Turns NOTIFYs into :class:`Signals` on its own connection; reconnects forever."""
+
     def __init__(self, conninfo: str, signals: Signals) -> None:
         self._conninfo = conninfo
         self._signals = signals
@@ -58,8 +60,8 @@ class Listener:
         self.connects = 0  # how many times a LISTEN connection was established
 
     async def start(self, timeout: float = 10.0) -> None:
-        """Start listening; wait (bounded) for the first connection so that a caller's
-        later writes by others are not missed while it is still connecting."""
+        """Start listening; wait (bounded) for the first connection, so that other
+        processes' writes after ``open()`` returns are announced to this one."""
         self._task = asyncio.create_task(self._run(), name="jobdeck-pg-listener")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._connected.wait(), timeout)

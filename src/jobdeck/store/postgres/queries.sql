@@ -15,12 +15,17 @@
 -- so keep = limit - 1 old rows plus the new one make the limit).
 
 -- name: session
--- Run once per new pooled connection. Every statement here is prepared once per
--- connection and its parameters never change the best plan (they are keys, times and
--- small limits), so planning each execution ("custom plans", the default for the
--- first five runs and whenever the planner hesitates) would only cost time: about
--- half of a verb's server time, measured.
+-- Run once per new pooled connection. The statements are prepared once per
+-- connection, and apart from the list queries (see custom_plans) their parameters
+-- never change the best plan: they are keys, times and small limits. Planning each execution ("custom plans", the
+-- default for the first five runs and whenever the planner hesitates) would only cost
+-- time: about half of a verb's server time, measured.
 SET TIME ZONE 'UTC'; SET plan_cache_mode = force_generic_plan
+
+-- name: custom_plans
+-- For list_jobs/count_jobs/count_by_status only (PostgresStore._search): their
+-- optional filters need the planner to see the actual values to use an index.
+SET LOCAL plan_cache_mode = force_custom_plan
 
 -- name: begin
 BEGIN

@@ -169,6 +169,10 @@ def _fences(fences: Sequence[Fence]) -> dict[str, Any]:
     }
 
 
+class _SchemaChanged(psycopg.InterfaceError):
+    """A pooled connection's prepared statements no longer match the schema."""
+
+
 class PostgresStore:
     """A :class:`~jobdeck.store.base.Store` on PostgreSQL (``postgresql://…``)."""
 
@@ -271,7 +275,20 @@ class PostgresStore:
         for attempt in range(RETRIES + 1):
             try:
                 async with self._pool.connection() as conn:
-                    return await fn(conn)
+                    try:
+                        return await fn(conn)
+                    except psycopg.errors.FeatureNotSupported as exc:
+                        if "cached plan" not in str(exc):
+                            raise
+                        # Another process migrated the schema (a newer version added
+                        # columns): this connection's prepared statements are stale.
+                        # Drop the connection; the retry prepares them afresh.
+                        await conn.close()
+                        raise _SchemaChanged(str(exc)) from exc
+            except _SchemaChanged as exc:
+                if attempt == RETRIES:
+                    raise StoreError(f"PostgreSQL error: {exc}") from exc
+                log.info("jobdeck: schema changed under a pooled connection; reconnecting")
             except psycopg.OperationalError as exc:
                 if attempt == RETRIES or not self._opened:
                     raise StoreError(f"PostgreSQL unavailable: {exc}") from exc
@@ -305,6 +322,20 @@ class PostgresStore:
     @staticmethod
     async def _rows(conn: Conn, name: str, params: dict[str, Any]) -> list[DictRow]:
         cur = await conn.execute(Q[name], params)
+        return await cur.fetchall()
+
+    @staticmethod
+    async def _search(conn: Conn, name: str, params: dict[str, Any]) -> list[DictRow]:
+        """A list query, planned for its actual filters (one pipelined round trip).
+
+        Its optional filters (``%(type)s IS NULL OR type = …``) can only use an index
+        once the planner sees the values, which the session's generic plans never do.
+        """
+        async with conn.pipeline():
+            await conn.execute(Q["begin"])
+            await conn.execute(Q["custom_plans"])
+            cur = await conn.execute(Q[name], params, prepare=False)
+            await conn.execute(Q["commit"])
         return await cur.fetchall()
 
     async def _write(self, conn: Conn, sql: LiteralString, params: dict[str, Any]) -> list[DictRow]:
@@ -419,14 +450,15 @@ class PostgresStore:
 
     async def list_jobs(self, where: JobFilter, limit: int, offset: int) -> list[Job]:
         params = _filter(where) | {"limit": max(0, limit), "offset": max(0, offset)}
-        rows = await self._run(lambda c: self._rows(c, "list_jobs", params))
+        rows = await self._run(lambda c: self._search(c, "list_jobs", params))
         return [_job(r) for r in rows]
 
     async def count_jobs(self, where: JobFilter) -> int:
-        return int(await self._run(lambda c: self._scalar(c, "count_jobs", _filter(where))))
+        rows = await self._run(lambda c: self._search(c, "count_jobs", _filter(where)))
+        return int(rows[0]["n"])
 
     async def count_by_status(self, where: JobFilter) -> dict[Status, int]:
-        rows = await self._run(lambda c: self._rows(c, "count_by_status", _filter(where)))
+        rows = await self._run(lambda c: self._search(c, "count_by_status", _filter(where)))
         return {Status(r["status"]): int(r["n"]) for r in rows}
 
     # --- tracked jobs ---------------------------------------------------

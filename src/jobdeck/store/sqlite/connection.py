@@ -43,7 +43,15 @@ def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+MIN_SQLITE = (3, 35)  # RETURNING (3.35), UPDATE … FROM (3.33), 32766 bound parameters
+
+
 def connect(path: str) -> sqlite3.Connection:
+    if sqlite3.sqlite_version_info < MIN_SQLITE:
+        raise StoreError(
+            f"jobdeck needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer; "
+            f"this Python has {sqlite3.sqlite_version}"
+        )
     # isolation_level=None: the sqlite3 module issues no implicit BEGIN/COMMIT; we do.
     conn = sqlite3.connect(path, isolation_level=None, cached_statements=256)
     try:

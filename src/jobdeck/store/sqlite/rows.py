@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring
 from typing import Any
 
-from jobdeck.domain.job import HistoryEvent, Job, Mode, Priority, Status
+from jobdeck.domain.job import HistoryEvent, Job, Mode, NewJob, Priority, Status
 from jobdeck.errors import ValidationError
 from jobdeck.store.base import Token
 
@@ -163,6 +163,46 @@ def to_job(row: Row) -> Job:
         eta_seconds=_float_or_none(row["eta_seconds"]),
         rate=_float_or_none(row["rate"]),
     ))  # fmt: skip
+
+
+def insert_row(
+    new: NewJob,
+    rowid: int,
+    job_id: str,
+    payload: str,
+    metadata: str,
+    run_at: int,
+    at: int,
+    seq: int,
+) -> tuple[Any, ...]:
+    """The parameters of the ``insert_job`` statement for one new job."""
+    delays = None if new.retry_delays is None else dumps(list(new.retry_delays))
+    return (
+        rowid, job_id, new.name, new.description, new.type, new.mode.value,
+        int(new.priority), payload, metadata, new.icon_svg, new.source, new.plugin_id,
+        new.store_id, new.user_id, int(new.show_notification), run_at, new.max_retries,
+        new.timeout, delays, at, at, new.cron_job_id, seq,
+    )  # fmt: skip
+
+
+def inserted_job(
+    new: NewJob, rowid: int, job_id: str, run_at: datetime, created: datetime, seq: int
+) -> Job:
+    """The Job a freshly inserted row reads back as, built without reading it back."""
+    return build_job({
+        "id": rowid, "job_id": job_id, "name": new.name, "type": new.type,
+        "mode": new.mode, "status": Status.PENDING, "priority": new.priority,
+        "description": new.description, "progress": 0.0, "progress_message": None,
+        "payload": dict(new.payload), "metadata": dict(new.metadata), "result": None,
+        "error_message": None, "icon_svg": new.icon_svg, "source": new.source,
+        "plugin_id": new.plugin_id, "store_id": new.store_id, "user_id": new.user_id,
+        "show_notification": new.show_notification, "run_at": run_at, "attempt": 0,
+        "max_retries": new.max_retries, "timeout": new.timeout,
+        "retry_delays": new.retry_delays, "created_at": created, "updated_at": created,
+        "started_at": None, "completed_at": None, "cron_job_id": new.cron_job_id,
+        "locked_by": None, "lease_expires_at": None, "seq": seq, "eta_seconds": None,
+        "rate": None,
+    })  # fmt: skip
 
 
 def to_event(row: Row) -> HistoryEvent:

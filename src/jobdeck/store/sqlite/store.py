@@ -41,17 +41,19 @@ from jobdeck.store.sqlite.maintenance import MaintenanceVerbs
 from jobdeck.store.sqlite.queries import Q, repeated_values
 from jobdeck.store.sqlite.rows import (
     Row,
-    build_job,
     dumps,
     dumps_or_none,
     fetch,
     fetch_one,
     from_ts,
+    insert_row,
+    inserted_job,
     new_uuids,
     status_of,
     to_event,
     to_job,
     to_ts,
+    ts_at,
 )
 from jobdeck.store.sqlite.tokens import TokenVerbs
 from jobdeck.store.sqlite.watch import CommitWatcher
@@ -97,10 +99,11 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
         if not jobs:
             return []
         at = to_ts(now)
-        created = from_ts(at)
+        created = ts_at(at)
         job_ids = new_uuids(len(jobs))
         payloads = [dumps(new.payload) for new in jobs]
         metadatas = [dumps(new.metadata) if new.metadata else "{}" for new in jobs]
+        run_ats = [at if new.run_at is None else to_ts(new.run_at) for new in jobs]
 
         def run(conn: sqlite3.Connection) -> list[Job]:
             with Tx(conn) as t:
@@ -108,53 +111,20 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
                 # Ids assigned here, under the write lock, so the rows go in as a few
                 # multi-row INSERTs with no per-row round trip to learn them.
                 first = int(conn.execute(Q["last_job_id"]).fetchone()[0]) + 1
-                rows = []
-                out = []
-                run_ats: dict[datetime | None, tuple[int, datetime | None]] = {None: (at, created)}
-                for i, new in enumerate(jobs):
-                    rowid = first + i
-                    if new.run_at not in run_ats:
-                        stamp = to_ts(new.run_at)  # type: ignore[arg-type]
-                        run_ats[new.run_at] = (stamp, from_ts(stamp))
-                    run_at, run_at_dt = run_ats[new.run_at]
-                    delays = new.retry_delays
-                    rows.append(
-                        (
-                            rowid, job_ids[i], new.name, new.description, new.type,
-                            new.mode.value, int(new.priority), payloads[i], metadatas[i],
-                            new.icon_svg, new.source, new.plugin_id, new.store_id,
-                            new.user_id, int(new.show_notification), run_at,
-                            new.max_retries, new.timeout,
-                            None if delays is None else dumps(list(delays)),
-                            at, at, new.cron_job_id, seq,
-                        )
-                    )  # fmt: skip
-                    out.append(
-                        build_job({
-                            "id": rowid, "job_id": job_ids[i], "name": new.name,
-                            "type": new.type, "mode": new.mode, "status": Status.PENDING,
-                            "priority": new.priority, "description": new.description,
-                            "progress": 0.0, "progress_message": None,
-                            "payload": dict(new.payload), "metadata": dict(new.metadata),
-                            "result": None, "error_message": None,
-                            "icon_svg": new.icon_svg, "source": new.source,
-                            "plugin_id": new.plugin_id, "store_id": new.store_id,
-                            "user_id": new.user_id,
-                            "show_notification": new.show_notification,
-                            "run_at": run_at_dt, "attempt": 0,
-                            "max_retries": new.max_retries, "timeout": new.timeout,
-                            "retry_delays": delays, "created_at": created,
-                            "updated_at": created, "started_at": None,
-                            "completed_at": None, "cron_job_id": new.cron_job_id,
-                            "locked_by": None, "lease_expires_at": None, "seq": seq,
-                            "eta_seconds": None, "rate": None,
-                        })
-                    )  # fmt: skip
+                rows = [
+                    insert_row(
+                        new, first + i, job_ids[i], payloads[i], metadatas[i], run_ats[i], at, seq
+                    )
+                    for i, new in enumerate(jobs)
+                ]
                 _insert_rows(conn, "insert_job", rows)
-                _insert_rows(
-                    conn, "insert_history", [(r[0], "created", None, None, at) for r in rows]
-                )
-            return out
+                history_rows = [(row[0], "created", None, None, at) for row in rows]
+                _insert_rows(conn, "insert_history", history_rows)
+            times = {stamp: ts_at(stamp) for stamp in set(run_ats)}  # mostly one
+            return [
+                inserted_job(new, first + i, job_ids[i], times[run_ats[i]], created, seq)
+                for i, new in enumerate(jobs)
+            ]
 
         result = await self._db.run(run)
         self.signals.fire("jobs", "enqueue")

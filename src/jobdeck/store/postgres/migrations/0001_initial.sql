@@ -66,8 +66,8 @@ CREATE INDEX jobdeck_jobs_tracked_running ON jobdeck_jobs (started_at)
     WHERE status = 'running' AND mode = 'tracked';
 CREATE INDEX jobdeck_jobs_finished ON jobdeck_jobs (completed_at)
     WHERE status IN ('completed', 'failed', 'cancelled');
--- No general (status, id) index: every job write would pay for it; listing by status
--- walks the primary key backwards, and retention keeps the table bounded.
+-- Lists filtered by status, newest first (the UI's "failed jobs" on a big table).
+CREATE INDEX jobdeck_jobs_status ON jobdeck_jobs (status, id);
 
 -- No foreign key: deleting a job deletes its history explicitly in the same
 -- statement, and skipping the FK check keeps every history insert cheap.
