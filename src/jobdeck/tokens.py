@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -195,7 +194,3 @@ async def redeem_grant(
     if not secret or len(secret) > 512:
         return None
     return await store.use_grant(kind, hash_secret(secret), now, consume)
-
-
-def same_secret(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())

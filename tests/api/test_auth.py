@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 from pathlib import Path
 
 import httpx
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from jobdeck import tokens
 from jobdeck.api.server import print_first_run
@@ -229,13 +232,21 @@ async def test_no_secret_reaches_the_logs(api: Api, caplog) -> None:
         api.deck.store, "login", token.id, api.deck.clock.now(), tokens.LOGIN_CODE_TTL
     )
     caplog.set_level("DEBUG")
+    caplog.set_level("INFO", logger="uvicorn.error")
     await api.client(api.admin).get("/api/v1/jobs")
     await api.client(follow_redirects=False).get(f"/login?code={code}")
+    ticket = (await api.client(api.admin).post("/api/v1/ws-ticket")).json()["ticket"]
+    async with connect(f"{api.ws_url}?ticket={ticket}") as ws:
+        await ws.recv()
+    with contextlib.suppress(InvalidStatus):
+        async with connect(f"{api.ws_url}?token={api.admin}"):
+            pass
     # Server-side loggers only (the test's own HTTP client logs its URLs).
     text = "\n".join(
         r.getMessage() for r in caplog.records if r.name.startswith(("jobdeck", "uvicorn"))
     )
-    assert api.admin not in text and code not in text
+    assert api.admin not in text and code not in text and ticket not in text
+    assert "WebSocket /ws?[redacted]" in text
     assert "/api/v1/jobs" in text
 
 

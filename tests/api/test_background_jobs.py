@@ -233,3 +233,22 @@ async def test_seed2_status_without_token_is_401(api: Api) -> None:
         response = await anonymous.get("/api/background-jobs/status")
     assert response.status_code == 401
     assert response.json()["success"] is False
+
+
+async def test_v1_retry_of_a_cancelled_queued_job(make_api: MakeApi) -> None:
+    api = await make_api()
+    api.deck.register_job_type(TYPE, MyImportJob)
+    client = api.client(api.admin)
+    scheduled = await client.post(
+        "/api/background-jobs/schedule", json={"type": TYPE, "payload": {"source": "x"}}
+    )
+    job_id = scheduled.json()["job"]["id"]
+    cancelled = await client.post(f"/api/background-jobs/{job_id}/cancel")
+    assert cancelled.json()["job"]["status"] == "cancelled"
+    assert cancelled.json()["job"]["cancelled_at"] is not None
+    retried = await client.post(f"/api/v1/jobs/{job_id}/retry")
+    assert retried.status_code == 200
+    job = retried.json()["data"]
+    assert job["status"] == "pending" and job["mode"] == "queued" and job["errorMessage"] is None
+    reader = api.client(await api.token("reader", "jobs:read"))
+    assert (await reader.post(f"/api/v1/jobs/{job_id}/retry")).status_code == 403

@@ -356,3 +356,22 @@ async def test_burst_larger_than_the_board_is_caught_up_not_dropped(make_api: Ma
                 seen.add(message["job"]["jobId"])
         assert seen == {j.job_id for j in jobs}
         assert len(api.app.state.ctx.hub.clients) == 1
+
+
+async def test_batch_subscription_gets_job_updates_frames(api: Api) -> None:
+    async with connect(api.ws_url, additional_headers=bearer(api.admin)) as ws:
+        since = (await recv(ws))["seq"]
+        await ws.send(json.dumps({"type": "subscribe", "since": since, "batch": True}))
+        await ws.send(json.dumps({"type": "ping"}))  # answered once the subscribe is in
+        assert await recv(ws) == {"type": "pong"}
+        jobs = [await api.deck.create_job(name=f"b{i}", type="t") for i in range(5)]
+        seen: dict[str, dict] = {}
+        while len(seen) < len(jobs):
+            frame = await recv(ws)
+            assert frame["type"] == "job_updates"
+            for update in frame["updates"]:
+                assert update["type"] == "job_update" and set(update["job"]) == JOB_KEYS
+                seen[update["job"]["jobId"]] = update["job"]
+        assert set(seen) == {j.job_id for j in jobs}
+        await ws.send(json.dumps({"type": "subscribe", "batch": "yes"}))
+        assert "batch" in (await recv(ws))["message"]

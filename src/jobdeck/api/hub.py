@@ -310,8 +310,11 @@ class Hub:
 
     async def _follow(self) -> None:
         while True:
+            # Resume one seq back: jobs written in one transaction share a seq, and the
+            # feed may have stopped half-way through such a group (replays are harmless).
+            since = max(0, self.seq - 1)
             try:
-                async for change in self.deck.subscribe(since=self.seq):
+                async for change in self.deck.subscribe(since=since):
                     self.publish((change,))
             except asyncio.CancelledError:
                 raise

@@ -161,7 +161,8 @@ async def ws_ticket(request: Request, principal: Reader) -> JSONResponse:
         deck.store, "ticket", principal.token_id, deck.clock.now(), tokens.TICKET_TTL
     )
     return JSONResponse(
-        {"success": True, "ticket": ticket, "expiresIn": int(tokens.TICKET_TTL.total_seconds())}
+        {"success": True, "ticket": ticket, "expiresIn": int(tokens.TICKET_TTL.total_seconds())},
+        headers={"Cache-Control": "no-store"},
     )
 
 

@@ -53,7 +53,36 @@ async def print_first_run(
     return secret
 
 
+# uvicorn's websockets-sansio protocol logs this after a complete denial response
+# (401/403 to a WebSocket handshake, which /ws sends on purpose): not an error here.
+SPURIOUS_DENIAL_ERROR = "ASGI callable returned without completing handshake."
+
+
+class RedactQuery(logging.Filter):
+    """uvicorn logs WebSocket paths with their query string, where tickets travel
+    (and where a careless client may put a token): keep the path, drop the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == SPURIOUS_DENIAL_ERROR:
+            return False
+        if isinstance(record.args, tuple) and any(
+            isinstance(a, str) and "?" in a for a in record.args
+        ):
+            record.args = tuple(
+                a.split("?", 1)[0] + "?[redacted]" if isinstance(a, str) and "?" in a else a
+                for a in record.args
+            )
+        return True
+
+
+def _redact_uvicorn_logs() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, RedactQuery) for f in logger.filters):
+        logger.addFilter(RedactQuery())
+
+
 def uvicorn_config(app: Any, host: str, port: int, **overrides: Any) -> uvicorn.Config:
+    _redact_uvicorn_logs()
     options: dict[str, Any] = {
         "host": host,
         "port": port,

@@ -24,6 +24,10 @@ from jobdeck.tokens import Principal
 
 router = APIRouter(tags=["auth"])
 
+# Answers that carry or consume secrets: never cached, and the code in the URL
+# never leaks through a Referer header.
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
 LOGIN_FAILED = """<!doctype html><meta charset="utf-8"><title>jobdeck: login</title>
 <p>This login link is invalid, used or expired. Run <code>jobdeck token create</code>
 or restart with a fresh link.</p>"""
@@ -58,8 +62,8 @@ async def login_link(
     deck = ctx.deck
     token = await tokens.redeem_grant(deck.store, "login", code, deck.clock.now(), consume=True)
     if token is None:
-        return HTMLResponse(LOGIN_FAILED, 401, headers={"Cache-Control": "no-store"})
-    response = RedirectResponse("/", status_code=303, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(LOGIN_FAILED, 401, headers=NO_STORE)
+    response = RedirectResponse("/", status_code=303, headers=NO_STORE)
     await open_session(request, response, token)
     return response
 
@@ -134,7 +138,9 @@ async def create_token(
         plugin=body.plugin,
         store_id=body.store,
     )
-    return JSONResponse({"success": True, "token": secret, "data": token_json(token)}, 201)
+    return JSONResponse(
+        {"success": True, "token": secret, "data": token_json(token)}, 201, headers=NO_STORE
+    )
 
 
 @router.delete(
