@@ -1,10 +1,16 @@
-"""Shared by the SQLite benchmarks: a fresh database, the bench handlers, worker processes.
+"""Shared by the benchmarks: a fresh database, the bench handlers, worker processes.
+
+The worker-level benchmarks (enqueue, drain, pickup, progress) run on either backend::
+
+    .venv/bin/python bench/drain.py                       # SQLite (default)
+    .venv/bin/python bench/drain.py --database postgres   # a scratch PostgreSQL database
 
 Not a benchmark itself (``make bench`` runs it too; it does nothing then).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -15,8 +21,13 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
 
 from jobdeck.config import Settings
 from jobdeck.deck import JobDeck
@@ -25,13 +36,49 @@ from jobdeck.plugins import PluginManager
 BENCH = Path(__file__).resolve().parent
 PLUGINS = BENCH / "plugins"
 JOBDECK = str(Path(sys.executable).parent / "jobdeck")
+ADMIN_URL = os.environ.get(
+    "JOBDECK_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def options(description: str) -> argparse.Namespace:
+    """The command line every worker-level benchmark accepts: which backend to run on."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--admin-url",
+        default=ADMIN_URL,
+        help="PostgreSQL server to create the scratch database on "
+        "[default: $JOBDECK_BENCH_ADMIN_URL or %(default)s]",
+    )
+    return parser.parse_args()
 
 
 @contextlib.contextmanager
-def database() -> Iterator[str]:
-    """The URL of a new SQLite file, removed afterwards."""
+def database(backend: str = "sqlite", admin_url: str = ADMIN_URL) -> Iterator[str]:
+    """The URL of a new, empty database of ``backend``, removed afterwards."""
+    if backend == "postgres":
+        with postgres_database(admin_url) as url:
+            yield url
+        return
     with tempfile.TemporaryDirectory(prefix="jobdeck-bench-") as folder:
         yield f"sqlite:///{Path(folder) / 'bench.db'}"
+
+
+@contextlib.contextmanager
+def postgres_database(admin_url: str = ADMIN_URL) -> Iterator[str]:
+    """A scratch database on the server of ``admin_url``, dropped afterwards (even if
+    a worker process still holds a connection to it)."""
+    name = "jobdeck_bench_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 def settings(url: str) -> Settings:

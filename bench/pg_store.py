@@ -13,13 +13,10 @@ import asyncio
 import multiprocessing as mp
 import statistics
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
-from psycopg import sql
+from common import ADMIN_URL, postgres_database
 
 from jobdeck.domain.job import Fence, Mode, NewJob
 from jobdeck.store.postgres.store import PostgresStore
@@ -161,13 +158,9 @@ async def wake_latency(url: str, n: int) -> list[float]:
     return latencies
 
 
-def _url(admin: str, name: str) -> str:
-    return urlunsplit(urlsplit(admin)._replace(path="/" + name))
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--admin-url", default=ADMIN_URL)
     parser.add_argument("--jobs", type=int, default=40_000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument(
@@ -176,11 +169,7 @@ async def main() -> None:
         help="also run the 2-process figures without the feed lock (unsafe; to measure it)",
     )
     args = parser.parse_args()
-    name = "jobdeck_bench_" + uuid.uuid4().hex[:12]
-    async with await psycopg.AsyncConnection.connect(args.admin_url, autocommit=True) as admin:
-        await admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = _url(args.admin_url, name)
-    try:
+    with postgres_database(args.admin_url) as url:
         warm = PostgresStore(url, listen=False)
         await warm.open()  # migrate once, outside the timings
         await warm.close()
@@ -204,11 +193,6 @@ async def main() -> None:
         p50 = statistics.median(latencies) * 1000
         p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
         print(f"NOTIFY wake latency  p50 {p50:.2f} ms  p99 {p99:.2f} ms  (other process)")
-    finally:
-        async with await psycopg.AsyncConnection.connect(args.admin_url, autocommit=True) as admin:
-            await admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 if __name__ == "__main__":

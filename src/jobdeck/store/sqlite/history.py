@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 
 from jobdeck.store.sqlite.queries import Q
-from jobdeck.store.sqlite.rows import Row
+from jobdeck.store.sqlite.rows import Row, dumps
 
 
 def append(
@@ -28,19 +28,17 @@ def append(
     message_of: Callable[[Row], str | None] | None = None,
 ) -> None:
     """One history row per job row (as returned by the UPDATE that counted it)."""
-    conn.executemany(
-        Q["insert_history"],
+    # One statement for the batch: executemany would be one step (one GIL hand-over)
+    # per row.
+    items = [
         [
-            (
-                row["id"],
-                kind,
-                message if message_of is None else message_of(row),
-                data if data_of is None else data_of(row),
-                at,
-            )
-            for row in rows
-        ],
-    )
+            row["id"],
+            message if message_of is None else message_of(row),
+            data if data_of is None else data_of(row),
+        ]
+        for row in rows
+    ]
+    conn.execute(Q["insert_history_many"], {"rows": dumps(items), "kind": kind, "at": at})
     for row in rows:
         if row["history_count"] > limit:
             _bound(conn, limit, row["id"])

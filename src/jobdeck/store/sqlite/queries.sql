@@ -20,9 +20,6 @@ PRAGMA data_version;
 -- name: begin_immediate
 BEGIN IMMEDIATE;
 
--- name: begin_read
-BEGIN DEFERRED;
-
 -- name: commit
 COMMIT;
 
@@ -72,6 +69,13 @@ INSERT INTO jobs (
 -- name: insert_history
 INSERT INTO job_history (job_id, kind, message, data, created_at) VALUES (?, ?, ?, ?, ?);
 
+-- name: insert_history_many
+-- One statement (one step) for a batch: :rows is a JSON array of [job id, message, data].
+INSERT INTO job_history (job_id, kind, message, data, created_at)
+SELECT json_extract(value, '$[0]'), :kind, json_extract(value, '$[1]'),
+       json_extract(value, '$[2]'), :at
+FROM json_each(:rows);
+
 -- name: get_job
 SELECT * FROM jobs WHERE job_id = ?;
 
@@ -91,11 +95,38 @@ SELECT id, status, mode, attempt, locked_by FROM jobs WHERE job_id = ?;
          OR instr(lower(coalesce(description, '')), :text) > 0
          OR instr(lower(type), :text) > 0)
 
+-- fragment: job_json
+-- One job row as a JSON object. Queries that return many jobs aggregate these with
+-- json_group_array into ONE value, read in one sqlite3_step: the sqlite3 module
+-- releases the GIL around every step, and under load winning it back costs about a
+-- millisecond per row (see rows.fetch_json). REAL columns travel as text with 21
+-- significant digits: json_object prints only 15 and floats must round-trip exactly.
+-- Every column to_job reads, plus history_count (history.append); not progress_at.
+json_object(
+    'id', id, 'job_id', job_id, 'name', name, 'type', type, 'mode', mode,
+    'status', status, 'priority', priority, 'description', description,
+    'progress', printf('%!.20e', progress), 'progress_message', progress_message,
+    'payload', payload, 'metadata', metadata, 'result', result,
+    'error_message', error_message, 'icon_svg', icon_svg, 'source', source,
+    'plugin_id', plugin_id, 'store_id', store_id, 'user_id', user_id,
+    'show_notification', show_notification, 'run_at', run_at, 'attempt', attempt,
+    'max_retries', max_retries, 'timeout', timeout, 'retry_delays', retry_delays,
+    'created_at', created_at, 'updated_at', updated_at, 'started_at', started_at,
+    'completed_at', completed_at, 'cron_job_id', cron_job_id, 'locked_by', locked_by,
+    'lease_expires_at', lease_expires_at, 'seq', seq,
+    'eta_seconds', CASE WHEN eta_seconds IS NOT NULL THEN printf('%!.20e', eta_seconds) END,
+    'rate', CASE WHEN rate IS NOT NULL THEN printf('%!.20e', rate) END,
+    'history_count', history_count
+)
+
 -- name: list_jobs
-SELECT * FROM jobs
-WHERE {job_filter}
-ORDER BY id DESC
-LIMIT :limit OFFSET :offset;
+-- As one JSON array (see job_json); aggregate order is not promised: the caller sorts.
+SELECT json_group_array({job_json}) FROM (
+    SELECT * FROM jobs
+    WHERE {job_filter}
+    ORDER BY id DESC
+    LIMIT :limit OFFSET :offset
+);
 
 -- name: count_jobs
 SELECT count(*) FROM jobs WHERE {job_filter};
@@ -133,7 +164,8 @@ RETURNING *;
 
 -- name: complete_many
 -- Fenced completes of a whole batch in one statement. :items is a JSON array of
--- [job_id, attempt, worker_id, result as JSON text or null].
+-- [job_id, attempt, worker_id, result as JSON text or null]. No RETURNING (one step
+-- per row): the completed rows are read back by written_in_tx.
 UPDATE jobs SET
     status = 'completed', progress = 100, result = items.result, completed_at = :now,
     updated_at = :now, locked_by = NULL, lease_expires_at = NULL, eta_seconds = 0,
@@ -145,8 +177,12 @@ FROM (
 ) AS items
 WHERE jobs.job_id = items.job_id AND jobs.attempt = items.attempt
   AND jobs.locked_by = items.worker_id
-  AND jobs.status IN (SELECT value FROM json_each(:allowed))
-RETURNING *;
+  AND jobs.status IN (SELECT value FROM json_each(:allowed));
+
+-- name: written_in_tx
+-- The jobs this write transaction changed, as one JSON array (see job_json): its
+-- :seq is unique to it (Tx.seq), so no other row carries it. Order not promised.
+SELECT json_group_array({job_json}) FROM jobs WHERE seq = :seq;
 
 -- name: fail
 UPDATE jobs SET
@@ -196,7 +232,8 @@ LIMIT 1;
 -- name: claim
 -- Atomic because SQLite has one writer: this runs inside BEGIN IMMEDIATE, so no other
 -- connection can claim (or change) these rows between the SELECT and the UPDATE.
--- The subquery walks the partial index jobs_claim in claim order.
+-- The subquery walks the partial index jobs_claim in claim order. No RETURNING (one
+-- step per row): the claimed rows are read back by written_in_tx.
 UPDATE jobs SET
     status = 'running', attempt = attempt + 1, locked_by = :worker_id,
     lease_expires_at = :lease, started_at = :now, updated_at = :now,
@@ -207,8 +244,7 @@ WHERE id IN (
     WHERE status = 'pending' AND mode = 'queued' AND run_at <= :now
     ORDER BY priority DESC, run_at, id
     LIMIT :limit
-)
-RETURNING *;
+);
 
 -- name: heartbeat
 -- Leases are bookkeeping, not a visible change: no seq bump (see store.heartbeat).
@@ -345,12 +381,20 @@ SELECT * FROM (
 ) ORDER BY id;
 
 -- name: changes_since
-SELECT * FROM jobs WHERE seq > ? ORDER BY seq, id LIMIT ?;
-
--- name: changes_rest_of_seq
 -- Jobs written by one transaction share a seq: a page that ends inside such a group
--- is completed with the rest of it, so following by seq never skips a job.
-SELECT * FROM jobs WHERE seq = ? AND id > ? ORDER BY id;
+-- is completed with the rest of it, so following by seq never skips a job. (When
+-- the page is not full there is no rest.) One statement reads one snapshot, and one
+-- JSON array (see job_json) is one step. Order not promised: the caller sorts.
+WITH page AS (
+    SELECT * FROM jobs WHERE seq > :seq ORDER BY seq, id LIMIT :limit
+), last AS (
+    SELECT seq, id FROM page ORDER BY seq DESC, id DESC LIMIT 1
+)
+SELECT json_group_array({job_json}) FROM (
+    SELECT * FROM page
+    UNION ALL
+    SELECT jobs.* FROM jobs JOIN last ON jobs.seq = last.seq AND jobs.id > last.id
+);
 
 -- name: insert_token
 INSERT INTO tokens (name, token_hash, scopes, plugin, store, created_at)

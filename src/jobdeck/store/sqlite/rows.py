@@ -29,6 +29,15 @@ def fetch(cursor: sqlite3.Cursor) -> list[Row]:
     return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
+def fetch_json(cursor: sqlite3.Cursor) -> list[Row]:
+    """The rows of a query that returns them as one JSON array of objects (``job_json``
+    in queries.sql). The sqlite3 module releases the GIL around every sqlite3_step;
+    when the event loop is busy, this thread then waits ~1 ms to win it back, per row.
+    One value is one step, however many rows it holds."""
+    rows: list[Row] = json.loads(cursor.fetchone()[0])
+    return rows
+
+
 def fetch_one(cursor: sqlite3.Cursor) -> Row | None:
     rows = fetch(cursor)
     return rows[0] if rows else None

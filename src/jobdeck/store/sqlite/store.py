@@ -44,6 +44,7 @@ from jobdeck.store.sqlite.rows import (
     dumps,
     dumps_or_none,
     fetch,
+    fetch_json,
     fetch_one,
     from_ts,
     insert_row,
@@ -141,7 +142,8 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
         params = _filter_params(where)
         params["limit"] = max(0, limit)
         params["offset"] = max(0, offset)
-        rows = await self._db.run(lambda c: fetch(c.execute(Q["list_jobs"], params)))
+        rows = await self._db.run(lambda c: fetch_json(c.execute(Q["list_jobs"], params)))
+        rows.sort(key=lambda r: -r["id"])  # newest first
         return [to_job(row) for row in rows]
 
     async def count_jobs(self, where: JobFilter) -> int:
@@ -296,7 +298,8 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
                     "limit": limit,
                     "seq": t.seq(),
                 }
-                rows = fetch(conn.execute(Q["claim"], params))
+                conn.execute(Q["claim"], params)
+                rows = fetch_json(conn.execute(Q["written_in_tx"], params))
                 if rows:
                     history.append(
                         conn,
@@ -308,7 +311,7 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
                         at,
                         data_of=_attempt_data,
                     )
-            # RETURNING order is unspecified: hand them out in claim order.
+            # Hand them out in claim order (the JSON array's order is unspecified).
             rows.sort(key=lambda r: (-r["priority"], r["run_at"], r["id"]))
             return [to_job(row) for row in rows]
 
@@ -362,7 +365,8 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
                     "now": at,
                     "seq": t.seq(),
                 }
-                rows = fetch(conn.execute(Q["complete_many"], params))
+                conn.execute(Q["complete_many"], params)
+                rows = fetch_json(conn.execute(Q["written_in_tx"], params))
                 if rows:
                     history.append(conn, self.history_limit, rows, "completed", None, None, at)
             done = {row["job_id"]: to_job(row) for row in rows}
@@ -449,16 +453,9 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
 
     # --- change feed ----------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
-        def run(conn: sqlite3.Connection) -> list[Row]:
-            conn.execute(Q["begin_read"])  # one snapshot for both queries
-            rows = fetch(conn.execute(Q["changes_since"], (seq, max(1, limit))))
-            if rows and len(rows) >= limit:
-                last = rows[-1]
-                rows += fetch(conn.execute(Q["changes_rest_of_seq"], (last["seq"], last["id"])))
-            conn.execute(Q["commit"])
-            return rows
-
-        rows = await self._db.run(run)
+        params = {"seq": seq, "limit": max(1, limit)}
+        rows = await self._db.run(lambda c: fetch_json(c.execute(Q["changes_since"], params)))
+        rows.sort(key=lambda r: (r["seq"], r["id"]))
         return [Change(seq=row["seq"], job=to_job(row)) for row in rows]
 
     async def last_seq(self) -> int:

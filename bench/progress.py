@@ -1,17 +1,21 @@
 """Progress updates per second one handler can report (each pushed to subscribers;
-store writes may be coalesced)."""
+store writes may be coalesced).
+
+Usage: ``python bench/progress.py [--database sqlite|postgres]``
+"""
 
 from __future__ import annotations
 
 import asyncio
 
-from common import database, open_deck, report
+from common import database, open_deck, options, report
 
 SECONDS = 3.0
 
 
 async def main() -> None:
-    with database() as url:
+    args = options(__doc__.splitlines()[0])
+    with database(args.database, args.admin_url) as url:
         async with open_deck(url) as deck:
             job = await deck.schedule_job("bench:progress", {"seconds": SECONDS})
             await deck.drain()

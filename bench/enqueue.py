@@ -1,11 +1,14 @@
-"""Enqueue throughput on SQLite: one job per call, and bulk (``schedule_jobs``)."""
+"""Enqueue throughput: one job per call, and bulk (``schedule_jobs``).
+
+Usage: ``python bench/enqueue.py [--database sqlite|postgres]``
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from common import database, open_deck, report
+from common import database, open_deck, options, report
 
 SINGLE = 2_000
 BULK_BATCH = 1_000
@@ -14,7 +17,8 @@ TIME_LIMIT = 20.0  # seconds per measurement, whatever the counts
 
 
 async def main() -> None:
-    with database() as url:
+    args = options(__doc__.splitlines()[0])
+    with database(args.database, args.admin_url) as url:
         async with open_deck(url) as deck:
             start = time.perf_counter()
             done = 0

@@ -1,12 +1,15 @@
-"""Pickup latency on SQLite: enqueue → handler start, one job at a time, on an idle
-worker in another process."""
+"""Pickup latency: enqueue → handler start, one job at a time, on an idle worker in
+another process.
+
+Usage: ``python bench/pickup.py [--database sqlite|postgres]``
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from common import database, open_deck, summary_ms, workers
+from common import database, open_deck, options, summary_ms, workers
 
 JOBS = 200
 GAP = 0.03  # seconds between jobs, so each one finds the worker idle
@@ -14,8 +17,9 @@ TIME_LIMIT = 60.0
 
 
 async def main() -> None:
+    args = options(__doc__.splitlines()[0])
     latencies: list[float] = []
-    with database() as url, workers(url, 1, concurrency=10):
+    with database(args.database, args.admin_url) as url, workers(url, 1, concurrency=10):
         async with open_deck(url) as deck:
             stop = time.monotonic() + TIME_LIMIT
             for _ in range(JOBS):
