@@ -54,3 +54,16 @@ async def drop_database(url: str) -> None:
         await conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+async def terminate_connections(url: str) -> int:
+    """pg_terminate_backend every connection to the database ``url`` names; how many."""
+    async with await psycopg.AsyncConnection.connect(ADMIN_URL, autocommit=True) as admin:
+        cur = await admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            [_database_of(url)],
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])

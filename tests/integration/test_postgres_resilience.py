@@ -67,20 +67,6 @@ def queued(n: int, name: str = "job") -> list[NewJob]:
     return [NewJob(name=f"{name}-{i}", type="test:noop", mode=Mode.QUEUED) for i in range(n)]
 
 
-async def terminate_backends(database_url: str) -> int:
-    """pg_terminate_backend every connection to the test database (pool and listener)."""
-    name = database_url.rsplit("/", 1)[1]
-    async with await psycopg.AsyncConnection.connect(pg.ADMIN_URL, autocommit=True) as admin:
-        cur = await admin.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = %s AND pid <> pg_backend_pid()",
-            [name],
-        )
-        row = await cur.fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 async def wait_for(channel: str, store: PostgresStore, mark: int, timeout: float = 10.0) -> None:
     assert await store.signals.wait(channel, mark, timeout), f"no {channel!r} signal"
 
@@ -95,7 +81,7 @@ async def test_calls_and_listener_survive_killed_connections(
     assert listener is not None and listener.connects == 1
 
     mark = store.signals.mark("jobs")
-    assert await terminate_backends(database_url) >= 3  # both pools and both listeners
+    assert await pg.terminate_connections(database_url) >= 3  # both pools and both listeners
 
     # Every pooled connection is dead now: calls must retry on fresh ones, not fail.
     assert (await store.get_job(job.job_id)) is not None
@@ -132,7 +118,7 @@ async def test_writes_keep_landing_while_connections_are_killed(
     async def killer() -> int:
         kills = 0
         while not stop.is_set():
-            kills += await terminate_backends(database_url)
+            kills += await pg.terminate_connections(database_url)
             await asyncio.wait([asyncio.create_task(stop.wait())], timeout=0.02)
         return kills
 

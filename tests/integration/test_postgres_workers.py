@@ -104,3 +104,29 @@ async def test_enqueue_wakes_an_idle_worker_in_another_process(
     print(f"pickup latency p50 {p50 * 1000:.2f} ms, max {max(latencies) * 1000:.2f} ms")
     assert p50 <= 0.010, f"pickup p50 {p50 * 1000:.1f} ms"
     assert await cluster.stop_all() == [0]
+
+
+async def test_workers_ride_out_killed_connections_mid_run(cluster: Cluster, deck: JobDeck) -> None:
+    """pg_terminate_backend on every connection to the database, several times while the
+    workers run: no worker exits, and every job completes."""
+    total = 1_500
+    handles = await deck.schedule_jobs(
+        [{"type": "test:record", "payload": {"sleep": 0.01}} for _ in range(total)]
+    )
+    await asyncio.gather(cluster.start_worker(20), cluster.start_worker(20))
+
+    killed = 0
+    for _ in range(5):
+        await until(lambda: cluster.lines(), "the workers to make progress")
+        killed += await pg.terminate_connections(cluster.url)
+        await asyncio.sleep(0.3)  # let them reconnect and run a while before the next blow
+    assert killed > 0
+
+    async def all_completed() -> bool:
+        return bool(await deck.count_jobs(status="completed") == total)
+
+    await until(all_completed, "every job to complete after the reconnects", timeout=90)
+    assert all(process.returncode is None for process in cluster.workers), "a worker exited"
+    started = {jid for event, jid, _ in cluster.lines() if event == "start"}
+    assert started == {handle.job_id for handle in handles}
+    assert await cluster.stop_all() == [0, 0]
