@@ -23,12 +23,12 @@ async def drain(backend: str, admin_url: str, processes: int) -> float:
             due = time.perf_counter() + HEAD_START
             run_at = datetime.now(UTC) + timedelta(seconds=HEAD_START)
             for _ in range(0, JOBS, BATCH):
-                await deck.schedule_jobs([{"type": "bench:noop", "run_at": run_at}] * BATCH)
+                jobs = await deck.schedule_jobs([{"type": "bench:noop", "run_at": run_at}] * BATCH)
             lead = due - time.perf_counter()
             if lead < 0:
                 raise RuntimeError("inserting took longer than the head start; raise HEAD_START")
             await asyncio.sleep(lead)
-            seconds = await wait_until_completed(deck, JOBS, TIME_LIMIT)
+            seconds = await wait_until_completed(deck, JOBS, TIME_LIMIT, jobs[-1].job_id)
             return JOBS / seconds
 
 

@@ -111,7 +111,7 @@ async def test_workers_ride_out_killed_connections_mid_run(cluster: Cluster, dec
     workers run: no worker exits, and every job completes."""
     total = 1_500
     handles = await deck.schedule_jobs(
-        [{"type": "test:record", "payload": {"sleep": 0.01}} for _ in range(total)]
+        [{"type": "test:record", "payload": {"sleep": 0.05}} for _ in range(total)]
     )
     await asyncio.gather(cluster.start_worker(20), cluster.start_worker(20))
 
@@ -121,6 +121,7 @@ async def test_workers_ride_out_killed_connections_mid_run(cluster: Cluster, dec
         killed += await pg.terminate_connections(cluster.url)
         await asyncio.sleep(0.3)  # let them reconnect and run a while before the next blow
     assert killed > 0
+    assert await deck.count_jobs(status="completed") < total, "the blows came after the run"
 
     async def all_completed() -> bool:
         return bool(await deck.count_jobs(status="completed") == total)
