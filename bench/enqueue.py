@@ -36,7 +36,8 @@ async def main() -> None:
                 await deck.schedule_jobs(batch)
                 done += BULK_BATCH
             rate = done / (time.perf_counter() - start)
-            report(f"enqueue, bulk of {BULK_BATCH:,}", rate, "jobs/s", ">= 50,000 jobs/s")
+            target = ">= 50,000 jobs/s" if args.database == "sqlite" else ""
+            report(f"enqueue, bulk of {BULK_BATCH:,}", rate, "jobs/s", target)
 
 
 if __name__ == "__main__":

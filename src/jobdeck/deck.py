@@ -16,13 +16,23 @@ from typing import Any
 
 from jobdeck.clock import Clock, SystemClock
 from jobdeck.config import Settings
-from jobdeck.domain.job import Change, HistoryEvent, Job, JobFilter, Mode, NewJob, Priority, Status
+from jobdeck.domain.job import (
+    Change,
+    HistoryEvent,
+    Job,
+    JobFilter,
+    Mode,
+    NewJob,
+    Priority,
+    Status,
+    construct,
+)
 from jobdeck.domain.progress import clamp_progress, split_progress_args
 from jobdeck.errors import JobdeckError, JobNotFound, ValidationError
 from jobdeck.events.feed import follow
 from jobdeck.handlers.base import BaseJobHandler
 from jobdeck.handlers.registry import Registry
-from jobdeck.runtime.executor import METADATA_LIMIT, RESULT_LIMIT, check_json
+from jobdeck.runtime.executor import METADATA_LIMIT, RESULT_LIMIT, check_json, json_text
 from jobdeck.runtime.maintenance import Maintenance, MaintenanceReport
 from jobdeck.runtime.worker import Worker
 from jobdeck.store import open_store
@@ -189,12 +199,13 @@ class JobDeck:
         user_id: str | None = None,
     ) -> JobHandle:
         """A tracked job: its creator drives it (start, progress, complete/fail)."""
+        meta, meta_json = _metadata(metadata)
         new = NewJob(
             name=_required(name, "name"),
             type=_required(type, "type"),
             mode=Mode.TRACKED,
             description=_text(description, "description"),
-            metadata=_metadata(metadata),
+            metadata=meta,
             icon_svg=_icon(icon_svg),
             source=_text(source, "source"),
             plugin_id=_text(plugin_id, "plugin_id"),
@@ -203,6 +214,7 @@ class JobDeck:
             show_notification=_flag(show_notification, "show_notification"),
             max_retries=0,
             timeout=_timeout(timeout, self.settings.tracked_timeout_seconds),
+            metadata_json=meta_json,
         )
         [job] = await self._insert([new])
         return job
@@ -300,25 +312,33 @@ class JobDeck:
         default_timeout = (
             handler.timeout if handler.timeout is not None else self.settings.queued_timeout_seconds
         )
-        return NewJob(
-            name=_text(name, "name") or job_type,
-            type=job_type,
-            mode=Mode.QUEUED,
-            priority=Priority.parse(priority),
-            description=_text(description, "description"),
-            payload=_payload(payload),
-            metadata=_metadata(metadata),
-            icon_svg=_icon(icon_svg),
-            source=_text(source, "source"),
-            plugin_id=_text(plugin_id, "plugin_id"),
-            store_id=_text(store_id, "store_id"),
-            user_id=_text(user_id, "user_id"),
-            show_notification=_flag(show_notification, "show_notification"),
-            run_at=_run_at(delay, run_at, self.clock.now()),
-            max_retries=_count(max_retries, "max_retries"),
-            timeout=_timeout(timeout, default_timeout),
-            retry_delays=_retry_delays(retry_delays),
-            cron_job_id=cron_job_id,
+        body, body_json = _payload(payload)
+        meta, meta_json = _metadata(metadata)
+        # Every field is given: construct skips the frozen dataclass's per-field setattr.
+        return construct(
+            NewJob,
+            {
+                "name": _text(name, "name") or job_type,
+                "type": job_type,
+                "mode": Mode.QUEUED,
+                "priority": Priority.parse(priority),
+                "description": _text(description, "description"),
+                "payload": body,
+                "metadata": meta,
+                "icon_svg": _icon(icon_svg),
+                "source": _text(source, "source"),
+                "plugin_id": _text(plugin_id, "plugin_id"),
+                "store_id": _text(store_id, "store_id"),
+                "user_id": _text(user_id, "user_id"),
+                "show_notification": _flag(show_notification, "show_notification"),
+                "run_at": _run_at(delay, run_at, self.clock.now()),
+                "max_retries": _count(max_retries, "max_retries"),
+                "timeout": _timeout(timeout, default_timeout),
+                "retry_delays": _retry_delays(retry_delays),
+                "cron_job_id": cron_job_id,
+                "payload_json": body_json,
+                "metadata_json": meta_json,
+            },
         )
 
     async def _insert(self, new: list[NewJob]) -> list[JobHandle]:
@@ -553,22 +573,25 @@ def _timeout(value: Any, default: int) -> int:
     return _count(value, "timeout")
 
 
-def _metadata(value: Mapping[str, Any] | None) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ValidationError("metadata must be an object")
-    check_json(dict(value), "metadata", METADATA_LIMIT)
-    return dict(value)
+def _metadata(value: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
+    return _json_object(value, "metadata", METADATA_LIMIT)
 
 
-def _payload(value: Mapping[str, Any] | None) -> dict[str, Any]:
+def _payload(value: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
+    return _json_object(value, "payload", PAYLOAD_LIMIT)
+
+
+def _json_object(
+    value: Mapping[str, Any] | None, what: str, limit: int
+) -> tuple[dict[str, Any], str]:
+    """A copy of ``value`` and its JSON text (checked for size; kept on NewJob so the
+    store does not encode it again)."""
     if value is None:
-        return {}
+        return {}, "{}"
     if not isinstance(value, Mapping):
-        raise ValidationError("payload must be an object")
-    check_json(dict(value), "payload", PAYLOAD_LIMIT)
-    return dict(value)
+        raise ValidationError(f"{what} must be an object")
+    copy = dict(value)
+    return copy, json_text(copy, what, limit)
 
 
 def _icon(value: str | None) -> str | None:

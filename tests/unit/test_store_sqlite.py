@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from jobdeck.domain.job import Mode, NewJob
+from jobdeck.domain.job import JobFilter, Mode, NewJob
 from jobdeck.errors import StoreError, ValidationError
 from jobdeck.store.sqlite import SQLiteStore
 from jobdeck.store.sqlite.connection import Database, database_path
@@ -60,7 +60,7 @@ def test_queries_parse_names_and_fragments() -> None:
     assert queries == {"a": "SELECT x, y FROM t;", "b": "SELECT 1;"}
     assert "{job_filter}" not in Q["list_jobs"] and "json_each(:statuses)" in Q["list_jobs"]
     assert statements("PRAGMA a;\n-- note\nPRAGMA b;\n") == ["PRAGMA a;", "-- note\nPRAGMA b;"]
-    assert repeated_values("insert_history", 3).count("(?, ?, ?, ?, ?)") == 3
+    assert repeated_values("insert_job", 3).count("'pending'") == 3
 
 
 async def test_open_creates_the_folder_and_migrates(store: SQLiteStore, tmp_path: Path) -> None:
@@ -173,7 +173,7 @@ async def test_unserialisable_json_is_a_validation_error(store: SQLiteStore) -> 
 CHILD = """
 import asyncio, sys
 from datetime import UTC, datetime
-from jobdeck.domain.job import Mode, NewJob
+from jobdeck.domain.job import JobFilter, Mode, NewJob
 from jobdeck.store.sqlite import SQLiteStore
 
 async def main():
@@ -199,3 +199,25 @@ async def test_another_process_commit_wakes_this_store(store: SQLiteStore, tmp_p
     assert await store.signals.wait("enqueue", mark, 5.0)
     seen = await store.get_job(out.decode().strip())
     assert seen is not None and seen.name == "child"
+
+
+async def test_many_rows_read_as_one_json_value_match_the_rows(store: SQLiteStore) -> None:
+    """Multi-row reads come back as one JSON array (one sqlite3_step); floats keep every
+    bit, and past SQLite's length limit the reads fall back to one step per row."""
+    jobs = await store.insert_jobs([job() for _ in range(5)], T0)
+    [running] = await store.claim("w", 1, T0, 30.0)
+    progress = 100 / 3
+    await store.update_progress(running.job_id, progress, {"x": 0.1 + 0.2}, None, T0)
+    one_step = await store.changes_since(0)
+    assert [c.job.job_id for c in one_step][-1] == running.job_id
+    assert one_step[-1].job.progress == progress
+    assert one_step[-1].job == await store.get_job(running.job_id)
+    listed = await store.list_jobs(JobFilter(), 10, 0)
+
+    def small_limit(conn: sqlite3.Connection) -> int:
+        return conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1000)
+
+    await store._db.run(small_limit)
+    assert await store.changes_since(0) == one_step
+    assert await store.list_jobs(JobFilter(), 10, 0) == listed
+    assert [j.id for j in listed] == sorted((j.id for j in jobs), reverse=True)

@@ -6,6 +6,7 @@ shapes cannot drift apart.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from datetime import UTC, datetime
@@ -87,6 +88,7 @@ def _fields(job: Job) -> dict[str, Any]:
     }
 
 
+@functools.cache  # field names only: a few dozen, and every job JSON needs them all
 def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)

@@ -34,6 +34,8 @@ log = logging.getLogger("jobdeck.ws")
 router = APIRouter()
 
 MAX_MESSAGE = 64 * 1024
+# Frames one socket sends before the event loop serves the others (and the feed).
+SEND_TURN = 16
 
 
 @router.websocket("/ws")
@@ -182,11 +184,23 @@ async def write_loop(ctx: ApiContext, ws: WebSocket, client: Client) -> None:
 
 
 async def _send(ctx: ApiContext, ws: WebSocket, client: Client, texts: list[str]) -> None:
-    """Frames in order; a client that does not take them within the timeout has
-    stopped reading and is dropped."""
-    try:
-        async with asyncio.timeout(ctx.hub.send_timeout):
-            for text in texts:
-                await ws.send_text(text)
-    except TimeoutError:
-        client.drop(CLOSE_TOO_SLOW, "client too slow")
+    """Frames in order, ``SEND_TURN`` at a time; a client that does not take a turn's
+    frames within the timeout has stopped reading and is dropped.
+
+    A send that fits in the socket's buffer completes without yielding, so without
+    turns one loop iteration would carry every socket's whole backlog (200 sockets x
+    100 jobs: 20,000 frames), and the feed's next read, and so every client's next
+    update, would wait for all of it. The timeout is per turn, so time spent while
+    other sockets take theirs never counts against this one."""
+    for start in range(0, len(texts), SEND_TURN):
+        if start:
+            await asyncio.sleep(0)
+            if client.closed.is_set():
+                return
+        try:
+            async with asyncio.timeout(ctx.hub.send_timeout):
+                for text in texts[start : start + SEND_TURN]:
+                    await ws.send_text(text)
+        except TimeoutError:
+            client.drop(CLOSE_TOO_SLOW, "client too slow")
+            return

@@ -17,7 +17,6 @@ is left to finish alone, and any write it still makes is rejected by the fence.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import threading
@@ -29,6 +28,7 @@ from typing import Any, TypeVar
 
 from jobdeck.clock import Clock
 from jobdeck.domain.job import Fence, Job, Status
+from jobdeck.domain.jsontext import NOT_SERIALISABLE, encoder
 from jobdeck.domain.retry import backoff, retries_left
 from jobdeck.errors import InvalidTransition, JobCancelled, StaleWrite, ValidationError
 from jobdeck.handlers.base import BaseJobHandler, is_async_handler
@@ -43,14 +43,24 @@ METADATA_LIMIT = 64 * 1024
 RESULT_LIMIT = 1024 * 1024
 
 
+_ENCODE = encoder(ensure_ascii=True, allow_nan=False)
+
+
+def json_text(value: Any, what: str, limit: int) -> str:
+    """``value`` as JSON text (ASCII, so its length is its size in bytes);
+    ValidationError unless it is JSON-serialisable within ``limit`` bytes."""
+    try:
+        text = _ENCODE(value)
+    except NOT_SERIALISABLE as exc:
+        raise ValidationError(f"{what} must be JSON-serialisable: {exc}") from exc
+    if len(text) > limit:
+        raise ValidationError(f"{what} is larger than {limit // 1024} KiB")
+    return text
+
+
 def check_json(value: Any, what: str, limit: int) -> None:
     """ValidationError unless ``value`` is JSON-serialisable within ``limit`` bytes."""
-    try:
-        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{what} must be JSON-serialisable: {exc}") from exc
-    if len(text.encode()) > limit:
-        raise ValidationError(f"{what} is larger than {limit // 1024} KiB")
+    json_text(value, what, limit)
 
 
 # --- outcomes ---------------------------------------------------------------

@@ -80,21 +80,23 @@ SELECT coalesce(max(version), 0) AS version FROM jobdeck_schema_version
 INSERT INTO jobdeck_schema_version (version) VALUES (%(version)s)
 
 -- name: insert_jobs
--- ON CONFLICT DO NOTHING makes a retried insert idempotent: job_ids are chosen by the
--- caller before the first try, so a retry after an ambiguous failure (commit sent,
--- answer lost) inserts nothing twice and the rows are then read back by job_id.
+-- The new jobs arrive as one JSON array of objects (PostgresStore.insert_jobs): one
+-- parameter encoded by the C JSON encoder costs the client a fraction of what nineteen
+-- typed arrays dumped element by element do. ON CONFLICT DO NOTHING makes a retried
+-- insert idempotent: job_ids are chosen by the caller before the first try, so a retry
+-- after an ambiguous failure (commit sent, answer lost) inserts nothing twice and the
+-- rows are then read back by job_id.
 WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
 input AS (
-    SELECT * FROM unnest(
-        %(job_ids)s::text[], %(names)s::text[], %(types)s::text[], %(modes)s::text[],
-        %(priorities)s::smallint[], %(descriptions)s::text[], %(payloads)s::jsonb[],
-        %(metadatas)s::jsonb[], %(icons)s::text[], %(sources)s::text[], %(plugin_ids)s::text[],
-        %(store_ids)s::text[], %(user_ids)s::text[], %(notifies)s::boolean[],
-        %(run_ats)s::timestamptz[], %(max_retries)s::integer[], %(timeouts)s::integer[],
-        %(retry_delays)s::jsonb[], %(cron_job_ids)s::bigint[]
-    ) WITH ORDINALITY AS t(job_id, name, type, mode, priority, description, payload, metadata,
-                           icon_svg, source, plugin_id, store_id, user_id, show_notification,
-                           run_at, max_retries, timeout, retry_delays, cron_job_id, ord)
+    SELECT * FROM ROWS FROM (jsonb_to_recordset(%(jobs)s::jsonb) AS (
+        job_id text, name text, type text, mode text, priority smallint, description text,
+        payload jsonb, metadata jsonb, icon_svg text, source text, plugin_id text,
+        store_id text, user_id text, show_notification boolean, run_at timestamptz,
+        max_retries integer, timeout integer, retry_delays jsonb, cron_job_id bigint
+    )) WITH ORDINALITY AS t(job_id, name, type, mode, priority, description, payload,
+                            metadata, icon_svg, source, plugin_id, store_id, user_id,
+                            show_notification, run_at, max_retries, timeout, retry_delays,
+                            cron_job_id, ord)
 ),
 ins AS (
     INSERT INTO jobdeck_jobs (

@@ -407,30 +407,32 @@ class PostgresStore:
         if not jobs:
             return []
         job_ids = [str(uuid.uuid4()) for _ in jobs]  # chosen once: retries are idempotent
-        params = {
-            "now": now,
-            "job_ids": job_ids,
-            "names": [j.name for j in jobs],
-            "types": [j.type for j in jobs],
-            "modes": [Mode(j.mode).value for j in jobs],
-            "priorities": [int(Priority.parse(j.priority)) for j in jobs],
-            "descriptions": [j.description for j in jobs],
-            "payloads": [Jsonb(j.payload if j.payload is not None else {}) for j in jobs],
-            "metadatas": [Jsonb(j.metadata if j.metadata is not None else {}) for j in jobs],
-            "icons": [j.icon_svg for j in jobs],
-            "sources": [j.source for j in jobs],
-            "plugin_ids": [j.plugin_id for j in jobs],
-            "store_ids": [j.store_id for j in jobs],
-            "user_ids": [j.user_id for j in jobs],
-            "notifies": [bool(j.show_notification) for j in jobs],
-            "run_ats": [j.run_at for j in jobs],
-            "max_retries": [j.max_retries for j in jobs],
-            "timeouts": [j.timeout for j in jobs],
-            "retry_delays": [
-                Jsonb(list(j.retry_delays)) if j.retry_delays is not None else None for j in jobs
-            ],
-            "cron_job_ids": [j.cron_job_id for j in jobs],
-        }
+        # One JSON parameter rather than an array per column: see insert_jobs in queries.sql.
+        entries = [
+            {
+                "job_id": job_id,
+                "name": j.name,
+                "type": j.type,
+                "mode": Mode(j.mode).value,
+                "priority": int(Priority.parse(j.priority)),
+                "description": j.description,
+                "payload": j.payload if j.payload is not None else {},
+                "metadata": j.metadata if j.metadata is not None else {},
+                "icon_svg": j.icon_svg,
+                "source": j.source,
+                "plugin_id": j.plugin_id,
+                "store_id": j.store_id,
+                "user_id": j.user_id,
+                "show_notification": bool(j.show_notification),
+                "run_at": j.run_at.isoformat() if j.run_at is not None else None,
+                "max_retries": j.max_retries,
+                "timeout": j.timeout,
+                "retry_delays": list(j.retry_delays) if j.retry_delays is not None else None,
+                "cron_job_id": j.cron_job_id,
+            }
+            for job_id, j in zip(job_ids, jobs, strict=True)
+        ]
+        params = {"now": now, "jobs": Jsonb(entries)}
 
         async def go(conn: Conn) -> list[Job]:
             rows = await self._write(conn, Q["insert_jobs"], params)

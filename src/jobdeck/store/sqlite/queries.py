@@ -69,3 +69,10 @@ def repeated_values(name: str, count: int) -> str:
     head, _, tail = Q[name].rpartition("VALUES")
     row = tail.strip().rstrip(";")
     return f"{head}VALUES {', '.join([row] * count)}"
+
+
+@functools.cache
+def json_rows(name: str) -> str:
+    """The query ``name`` (returning job rows) with its rows aggregated into one JSON
+    array value by the ``json_rows`` template."""
+    return Q["json_rows"].replace("{rows}", Q[name].strip().rstrip(";"))

@@ -66,8 +66,11 @@ INSERT INTO jobs (
     history_count
 ) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1);
 
--- name: insert_history
-INSERT INTO job_history (job_id, kind, message, data, created_at) VALUES (?, ?, ?, ?, ?);
+-- name: insert_created_history
+-- History ``created`` for every job insert_jobs just wrote, in one statement: they
+-- are the rows carrying its transaction's :seq (unique to it, see Tx.seq).
+INSERT INTO job_history (job_id, kind, message, data, created_at)
+SELECT id, 'created', NULL, NULL, :at FROM jobs WHERE seq = :seq ORDER BY id;
 
 -- name: insert_history_many
 -- One statement (one step) for a batch: :rows is a JSON array of [job id, message, data].
@@ -95,14 +98,15 @@ SELECT id, status, mode, attempt, locked_by FROM jobs WHERE job_id = ?;
          OR instr(lower(coalesce(description, '')), :text) > 0
          OR instr(lower(type), :text) > 0)
 
--- fragment: job_json
--- One job row as a JSON object. Queries that return many jobs aggregate these with
--- json_group_array into ONE value, read in one sqlite3_step: the sqlite3 module
--- releases the GIL around every step, and under load winning it back costs about a
--- millisecond per row (see rows.fetch_json). REAL columns travel as text with 21
--- significant digits: json_object prints only 15 and floats must round-trip exactly.
--- Every column to_job reads, plus history_count (history.append); not progress_at.
-json_object(
+-- name: json_rows
+-- Template, not a statement: queries.json_rows puts a query returning job rows as
+-- the subquery below. Its rows come back as ONE value, a JSON array of objects, read in
+-- one sqlite3_step: the sqlite3 module releases the GIL around every step, and a busy
+-- event loop can make winning it back cost a millisecond per row (rows.fetch_many).
+-- REAL columns travel as text with 21 significant digits: json_object prints only 15,
+-- and floats must round-trip exactly. Every column to_job reads, plus history_count
+-- (history.append); not progress_at.
+SELECT json_group_array(json_object(
     'id', id, 'job_id', job_id, 'name', name, 'type', type, 'mode', mode,
     'status', status, 'priority', priority, 'description', description,
     'progress', printf('%!.20e', progress), 'progress_message', progress_message,
@@ -117,16 +121,13 @@ json_object(
     'eta_seconds', CASE WHEN eta_seconds IS NOT NULL THEN printf('%!.20e', eta_seconds) END,
     'rate', CASE WHEN rate IS NOT NULL THEN printf('%!.20e', rate) END,
     'history_count', history_count
-)
+)) FROM ({rows})
 
 -- name: list_jobs
--- As one JSON array (see job_json); aggregate order is not promised: the caller sorts.
-SELECT json_group_array({job_json}) FROM (
-    SELECT * FROM jobs
-    WHERE {job_filter}
-    ORDER BY id DESC
-    LIMIT :limit OFFSET :offset
-);
+SELECT * FROM jobs
+WHERE {job_filter}
+ORDER BY id DESC
+LIMIT :limit OFFSET :offset;
 
 -- name: count_jobs
 SELECT count(*) FROM jobs WHERE {job_filter};
@@ -180,9 +181,9 @@ WHERE jobs.job_id = items.job_id AND jobs.attempt = items.attempt
   AND jobs.status IN (SELECT value FROM json_each(:allowed));
 
 -- name: written_in_tx
--- The jobs this write transaction changed, as one JSON array (see job_json): its
--- :seq is unique to it (Tx.seq), so no other row carries it. Order not promised.
-SELECT json_group_array({job_json}) FROM jobs WHERE seq = :seq;
+-- The jobs this write transaction changed: its :seq is unique to it (Tx.seq), so no
+-- other row carries it.
+SELECT * FROM jobs WHERE seq = :seq;
 
 -- name: fail
 UPDATE jobs SET
@@ -383,18 +384,15 @@ SELECT * FROM (
 -- name: changes_since
 -- Jobs written by one transaction share a seq: a page that ends inside such a group
 -- is completed with the rest of it, so following by seq never skips a job. (When
--- the page is not full there is no rest.) One statement reads one snapshot, and one
--- JSON array (see job_json) is one step. Order not promised: the caller sorts.
+-- the page is not full there is no rest.) One statement reads one snapshot.
 WITH page AS (
     SELECT * FROM jobs WHERE seq > :seq ORDER BY seq, id LIMIT :limit
 ), last AS (
     SELECT seq, id FROM page ORDER BY seq DESC, id DESC LIMIT 1
 )
-SELECT json_group_array({job_json}) FROM (
-    SELECT * FROM page
-    UNION ALL
-    SELECT jobs.* FROM jobs JOIN last ON jobs.seq = last.seq AND jobs.id > last.id
-);
+SELECT * FROM page
+UNION ALL
+SELECT jobs.* FROM jobs JOIN last ON jobs.seq = last.seq AND jobs.id > last.id;
 
 -- name: insert_token
 INSERT INTO tokens (name, token_hash, scopes, plugin, store, created_at)

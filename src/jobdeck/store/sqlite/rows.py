@@ -7,17 +7,16 @@ datetime, and they compare and index as plain integers.
 from __future__ import annotations
 
 import json
-import json.encoder
 import os
 import sqlite3
-from dataclasses import fields
 from datetime import UTC, datetime, timedelta
-from json.encoder import encode_basestring
 from typing import Any
 
-from jobdeck.domain.job import HistoryEvent, Job, Mode, NewJob, Priority, Status
+from jobdeck.domain.job import HistoryEvent, Job, Mode, NewJob, Priority, Status, construct
+from jobdeck.domain.jsontext import NOT_SERIALISABLE, encoder
 from jobdeck.errors import ValidationError
 from jobdeck.store.base import Token
+from jobdeck.store.sqlite.queries import Q, json_rows
 
 Row = dict[str, Any]
 
@@ -29,12 +28,16 @@ def fetch(cursor: sqlite3.Cursor) -> list[Row]:
     return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
-def fetch_json(cursor: sqlite3.Cursor) -> list[Row]:
-    """The rows of a query that returns them as one JSON array of objects (``job_json``
-    in queries.sql). The sqlite3 module releases the GIL around every sqlite3_step;
-    when the event loop is busy, this thread then waits ~1 ms to win it back, per row.
-    One value is one step, however many rows it holds."""
-    rows: list[Row] = json.loads(cursor.fetchone()[0])
+def fetch_many(conn: sqlite3.Connection, name: str, params: dict[str, Any]) -> list[Row]:
+    """The job rows of query ``name``, in ONE sqlite3_step (``json_rows`` in
+    queries.sql), in no particular order. The sqlite3 module releases the GIL around
+    every step, and while the event loop is busy each step can wait a millisecond to
+    win it back. When the one value would pass SQLite's length limit (1 GB: a page of
+    jobs with huge payloads), the rows are read one step each instead."""
+    try:
+        rows: list[Row] = json.loads(conn.execute(json_rows(name), params).fetchone()[0])
+    except sqlite3.DataError:
+        return fetch(conn.execute(Q[name], params))
     return rows
 
 
@@ -64,26 +67,13 @@ def ts_at(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
 
 
-def _default(value: Any) -> Any:
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-# json.dumps builds a new C encoder on every call; one built once is ~3x faster, which
-# matters when a bulk insert encodes two objects per job.
-_C_MAKE_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
-_ENCODE: Any = (
-    None
-    if _C_MAKE_ENCODER is None
-    else _C_MAKE_ENCODER(None, _default, encode_basestring, None, ":", ",", False, False, True)
-)
+_ENCODE = encoder(ensure_ascii=False, allow_nan=True)
 
 
 def dumps(value: Any) -> str:
     try:
-        if _ENCODE is None:
-            return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        return "".join(_ENCODE(value, 0))
-    except (TypeError, ValueError, RecursionError) as exc:
+        return _ENCODE(value)
+    except NOT_SERIALISABLE as exc:
         raise ValidationError(f"not JSON-serializable: {exc}") from exc
 
 
@@ -93,6 +83,11 @@ def dumps_or_none(value: Any) -> str | None:
 
 def loads_or_none(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def as_read(when: datetime) -> datetime:
+    """``when`` as it reads back once stored (UTC); as is when it already is."""
+    return when if when.tzinfo is UTC else ts_at(to_ts(when))
 
 
 def _float_or_none(value: float | None) -> float | None:
@@ -110,21 +105,6 @@ def new_uuids(count: int) -> list[str]:
     return ids
 
 
-_JOB_FIELD_COUNT = len(fields(Job))
-
-
-def build_job(values: dict[str, Any]) -> Job:
-    """``Job(**values)`` without the frozen dataclass's one ``object.__setattr__`` per
-    field (35 of them: most of the cost of reading a row). ``values`` names every field
-    (the conformance suite compares whole Jobs, so a misspelt key fails it); if Job
-    ever gains a field we do not set, the constructor and its defaults take over."""
-    if len(values) != _JOB_FIELD_COUNT:
-        return Job(**values)
-    job: Job = object.__new__(Job)
-    job.__dict__.update(values)
-    return job
-
-
 def _object(text: str) -> Any:
     return {} if text == "{}" else json.loads(text)
 
@@ -135,7 +115,7 @@ def status_of(value: str) -> Status:
 
 def to_job(row: Row) -> Job:
     delays = row["retry_delays"]
-    return build_job(dict(
+    return construct(Job, dict(
         id=row["id"],
         job_id=row["job_id"],
         name=row["name"],
@@ -194,24 +174,30 @@ def insert_row(
     )  # fmt: skip
 
 
+# The columns of a fresh row that NewJob does not carry.
+_FRESH = {
+    "status": Status.PENDING, "progress": 0.0, "progress_message": None, "result": None,
+    "error_message": None, "attempt": 0, "started_at": None, "completed_at": None,
+    "locked_by": None, "lease_expires_at": None, "eta_seconds": None, "rate": None,
+}  # fmt: skip
+
+
 def inserted_job(
     new: NewJob, rowid: int, job_id: str, run_at: datetime, created: datetime, seq: int
 ) -> Job:
-    """The Job a freshly inserted row reads back as, built without reading it back."""
-    return build_job({
-        "id": rowid, "job_id": job_id, "name": new.name, "type": new.type,
-        "mode": new.mode, "status": Status.PENDING, "priority": new.priority,
-        "description": new.description, "progress": 0.0, "progress_message": None,
-        "payload": dict(new.payload), "metadata": dict(new.metadata), "result": None,
-        "error_message": None, "icon_svg": new.icon_svg, "source": new.source,
-        "plugin_id": new.plugin_id, "store_id": new.store_id, "user_id": new.user_id,
-        "show_notification": new.show_notification, "run_at": run_at, "attempt": 0,
-        "max_retries": new.max_retries, "timeout": new.timeout,
-        "retry_delays": new.retry_delays, "created_at": created, "updated_at": created,
-        "started_at": None, "completed_at": None, "cron_job_id": new.cron_job_id,
-        "locked_by": None, "lease_expires_at": None, "seq": seq, "eta_seconds": None,
-        "rate": None,
-    })  # fmt: skip
+    """The Job a freshly inserted row reads back as, built without reading it back:
+    NewJob's fields are Job's (less the encoded forms), plus those of a fresh row."""
+    values = new.__dict__.copy()
+    del values["payload_json"], values["metadata_json"]
+    values.update(_FRESH)
+    values["id"] = rowid
+    values["job_id"] = job_id
+    values["payload"] = dict(new.payload)
+    values["metadata"] = dict(new.metadata)
+    values["run_at"] = run_at
+    values["created_at"] = values["updated_at"] = created
+    values["seq"] = seq
+    return construct(Job, values)
 
 
 def to_event(row: Row) -> HistoryEvent:

@@ -41,10 +41,11 @@ from jobdeck.store.sqlite.maintenance import MaintenanceVerbs
 from jobdeck.store.sqlite.queries import Q, repeated_values
 from jobdeck.store.sqlite.rows import (
     Row,
+    as_read,
     dumps,
     dumps_or_none,
     fetch,
-    fetch_json,
+    fetch_many,
     fetch_one,
     from_ts,
     insert_row,
@@ -102,9 +103,10 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
         at = to_ts(now)
         created = ts_at(at)
         job_ids = new_uuids(len(jobs))
-        payloads = [dumps(new.payload) for new in jobs]
-        metadatas = [dumps(new.metadata) if new.metadata else "{}" for new in jobs]
+        payloads = [_json_of(new.payload, new.payload_json) for new in jobs]
+        metadatas = [_json_of(new.metadata, new.metadata_json) for new in jobs]
         run_ats = [at if new.run_at is None else to_ts(new.run_at) for new in jobs]
+        times = [created if new.run_at is None else as_read(new.run_at) for new in jobs]
 
         def run(conn: sqlite3.Connection) -> list[Job]:
             with Tx(conn) as t:
@@ -119,11 +121,9 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
                     for i, new in enumerate(jobs)
                 ]
                 _insert_rows(conn, "insert_job", rows)
-                history_rows = [(row[0], "created", None, None, at) for row in rows]
-                _insert_rows(conn, "insert_history", history_rows)
-            times = {stamp: ts_at(stamp) for stamp in set(run_ats)}  # mostly one
+                conn.execute(Q["insert_created_history"], {"seq": seq, "at": at})
             return [
-                inserted_job(new, first + i, job_ids[i], times[run_ats[i]], created, seq)
+                inserted_job(new, first + i, job_ids[i], times[i], created, seq)
                 for i, new in enumerate(jobs)
             ]
 
@@ -142,7 +142,7 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
         params = _filter_params(where)
         params["limit"] = max(0, limit)
         params["offset"] = max(0, offset)
-        rows = await self._db.run(lambda c: fetch_json(c.execute(Q["list_jobs"], params)))
+        rows = await self._db.run(lambda c: fetch_many(c, "list_jobs", params))
         rows.sort(key=lambda r: -r["id"])  # newest first
         return [to_job(row) for row in rows]
 
@@ -299,7 +299,7 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
                     "seq": t.seq(),
                 }
                 conn.execute(Q["claim"], params)
-                rows = fetch_json(conn.execute(Q["written_in_tx"], params))
+                rows = fetch_many(conn, "written_in_tx", params)
                 if rows:
                     history.append(
                         conn,
@@ -366,7 +366,7 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
                     "seq": t.seq(),
                 }
                 conn.execute(Q["complete_many"], params)
-                rows = fetch_json(conn.execute(Q["written_in_tx"], params))
+                rows = fetch_many(conn, "written_in_tx", params)
                 if rows:
                     history.append(conn, self.history_limit, rows, "completed", None, None, at)
             done = {row["job_id"]: to_job(row) for row in rows}
@@ -454,7 +454,7 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
     # --- change feed ----------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
         params = {"seq": seq, "limit": max(1, limit)}
-        rows = await self._db.run(lambda c: fetch_json(c.execute(Q["changes_since"], params)))
+        rows = await self._db.run(lambda c: fetch_many(c, "changes_since", params))
         rows.sort(key=lambda r: (r["seq"], r["id"]))
         return [Change(seq=row["seq"], job=to_job(row)) for row in rows]
 
@@ -527,6 +527,13 @@ def _insert_rows(conn: sqlite3.Connection, query: str, rows: Sequence[tuple[Any,
         )
     if whole < len(rows):
         conn.executemany(Q[query], rows[whole:])
+
+
+def _json_of(value: dict[str, Any], text: str | None) -> str:
+    """The text a validating caller already encoded (NewJob.payload_json), else ours."""
+    if text is not None:
+        return text
+    return dumps(value) if value else "{}"
 
 
 def _filter_params(where: JobFilter) -> dict[str, Any]:
