@@ -8,7 +8,6 @@ unreachable — except in CI (``CI=true``), where that is a failure.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -20,20 +19,6 @@ from jobdeck.store.base import Store
 OpenStore = Callable[..., Awaitable[Store]]
 
 
-def _postgres_store_class() -> type | None:
-    try:
-        from jobdeck.store.postgres.store import PostgresStore
-    except ImportError:
-        return None
-    return PostgresStore
-
-
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(
     params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
 )
@@ -41,16 +26,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'jobdeck.db'}"
         return
-    if _postgres_store_class() is None:
-        pytest.skip("PostgreSQL store not available yet")
-    reason = await pg.unavailable()
-    if reason is not None:
-        _skip_or_fail(reason)
-    url = await pg.fresh_database()
-    try:
+    async with pg.database() as url:
         yield url
-    finally:
-        await pg.drop_database(url)
 
 
 def _store_for(url: str, history_limit: int) -> Store:
@@ -58,10 +35,9 @@ def _store_for(url: str, history_limit: int) -> Store:
         from jobdeck.store.sqlite.store import SQLiteStore
 
         return SQLiteStore(url, history_limit=history_limit)
-    cls = _postgres_store_class()
-    assert cls is not None
-    store: Store = cls(url, history_limit=history_limit)
-    return store
+    from jobdeck.store.postgres.store import PostgresStore
+
+    return PostgresStore(url, history_limit=history_limit)
 
 
 @pytest.fixture

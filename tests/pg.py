@@ -1,16 +1,15 @@
-"""A fresh PostgreSQL database per test, dropped afterwards.
-
-Edit freely (e.g. clone a migrated template database to make this faster): tests only
-use ``unavailable()``, ``fresh_database()`` and ``drop_database(url)``.
-"""
+"""A fresh PostgreSQL database per test, dropped afterwards (``async with pg.database()``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import pytest
 from psycopg import sql
 
 ADMIN_URL = os.environ.get(
@@ -67,3 +66,19 @@ async def terminate_connections(url: str) -> int:
         row = await cur.fetchone()
     assert row is not None
     return int(row[0])
+
+
+@contextlib.asynccontextmanager
+async def database() -> AsyncIterator[str]:
+    """A fresh database for one test, dropped afterwards. Skips when the server is
+    unreachable, but fails in CI (``CI=true``), where a missing server is a broken run."""
+    reason = await unavailable()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    url = await fresh_database()
+    try:
+        yield url
+    finally:
+        await drop_database(url)

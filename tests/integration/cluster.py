@@ -136,3 +136,25 @@ async def until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> A
 async def finished(deck: JobDeck, job_id: str) -> Any:
     handle = await deck.get_job(job_id)
     return handle if handle is not None and handle.status.terminal else None
+
+
+async def check_killed_workers_job_reruns(cluster: Cluster, deck: JobDeck) -> None:
+    """kill -9 of a worker mid-job: another worker re-runs it after the lease."""
+    # Long enough that the second worker is up before the first one could finish.
+    job = await deck.schedule_job("test:record", {"sleep": 5})
+    first = await cluster.start_worker()
+    await until(lambda: cluster.starts(job.job_id), "the first worker to start the job")
+    second = await cluster.start_worker()
+
+    os.kill(first.pid, signal.SIGKILL)
+    await first.wait()
+    done = await until(lambda: finished(deck, job.job_id), "the job to be re-run", timeout=40)
+
+    assert done.status.value == "completed"
+    assert done.attempt == 2
+    assert sorted(cluster.starts(job.job_id)) == sorted([first.pid, second.pid])
+    assert [pid for event, _, pid in cluster.lines() if event == "end"] == [second.pid]
+    assert done.result == {"pid": second.pid}
+    history = [event.kind for event in await deck.get_history(job.job_id)]
+    assert "rescued" in history
+    assert (await cluster.stop_all())[1] == 0

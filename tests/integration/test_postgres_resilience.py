@@ -35,16 +35,8 @@ Factory = Callable[..., Awaitable[PostgresStore]]
 
 @pytest.fixture
 async def database_url() -> AsyncIterator[str]:
-    reason = await pg.unavailable()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    url = await pg.fresh_database()
-    try:
+    async with pg.database() as url:
         yield url
-    finally:
-        await pg.drop_database(url)
 
 
 @pytest.fixture

@@ -6,15 +6,13 @@ Skipped when no PostgreSQL server is reachable locally; a failure in CI.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import statistics
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 
 import pytest
-from cluster import Cluster, finished, own_deck, until
+from cluster import Cluster, check_killed_workers_job_reruns, finished, own_deck, until
 
 import pg
 from jobdeck.deck import JobDeck
@@ -24,18 +22,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    reason = await pg.unavailable()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    url = await pg.fresh_database()
-    group = Cluster(url, tmp_path)
-    try:
-        yield group
-    finally:
-        await group.kill_all()
-        await pg.drop_database(url)
+    async with pg.database() as url:
+        group = Cluster(url, tmp_path)
+        try:
+            yield group
+        finally:
+            await group.kill_all()
 
 
 @pytest.fixture
@@ -72,22 +64,7 @@ async def test_20000_jobs_through_four_workers_each_exactly_once(
 async def test_a_killed_workers_job_is_rerun_after_its_lease(
     cluster: Cluster, deck: JobDeck
 ) -> None:
-    job = await deck.schedule_job("test:record", {"sleep": 3})
-    first = await cluster.start_worker()
-    await until(lambda: cluster.starts(job.job_id), "the first worker to start the job")
-    second = await cluster.start_worker()
-
-    os.kill(first.pid, signal.SIGKILL)
-    await first.wait()
-    done = await until(lambda: finished(deck, job.job_id), "the job to be re-run", timeout=40)
-
-    assert done.status.value == "completed"
-    assert done.attempt == 2
-    assert sorted(cluster.starts(job.job_id)) == sorted([first.pid, second.pid])
-    assert [pid for event, _, pid in cluster.lines() if event == "end"] == [second.pid]
-    history = [event.kind for event in await deck.get_history(job.job_id)]
-    assert "rescued" in history
-    assert (await cluster.stop_all())[1] == 0
+    await check_killed_workers_job_reruns(cluster, deck)
 
 
 async def test_enqueue_wakes_an_idle_worker_in_another_process(

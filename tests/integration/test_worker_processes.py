@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from cluster import LEASE, Cluster, finished, own_deck, until
+from cluster import LEASE, Cluster, check_killed_workers_job_reruns, finished, own_deck, until
 
 from jobdeck.deck import JobDeck
 
@@ -33,24 +31,7 @@ async def deck(cluster: Cluster) -> AsyncIterator[JobDeck]:
 async def test_a_killed_workers_job_is_rerun_by_another_after_its_lease(
     cluster: Cluster, deck: JobDeck
 ) -> None:
-    # Long enough that the second worker is up before the first one could finish.
-    job = await deck.schedule_job("test:record", {"sleep": 5})
-    first = await cluster.start_worker()
-    await until(lambda: cluster.starts(job.job_id), "the first worker to start the job")
-    second = await cluster.start_worker()
-
-    os.kill(first.pid, signal.SIGKILL)
-    await first.wait()
-    done = await until(lambda: finished(deck, job.job_id), "the job to be re-run", timeout=40)
-
-    assert done.status.value == "completed"
-    assert done.attempt == 2
-    assert sorted(cluster.starts(job.job_id)) == sorted([first.pid, second.pid])
-    assert [pid for event, _, pid in cluster.lines() if event == "end"] == [second.pid]
-    assert done.result == {"pid": second.pid}
-    history = [event.kind for event in await deck.get_history(job.job_id)]
-    assert "rescued" in history
-    assert (await cluster.stop_all())[1] == 0
+    await check_killed_workers_job_reruns(cluster, deck)
 
 
 async def test_a_healthy_job_longer_than_its_lease_runs_once(
