@@ -1,5 +1,8 @@
 -- Every SQL statement of the PostgreSQL store, as `-- name: xyz` blocks.
 -- Loaded once by jobdeck.store.postgres.queries; parameters use psycopg's %(name)s.
+-- `-- fragment: xyz` blocks are the pieces every job write shares; a statement
+-- includes one as `{xyz}`, replaced at load time (so the server sees, and each
+-- connection prepares, the whole statement as before).
 --
 -- How a job write works (see PostgresStore._write):
 --   BEGIN; feed_lock; <verb statement>; COMMIT   -- sent as one pipeline, one round trip
@@ -13,6 +16,38 @@
 -- Only a job at the cap pays for the `pruned` CTE, which deletes the rows older than
 -- the newest `keep` (all CTEs see the snapshot before this statement's own insert,
 -- so keep = limit - 1 old rows plus the new one make the limit).
+
+-- fragment: feed_seq
+-- The statement's change-feed number, taken once (MATERIALIZED) while the feed lock is
+-- held: every job the statement writes gets the same seq.
+s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq)
+
+-- fragment: next_history_count
+-- history_count after this write adds one history row (an upper bound, capped).
+least(j.history_count + 1, %(keep)s::int + 1)
+
+-- fragment: prune_to_limit
+-- Reads `upd` (the rows this statement wrote and added one history row to): a job at
+-- the cap loses its rows older than the newest `keep`.
+pruned AS (
+    DELETE FROM jobdeck_history h
+    USING (SELECT u.id AS job_pk,
+                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
+                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
+           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
+    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
+)
+
+-- fragment: job_filter
+-- The optional filters of list_jobs, count_jobs and count_by_status.
+(%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+  AND (%(type)s::text IS NULL OR type = %(type)s::text)
+  AND (%(source)s::text IS NULL OR source = %(source)s::text)
+  AND (%(store_id)s::text IS NULL OR store_id = %(store_id)s::text)
+  AND (%(plugin_id)s::text IS NULL OR plugin_id = %(plugin_id)s::text)
+  AND (%(mode)s::text IS NULL OR mode = %(mode)s::text)
+  AND (%(q)s::text IS NULL OR name ILIKE %(q)s::text OR description ILIKE %(q)s::text
+       OR type ILIKE %(q)s::text)
 
 -- name: session
 -- Run once per new pooled connection. The statements are prepared once per
@@ -86,7 +121,7 @@ INSERT INTO jobdeck_schema_version (version) VALUES (%(version)s)
 -- insert idempotent: job_ids are chosen by the caller before the first try, so a retry
 -- after an ambiguous failure (commit sent, answer lost) inserts nothing twice and the
 -- rows are then read back by job_id.
-WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+WITH {feed_seq},
 input AS (
     SELECT * FROM ROWS FROM (jsonb_to_recordset(%(jobs)s::jsonb) AS (
         job_id text, name text, type text, mode text, priority smallint, description text,
@@ -129,47 +164,26 @@ SELECT * FROM jobdeck_jobs WHERE job_id = %(job_id)s::text
 
 -- name: list_jobs
 SELECT * FROM jobdeck_jobs
-WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
-  AND (%(type)s::text IS NULL OR type = %(type)s::text)
-  AND (%(source)s::text IS NULL OR source = %(source)s::text)
-  AND (%(store_id)s::text IS NULL OR store_id = %(store_id)s::text)
-  AND (%(plugin_id)s::text IS NULL OR plugin_id = %(plugin_id)s::text)
-  AND (%(mode)s::text IS NULL OR mode = %(mode)s::text)
-  AND (%(q)s::text IS NULL OR name ILIKE %(q)s::text OR description ILIKE %(q)s::text
-       OR type ILIKE %(q)s::text)
+WHERE {job_filter}
 ORDER BY id DESC
 LIMIT %(limit)s::bigint OFFSET %(offset)s::bigint
 
 -- name: count_jobs
 SELECT count(*) AS n FROM jobdeck_jobs
-WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
-  AND (%(type)s::text IS NULL OR type = %(type)s::text)
-  AND (%(source)s::text IS NULL OR source = %(source)s::text)
-  AND (%(store_id)s::text IS NULL OR store_id = %(store_id)s::text)
-  AND (%(plugin_id)s::text IS NULL OR plugin_id = %(plugin_id)s::text)
-  AND (%(mode)s::text IS NULL OR mode = %(mode)s::text)
-  AND (%(q)s::text IS NULL OR name ILIKE %(q)s::text OR description ILIKE %(q)s::text
-       OR type ILIKE %(q)s::text)
+WHERE {job_filter}
 
 -- name: count_by_status
 SELECT status, count(*) AS n FROM jobdeck_jobs
-WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
-  AND (%(type)s::text IS NULL OR type = %(type)s::text)
-  AND (%(source)s::text IS NULL OR source = %(source)s::text)
-  AND (%(store_id)s::text IS NULL OR store_id = %(store_id)s::text)
-  AND (%(plugin_id)s::text IS NULL OR plugin_id = %(plugin_id)s::text)
-  AND (%(mode)s::text IS NULL OR mode = %(mode)s::text)
-  AND (%(q)s::text IS NULL OR name ILIKE %(q)s::text OR description ILIKE %(q)s::text
-       OR type ILIKE %(q)s::text)
+WHERE {job_filter}
 GROUP BY status
 
 -- name: start
-WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+WITH {feed_seq},
 upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'running', started_at = %(now)s, progress_at = %(now)s, updated_at = %(now)s,
         seq = s.seq,
-        history_count = least(j.history_count + 1, %(keep)s::int + 1)
+        history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
       AND j.mode = 'tracked'  -- queued jobs are started by a worker's claim
@@ -179,20 +193,13 @@ hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
     SELECT id, 'started', NULL, NULL, %(now)s FROM upd
 ),
-pruned AS (
-    DELETE FROM jobdeck_history h
-    USING (SELECT u.id AS job_pk,
-                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
-    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
-)
+{prune_to_limit}
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
 
 -- name: update_progress
 -- rate/eta: jobdeck_rate/jobdeck_eta (migration 1) mirror domain.progress.estimate; in
 -- SET, column names are the row before this update, so they are the previous sample.
-WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+WITH {feed_seq},
 upd AS (
     UPDATE jobdeck_jobs j
     SET progress = %(progress)s::float8,
@@ -204,7 +211,7 @@ upd AS (
             %(progress)s::float8),
         progress_at = %(now)s, updated_at = %(now)s, seq = s.seq,
         history_count = CASE WHEN %(message)s::text IS NULL THEN j.history_count
-                             ELSE least(j.history_count + 1, %(keep)s::int + 1) END
+                             ELSE {next_history_count} END
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
       AND (NOT %(fenced)s::boolean
@@ -216,6 +223,8 @@ hist AS (
     SELECT id, 'progress', %(message)s::text, jsonb_build_object('progress', progress), %(now)s
     FROM upd WHERE %(message)s::text IS NOT NULL
 ),
+-- Not the prune_to_limit fragment: only an update with a message adds a history
+-- row, and a job at the cap that adds none must keep all of its rows.
 pruned AS (
     DELETE FROM jobdeck_history h
     USING (SELECT u.id AS job_pk,
@@ -228,13 +237,13 @@ pruned AS (
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
 
 -- name: complete
-WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+WITH {feed_seq},
 upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'completed', progress = 100, result = %(result)s::jsonb, eta_seconds = 0,
         completed_at = %(now)s, updated_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
         seq = s.seq,
-        history_count = least(j.history_count + 1, %(keep)s::int + 1)
+        history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
       AND (NOT %(fenced)s::boolean
@@ -245,24 +254,17 @@ hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
     SELECT id, 'completed', NULL, NULL, %(now)s FROM upd
 ),
-pruned AS (
-    DELETE FROM jobdeck_history h
-    USING (SELECT u.id AS job_pk,
-                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
-    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
-)
+{prune_to_limit}
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
 
 -- name: fail
-WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+WITH {feed_seq},
 upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'failed', error_message = %(error)s::text, eta_seconds = NULL,
         completed_at = %(now)s, updated_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
         seq = s.seq,
-        history_count = least(j.history_count + 1, %(keep)s::int + 1)
+        history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
       AND (NOT %(fenced)s::boolean
@@ -273,20 +275,13 @@ hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
     SELECT id, 'error', %(error)s::text, NULL, %(now)s FROM upd
 ),
-pruned AS (
-    DELETE FROM jobdeck_history h
-    USING (SELECT u.id AS job_pk,
-                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
-    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
-)
+{prune_to_limit}
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
 
 -- name: cancel
 -- domain.states.cancel_target: a running queued job is asked to stop (cancelling, its
 -- worker ends it); anything else stops at once.
-WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+WITH {feed_seq},
 upd AS (
     UPDATE jobdeck_jobs j
     SET status = CASE WHEN j.status = 'running' AND j.mode = 'queued'
@@ -298,7 +293,7 @@ upd AS (
         lease_expires_at = CASE WHEN j.status = 'running' AND j.mode = 'queued'
                                 THEN j.lease_expires_at END,
         eta_seconds = NULL, updated_at = %(now)s, seq = s.seq,
-        history_count = least(j.history_count + 1, %(keep)s::int + 1)
+        history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
     RETURNING j.*
@@ -307,25 +302,18 @@ hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
     SELECT id, status, NULL, NULL, %(now)s FROM upd
 ),
-pruned AS (
-    DELETE FROM jobdeck_history h
-    USING (SELECT u.id AS job_pk,
-                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
-    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
-)
+{prune_to_limit}
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
 
 -- name: retry
-WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+WITH {feed_seq},
 upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'pending', run_at = %(now)s, error_message = NULL, result = NULL,
         completed_at = NULL, locked_by = NULL, lease_expires_at = NULL, progress = 0,
         progress_message = NULL, progress_at = NULL, rate = NULL, eta_seconds = NULL,
         updated_at = %(now)s, seq = s.seq,
-        history_count = least(j.history_count + 1, %(keep)s::int + 1)
+        history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
       AND j.mode = 'queued'
@@ -335,14 +323,7 @@ hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
     SELECT id, 'retry', 'Retry requested', %(data)s::jsonb, %(now)s FROM upd
 ),
-pruned AS (
-    DELETE FROM jobdeck_history h
-    USING (SELECT u.id AS job_pk,
-                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
-    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
-)
+{prune_to_limit}
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1,
        pg_notify('jobdeck_enqueue', '') AS _n2
 FROM upd
@@ -363,7 +344,7 @@ SELECT id FROM del
 -- locks last until COMMIT, after which the rows are 'running' and no longer match. A row
 -- that another claimer committed while we scanned is re-checked against the WHERE
 -- clause after locking (READ COMMITTED re-evaluation) and dropped.
-WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+WITH {feed_seq},
 picked AS (
     SELECT id FROM jobdeck_jobs
     WHERE status = 'pending' AND mode = 'queued' AND run_at <= %(now)s
@@ -376,7 +357,7 @@ upd AS (
     SET status = 'running', attempt = j.attempt + 1, locked_by = %(worker)s::text,
         lease_expires_at = %(lease)s, started_at = %(now)s, progress_at = %(now)s,
         rate = NULL, eta_seconds = NULL, updated_at = %(now)s, seq = s.seq,
-        history_count = least(j.history_count + 1, %(keep)s::int + 1)
+        history_count = {next_history_count}
     FROM picked, s
     WHERE j.id = picked.id
     RETURNING j.*
@@ -387,14 +368,7 @@ hist AS (
            %(now)s
     FROM upd
 ),
-pruned AS (
-    DELETE FROM jobdeck_history h
-    USING (SELECT u.id AS job_pk,
-                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
-    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
-)
+{prune_to_limit}
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1
 FROM upd ORDER BY upd.priority DESC, upd.run_at, upd.id
 
@@ -409,7 +383,7 @@ WHERE j.job_id = f.job_id AND j.attempt = f.attempt AND j.locked_by = %(worker)s
 RETURNING j.job_id, j.status
 
 -- name: complete_many
-WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+WITH {feed_seq},
 f AS (
     SELECT * FROM unnest(%(job_ids)s::text[], %(attempts)s::int[], %(workers)s::text[],
                          %(results)s::jsonb[]) AS f(job_id, attempt, worker, result)
@@ -419,7 +393,7 @@ upd AS (
     SET status = 'completed', progress = 100, result = f.result, eta_seconds = 0,
         completed_at = %(now)s, updated_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
         seq = s.seq,
-        history_count = least(j.history_count + 1, %(keep)s::int + 1)
+        history_count = {next_history_count}
     FROM f, s
     WHERE j.job_id = f.job_id AND j.attempt = f.attempt AND j.locked_by = f.worker
       AND j.status IN ('running', 'cancelling')
@@ -429,24 +403,17 @@ hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
     SELECT id, 'completed', NULL, NULL, %(now)s FROM upd
 ),
-pruned AS (
-    DELETE FROM jobdeck_history h
-    USING (SELECT u.id AS job_pk,
-                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
-    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
-)
+{prune_to_limit}
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
 
 -- name: retry_later
-WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+WITH {feed_seq},
 upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'pending', run_at = %(run_at)s, error_message = %(error)s::text,
         locked_by = NULL, lease_expires_at = NULL, progress = 0, progress_at = NULL,
         rate = NULL, eta_seconds = NULL, updated_at = %(now)s, seq = s.seq,
-        history_count = least(j.history_count + 1, %(keep)s::int + 1)
+        history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
       AND j.attempt = %(attempt)s::int AND j.locked_by = %(worker)s::text
@@ -456,25 +423,18 @@ hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
     SELECT id, 'retry', %(error)s::text, %(data)s::jsonb, %(now)s FROM upd
 ),
-pruned AS (
-    DELETE FROM jobdeck_history h
-    USING (SELECT u.id AS job_pk,
-                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
-    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
-)
+{prune_to_limit}
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1,
        pg_notify('jobdeck_enqueue', '') AS _n2
 FROM upd
 
 -- name: mark_cancelled
-WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+WITH {feed_seq},
 upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'cancelled', completed_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
         eta_seconds = NULL, updated_at = %(now)s, seq = s.seq,
-        history_count = least(j.history_count + 1, %(keep)s::int + 1)
+        history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
       AND j.attempt = %(attempt)s::int AND j.locked_by = %(worker)s::text
@@ -484,19 +444,12 @@ hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
     SELECT id, 'cancelled', NULL, NULL, %(now)s FROM upd
 ),
-pruned AS (
-    DELETE FROM jobdeck_history h
-    USING (SELECT u.id AS job_pk,
-                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
-    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
-)
+{prune_to_limit}
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
 
 -- name: release
 -- Graceful shutdown: the attempt did not run to an outcome, so it is not counted.
-WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+WITH {feed_seq},
 f AS (
     SELECT * FROM unnest(%(job_ids)s::text[], %(attempts)s::int[], %(workers)s::text[])
         AS f(job_id, attempt, worker)
@@ -510,7 +463,7 @@ upd AS (
         progress = CASE WHEN j.status = 'cancelling' THEN j.progress ELSE 0 END,
         progress_at = NULL, rate = NULL, eta_seconds = NULL,
         locked_by = NULL, lease_expires_at = NULL, updated_at = %(now)s, seq = s.seq,
-        history_count = least(j.history_count + 1, %(keep)s::int + 1)
+        history_count = {next_history_count}
     FROM f, s
     WHERE j.job_id = f.job_id AND j.attempt = f.attempt AND j.locked_by = f.worker
       AND j.status = ANY(%(allowed)s::text[])
@@ -520,14 +473,7 @@ hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
     SELECT id, 'released', NULL, NULL, %(now)s FROM upd
 ),
-pruned AS (
-    DELETE FROM jobdeck_history h
-    USING (SELECT u.id AS job_pk,
-                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
-    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
-)
+{prune_to_limit}
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1,
        CASE WHEN upd.status = 'pending' THEN pg_notify('jobdeck_enqueue', '') END AS _n2
 FROM upd
@@ -535,7 +481,7 @@ FROM upd
 -- name: rescue_expired
 -- Only leases that have run out: a live worker's heartbeat keeps its rows out of here,
 -- and a row being heartbeated right now is locked, so it is skipped, not waited for.
-WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+WITH {feed_seq},
 picked AS (
     SELECT id FROM jobdeck_jobs
     WHERE status IN ('running', 'cancelling') AND mode = 'queued'
@@ -558,7 +504,7 @@ upd AS (
         progress_at = NULL, rate = NULL,
         locked_by = NULL, lease_expires_at = NULL, eta_seconds = NULL, updated_at = %(now)s,
         seq = s.seq,
-        history_count = least(j.history_count + 1, %(keep)s::int + 1)
+        history_count = {next_history_count}
     FROM picked, s
     WHERE j.id = picked.id AND j.lease_expires_at < %(now)s
       AND j.status IN ('running', 'cancelling')
@@ -570,20 +516,13 @@ hist AS (
            jsonb_build_object('attempt', attempt, 'status', status), %(now)s
     FROM upd
 ),
-pruned AS (
-    DELETE FROM jobdeck_history h
-    USING (SELECT u.id AS job_pk,
-                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
-    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
-)
+{prune_to_limit}
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1,
        CASE WHEN upd.status = 'pending' THEN pg_notify('jobdeck_enqueue', '') END AS _n2
 FROM upd ORDER BY upd.id
 
 -- name: fail_timed_out_tracked
-WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+WITH {feed_seq},
 picked AS (
     SELECT id FROM jobdeck_jobs
     WHERE status = 'running' AND mode = 'tracked' AND timeout > 0
@@ -596,7 +535,7 @@ upd AS (
     SET status = 'failed', error_message = 'Job timed out after ' || j.timeout || ' seconds',
         completed_at = %(now)s, locked_by = NULL, lease_expires_at = NULL, eta_seconds = NULL,
         updated_at = %(now)s, seq = s.seq,
-        history_count = least(j.history_count + 1, %(keep)s::int + 1)
+        history_count = {next_history_count}
     FROM picked, s
     WHERE j.id = picked.id AND j.status = 'running'
     RETURNING j.*
@@ -605,14 +544,7 @@ hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
     SELECT id, 'timeout', error_message, NULL, %(now)s FROM upd
 ),
-pruned AS (
-    DELETE FROM jobdeck_history h
-    USING (SELECT u.id AS job_pk,
-                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
-    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
-)
+{prune_to_limit}
 SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd ORDER BY upd.id
 
 -- name: cleanup
@@ -632,10 +564,10 @@ SELECT count(*) AS n FROM del
 SELECT min(run_at) AS run_at FROM jobdeck_jobs WHERE status = 'pending' AND mode = 'queued'
 
 -- name: add_history
-WITH s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq),
+WITH {feed_seq},
 upd AS (
     UPDATE jobdeck_jobs j
-    SET seq = s.seq, history_count = least(j.history_count + 1, %(keep)s::int + 1)
+    SET seq = s.seq, history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text
     RETURNING j.id, j.seq, j.history_count
@@ -644,14 +576,7 @@ hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
     SELECT id, %(kind)s::text, %(message)s::text, %(data)s::jsonb, %(now)s FROM upd
 ),
-pruned AS (
-    DELETE FROM jobdeck_history h
-    USING (SELECT u.id AS job_pk,
-                  (SELECT hh.id FROM jobdeck_history hh WHERE hh.job_pk = u.id
-                   ORDER BY hh.job_pk DESC, hh.id DESC OFFSET %(keep)s::int LIMIT 1) AS cutoff
-           FROM upd u WHERE u.history_count >= %(keep)s::int + 1) c
-    WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
-)
+{prune_to_limit}
 SELECT upd.id, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
 
 -- name: get_history
