@@ -46,14 +46,13 @@ def write_json(path: str, value: Any) -> None:
 
 
 async def serve(url: str) -> None:
-    from jobdeck import tokens
     from jobdeck.api.server import serve_api
     from jobdeck.config import Settings
     from jobdeck.deck import JobDeck
 
     deck = JobDeck(settings=Settings(database_url=url))
     await deck.open()
-    _, secret = await tokens.create_token(deck.store, "bench", ["admin"], deck.clock.now())
+    _, secret = await deck.tokens.create_token("bench", ["admin"])
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

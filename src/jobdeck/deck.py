@@ -37,6 +37,7 @@ from jobdeck.runtime.maintenance import Maintenance, MaintenanceReport
 from jobdeck.runtime.worker import Worker
 from jobdeck.store import open_store
 from jobdeck.store.base import Store
+from jobdeck.tokens import Tokens
 
 PAYLOAD_LIMIT = 1024 * 1024
 JOB_FIELDS = frozenset(f.name for f in fields(Job))
@@ -125,6 +126,7 @@ class JobDeck:
         self._owns_store = store is None
         self._opening: asyncio.Lock | None = None
         self._workers: set[Worker] = set()
+        self.tokens = Tokens(self._opened, lambda: self.clock.now())
 
     @classmethod
     def from_env(cls, **overrides: Any) -> JobDeck:
@@ -159,6 +161,10 @@ class JobDeck:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    async def schema_version(self) -> int:
+        """The schema version of the open database (opening it migrates it)."""
+        return await (await self._opened()).schema_version()
 
     async def _opened(self) -> Store:
         if self._store is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -122,75 +122,93 @@ class Principal:
         return None
 
 
-async def create_token(
-    store: Store,
-    name: str,
-    scopes: Sequence[str],
-    now: datetime,
-    *,
-    plugin: str | None = None,
-    store_id: str | None = None,
-) -> tuple[Token, str]:
-    """A new token and its secret (the only time the secret exists in clear)."""
-    if not name or not name.strip():
-        raise ValidationError("name: a token needs a name")
-    checked = parse_scopes(scopes)
-    secret = new_secret()
-    token = await store.create_token(
-        name.strip(), hash_secret(secret), checked, plugin or None, store_id or None, now
-    )
-    return token, secret
+class Tokens:
+    """Token verbs over the deck's store; the deck owns one (``deck.tokens``), so the
+    API and the CLI never reach into the store for them."""
 
+    def __init__(self, store: Callable[[], Awaitable[Store]], now: Callable[[], datetime]) -> None:
+        self._store = store  # opens the store lazily, like the deck's own verbs
+        self._now = now  # the deck's clock at call time (tests swap it)
 
-async def authenticate(store: Store, secret: str | None) -> Token | None:
-    """The unrevoked token behind a bearer secret, or None."""
-    if not secret or len(secret) > 512:
-        return None
-    return await store.token_by_hash(hash_secret(secret))
+    async def create_token(
+        self,
+        name: str,
+        scopes: Sequence[str],
+        *,
+        plugin: str | None = None,
+        store_id: str | None = None,
+    ) -> tuple[Token, str]:
+        """A new token and its secret (the only time the secret exists in clear)."""
+        if not name or not name.strip():
+            raise ValidationError("name: a token needs a name")
+        checked = parse_scopes(scopes)
+        secret = new_secret()
+        store = await self._store()
+        token = await store.create_token(
+            name.strip(),
+            hash_secret(secret),
+            checked,
+            plugin or None,
+            store_id or None,
+            self._now(),
+        )
+        return token, secret
 
+    async def list_tokens(self) -> list[Token]:
+        """Every token, revoked ones included (``revoked_at`` set)."""
+        return await (await self._store()).list_tokens()
 
-async def sync_env_admin(store: Store, admin_token: str | None, now: datetime) -> None:
-    """Mirror JOBDECK_ADMIN_TOKEN as a stored admin token (hash only).
+    async def revoke_token(self, name: str) -> bool:
+        """False when no unrevoked token has that name."""
+        return await (await self._store()).revoke_token(name, self._now())
 
-    Keeping it as a row means every path (REST, tickets, sessions, revocation
-    sweeps) treats it like any other token; a changed or removed variable revokes
-    the old row on the next start.
-    """
-    wanted = hash_secret(admin_token) if admin_token else None
-    if wanted is not None:
-        current = await store.token_by_hash(wanted)
-        if current is not None:
-            return
-    active = [t for t in await store.list_tokens() if t.revoked_at is None]
-    if any(t.name == ENV_ADMIN_NAME for t in active):
-        await store.revoke_token(ENV_ADMIN_NAME, now)
-    if wanted is not None:
-        # Another process may create it at the same moment: the unique name settles it.
-        with contextlib.suppress(ValidationError):
-            await store.create_token(ENV_ADMIN_NAME, wanted, ("admin",), None, None, now)
+    async def authenticate(self, secret: str | None) -> Token | None:
+        """The unrevoked token behind a bearer secret, or None."""
+        if not secret or len(secret) > 512:
+            return None
+        return await (await self._store()).token_by_hash(hash_secret(secret))
 
+    async def sync_env_admin(self, admin_token: str | None) -> None:
+        """Mirror JOBDECK_ADMIN_TOKEN as a stored admin token (hash only).
 
-async def bootstrap_admin(store: Store, now: datetime) -> str | None:
-    """On first run (no unrevoked token at all) create an admin token; its secret, or None."""
-    if any(t.revoked_at is None for t in await store.list_tokens()):
-        return None
-    try:
-        _, secret = await create_token(store, FIRST_ADMIN_NAME, ("admin",), now)
-    except ValidationError:
-        return None  # another process won the race; it prints the token
-    return secret
+        Keeping it as a row means every path (REST, tickets, sessions, revocation
+        sweeps) treats it like any other token; a changed or removed variable revokes
+        the old row on the next start.
+        """
+        store, now = await self._store(), self._now()
+        wanted = hash_secret(admin_token) if admin_token else None
+        if wanted is not None:
+            current = await store.token_by_hash(wanted)
+            if current is not None:
+                return
+        active = [t for t in await store.list_tokens() if t.revoked_at is None]
+        if any(t.name == ENV_ADMIN_NAME for t in active):
+            await store.revoke_token(ENV_ADMIN_NAME, now)
+        if wanted is not None:
+            # Another process may create it at the same moment: the unique name settles it.
+            with contextlib.suppress(ValidationError):
+                await store.create_token(ENV_ADMIN_NAME, wanted, ("admin",), None, None, now)
 
+    async def bootstrap_admin(self) -> str | None:
+        """On first run (no unrevoked token at all) create an admin token; its secret, or None."""
+        if any(t.revoked_at is None for t in await self.list_tokens()):
+            return None
+        try:
+            _, secret = await self.create_token(FIRST_ADMIN_NAME, ("admin",))
+        except ValidationError:
+            return None  # another process won the race; it prints the token
+        return secret
 
-async def issue_grant(store: Store, kind: str, token_id: int, now: datetime, ttl: timedelta) -> str:
-    """A single-use (login, ticket) or session secret tied to a token."""
-    secret = secrets.token_urlsafe(32)
-    await store.create_grant(kind, hash_secret(secret), token_id, now + ttl)
-    return secret
+    async def issue_grant(self, kind: str, token_id: int, ttl: timedelta) -> str:
+        """A single-use (login, ticket) or session secret tied to a token."""
+        secret = secrets.token_urlsafe(32)
+        store = await self._store()
+        await store.create_grant(kind, hash_secret(secret), token_id, self._now() + ttl)
+        return secret
 
-
-async def redeem_grant(
-    store: Store, kind: str, secret: str | None, now: datetime, *, consume: bool
-) -> Token | None:
-    if not secret or len(secret) > 512:
-        return None
-    return await store.use_grant(kind, hash_secret(secret), now, consume)
+    async def redeem_grant(self, kind: str, secret: str | None, *, consume: bool) -> Token | None:
+        if not secret or len(secret) > 512:
+            return None
+        return await (await self._store()).use_grant(
+            kind, hash_secret(secret), self._now(), consume
+        )

@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 
-from jobdeck import tokens
 from jobdeck.api import create_app
 from jobdeck.api.server import _Server, uvicorn_config
 from jobdeck.config import Settings
@@ -43,9 +42,7 @@ class Api:
     async def token(
         self, name: str, *scopes: str, plugin: str | None = None, store: str | None = None
     ) -> str:
-        _, secret = await tokens.create_token(
-            self.deck.store, name, scopes, self.deck.clock.now(), plugin=plugin, store_id=store
-        )
+        _, secret = await self.deck.tokens.create_token(name, scopes, plugin=plugin, store_id=store)
         return secret
 
     def client(self, secret: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
@@ -73,7 +70,7 @@ async def make_api(tmp_path: Path) -> AsyncIterator[MakeApi]:
         )
         deck = JobDeck(settings=settings)
         await deck.open()
-        _, admin = await tokens.create_token(deck.store, "test-admin", ["admin"], deck.clock.now())
+        _, admin = await deck.tokens.create_token("test-admin", ["admin"])
         app_options.setdefault("ws_recheck_seconds", 0.3)
         app = create_app(deck, **app_options)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

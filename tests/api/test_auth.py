@@ -111,9 +111,7 @@ async def test_first_run_prints_token_and_single_use_login_link(api: Api, tmp_pa
 async def test_login_link_sets_session_cookie_once(api: Api) -> None:
     token = await api.deck.store.token_by_hash(tokens.hash_secret(api.admin))
     assert token is not None
-    code = await tokens.issue_grant(
-        api.deck.store, "login", token.id, api.deck.clock.now(), tokens.LOGIN_CODE_TTL
-    )
+    code = await api.deck.tokens.issue_grant("login", token.id, tokens.LOGIN_CODE_TTL)
     browser = api.client(follow_redirects=False)
     response = await browser.get(f"/login?code={code}")
     assert response.status_code == 303 and response.headers["location"] == "/"
@@ -188,14 +186,14 @@ async def test_token_admin_routes(api: Api, admin: httpx.AsyncClient) -> None:
 
 async def test_env_admin_token(make_api: MakeApi, tmp_path) -> None:
     api = await make_api()
-    await tokens.sync_env_admin(api.deck.store, "jdk_from-the-environment", api.deck.clock.now())
+    await api.deck.tokens.sync_env_admin("jdk_from-the-environment")
     client = api.client("jdk_from-the-environment")
     assert (await client.get("/api/v1/tokens")).status_code == 200
     # A changed variable revokes the old value on the next start.
-    await tokens.sync_env_admin(api.deck.store, "jdk_rotated", api.deck.clock.now())
+    await api.deck.tokens.sync_env_admin("jdk_rotated")
     assert (await client.get("/api/v1/jobs")).status_code == 401
     assert (await api.client("jdk_rotated").get("/api/v1/jobs")).status_code == 200
-    await tokens.sync_env_admin(api.deck.store, None, api.deck.clock.now())
+    await api.deck.tokens.sync_env_admin(None)
     assert (await api.client("jdk_rotated").get("/api/v1/jobs")).status_code == 401
 
 
@@ -228,9 +226,7 @@ async def test_health_metrics_openapi(api: Api, admin: httpx.AsyncClient) -> Non
 async def test_no_secret_reaches_the_logs(api: Api, caplog) -> None:
     token = await api.deck.store.token_by_hash(tokens.hash_secret(api.admin))
     assert token is not None
-    code = await tokens.issue_grant(
-        api.deck.store, "login", token.id, api.deck.clock.now(), tokens.LOGIN_CODE_TTL
-    )
+    code = await api.deck.tokens.issue_grant("login", token.id, tokens.LOGIN_CODE_TTL)
     caplog.set_level("DEBUG")
     caplog.set_level("INFO", logger="uvicorn.error")
     await api.client(api.admin).get("/api/v1/jobs")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from jobdeck import tokens
 from jobdeck.cli import main
 from jobdeck.deck import JobDeck
 
@@ -15,7 +14,7 @@ from jobdeck.deck import JobDeck
 def token_works(url: str, secret: str) -> bool:
     async def check() -> bool:
         async with JobDeck(url) as deck:
-            return await tokens.authenticate(deck.store, secret) is not None
+            return await deck.tokens.authenticate(secret) is not None
 
     return asyncio.run(check())
 

@@ -20,7 +20,6 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from jobdeck import tokens
 from jobdeck.api import create_app
 from jobdeck.api.server import _Server, uvicorn_config
 from jobdeck.config import Settings
@@ -49,9 +48,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         deck = JobDeck(settings=Settings(database_url=f"sqlite:///{folder}/fuzz.db"))
         await deck.open()
         # An unguessable name: the fuzzer must not revoke the token it runs with.
-        _, admin = await tokens.create_token(
-            deck.store, f"fuzz-{secrets.token_hex(8)}", ["admin"], deck.clock.now()
-        )
+        _, admin = await deck.tokens.create_token(f"fuzz-{secrets.token_hex(8)}", ["admin"])
         deck.register_job_type("fuzz:noop", Noop)
         job = await deck.create_job(name="seeded", type="fuzz")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

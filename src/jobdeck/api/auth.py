@@ -14,7 +14,6 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
-from jobdeck import tokens
 from jobdeck.api.context import ApiContext, context
 from jobdeck.api.errors import forbidden, unauthorized
 from jobdeck.tokens import Principal
@@ -56,13 +55,11 @@ async def identify(ctx: ApiContext, connection: HTTPConnection) -> Principal | N
     """Bearer header first, then the session cookie; None when neither is valid."""
     secret = bearer_secret(connection)
     if secret is not None:
-        token = await tokens.authenticate(ctx.deck.store, secret)
+        token = await ctx.deck.tokens.authenticate(secret)
         return Principal.of(token) if token is not None else None
     session = connection.cookies.get(SESSION_COOKIE)
     if session:
-        token = await tokens.redeem_grant(
-            ctx.deck.store, "session", session, ctx.deck.clock.now(), consume=False
-        )
+        token = await ctx.deck.tokens.redeem_grant("session", session, consume=False)
         return Principal.of(token) if token is not None else None
     return None
 

@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import HTTPConnection
 
-from jobdeck import tokens
-
 if TYPE_CHECKING:
     from jobdeck.api.hub import Hub
     from jobdeck.api.metrics import Metrics
@@ -32,9 +30,7 @@ class ApiContext:
             if self._started:
                 return
             await self.deck.open()
-            await tokens.sync_env_admin(
-                self.deck.store, self.deck.settings.admin_token, self.deck.clock.now()
-            )
+            await self.deck.tokens.sync_env_admin(self.deck.settings.admin_token)
             await self.hub.start()
             self._started = True
 

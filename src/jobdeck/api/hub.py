@@ -329,7 +329,8 @@ class Hub:
             if not self.clients:
                 continue
             try:
-                live = {t.id for t in await self.deck.store.list_tokens() if t.revoked_at is None}
+                found = await self.deck.tokens.list_tokens()
+                live = {t.id for t in found if t.revoked_at is None}
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

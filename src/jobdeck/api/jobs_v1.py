@@ -157,9 +157,7 @@ async def ws_ticket(request: Request, principal: Reader) -> JSONResponse:
     if principal.token_id is None:
         raise ApiError(400, "this credential cannot issue tickets")
     deck = context(request).deck
-    ticket = await tokens.issue_grant(
-        deck.store, "ticket", principal.token_id, deck.clock.now(), tokens.TICKET_TTL
-    )
+    ticket = await deck.tokens.issue_grant("ticket", principal.token_id, tokens.TICKET_TTL)
     return JSONResponse(
         {"success": True, "ticket": ticket, "expiresIn": int(tokens.TICKET_TTL.total_seconds())},
         headers={"Cache-Control": "no-store"},

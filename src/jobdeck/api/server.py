@@ -29,14 +29,13 @@ async def print_first_run(
     with a single-use login link (a short-lived code, not the token). Returns the
     token, or None when tokens already exist. Only hashes are stored."""
     await deck.open()
-    now = deck.clock.now()
-    await tokens.sync_env_admin(deck.store, deck.settings.admin_token, now)
-    secret = await tokens.bootstrap_admin(deck.store, now)
+    await deck.tokens.sync_env_admin(deck.settings.admin_token)
+    secret: str | None = await deck.tokens.bootstrap_admin()
     if secret is None:
         return None
-    token = await tokens.authenticate(deck.store, secret)
+    token = await deck.tokens.authenticate(secret)
     assert token is not None
-    code = await tokens.issue_grant(deck.store, "login", token.id, now, tokens.LOGIN_CODE_TTL)
+    code = await deck.tokens.issue_grant("login", token.id, tokens.LOGIN_CODE_TTL)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     if ":" in shown:
         shown = f"[{shown}]"

@@ -47,9 +47,7 @@ def set_session(request: Request, response: Response, secret: str) -> None:
 
 async def open_session(request: Request, response: Response, token: Token) -> None:
     deck = context(request).deck
-    secret = await tokens.issue_grant(
-        deck.store, "session", token.id, deck.clock.now(), tokens.SESSION_TTL
-    )
+    secret = await deck.tokens.issue_grant("session", token.id, tokens.SESSION_TTL)
     set_session(request, response, secret)
 
 
@@ -60,7 +58,7 @@ async def login_link(
     ctx = context(request)
     await ctx.ready()
     deck = ctx.deck
-    token = await tokens.redeem_grant(deck.store, "login", code, deck.clock.now(), consume=True)
+    token = await deck.tokens.redeem_grant("login", code, consume=True)
     if token is None:
         return HTMLResponse(LOGIN_FAILED, 401, headers=NO_STORE)
     response = RedirectResponse("/", status_code=303, headers=NO_STORE)
@@ -77,7 +75,7 @@ async def login_with_token(request: Request, body: s.LoginBody) -> JSONResponse:
     await ctx.ready()
     if "origin" in request.headers and not origin_matches_host(request):
         raise forbidden("cross-origin login")
-    token = await tokens.authenticate(ctx.deck.store, body.token)
+    token = await ctx.deck.tokens.authenticate(body.token)
     if token is None:
         raise unauthorized("invalid or revoked token")
     response = JSONResponse({"success": True, "message": "Logged in"})
@@ -91,9 +89,7 @@ async def logout(request: Request) -> JSONResponse:
     await ctx.ready()
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
-        await tokens.redeem_grant(
-            ctx.deck.store, "session", secret, ctx.deck.clock.now(), consume=True
-        )
+        await ctx.deck.tokens.redeem_grant("session", secret, consume=True)
     response = JSONResponse({"success": True, "message": "Logged out"})
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
@@ -116,7 +112,7 @@ TOKEN_ERRORS = error_responses(400, 401, 403, 409, 413, 422)
 
 @router.get("/api/v1/tokens", responses={200: {"model": s.TokenList}, **TOKEN_ERRORS})
 async def list_tokens(request: Request, principal: AdminOnly) -> JSONResponse:
-    found = await context(request).deck.store.list_tokens()
+    found = await context(request).deck.tokens.list_tokens()
     live = [token_json(t) for t in found if t.revoked_at is None]
     return JSONResponse({"success": True, "data": live})
 
@@ -128,15 +124,11 @@ async def create_token(
     request: Request, principal: AdminOnly, body: s.CreateTokenBody
 ) -> JSONResponse:
     deck = context(request).deck
-    if any(t.name == body.name and t.revoked_at is None for t in await deck.store.list_tokens()):
+    found = await deck.tokens.list_tokens()
+    if any(t.name == body.name and t.revoked_at is None for t in found):
         raise ApiError(409, f"name: a token named {body.name!r} already exists")
-    token, secret = await tokens.create_token(
-        deck.store,
-        body.name,
-        body.scopes,
-        deck.clock.now(),
-        plugin=body.plugin,
-        store_id=body.store,
+    token, secret = await deck.tokens.create_token(
+        body.name, body.scopes, plugin=body.plugin, store_id=body.store
     )
     return JSONResponse(
         {"success": True, "token": secret, "data": token_json(token)}, 201, headers=NO_STORE
@@ -152,9 +144,9 @@ async def revoke_token(
 ) -> JSONResponse:
     check_text("name", name)
     ctx = context(request)
-    store = ctx.deck.store
-    ids = [t.id for t in await store.list_tokens() if t.name == name and t.revoked_at is None]
-    if not await store.revoke_token(name, ctx.deck.clock.now()):
+    found = await ctx.deck.tokens.list_tokens()
+    ids = [t.id for t in found if t.name == name and t.revoked_at is None]
+    if not await ctx.deck.tokens.revoke_token(name):
         raise not_found("token")
     for token_id in ids:
         ctx.hub.close_token(token_id)  # this process's sockets close now

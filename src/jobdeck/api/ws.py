@@ -23,7 +23,6 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
 
-from jobdeck import tokens
 from jobdeck.api.auth import SESSION_COOKIE, bearer_secret, origin_matches_host
 from jobdeck.api.context import ApiContext, context
 from jobdeck.api.hub import CLOSE_TOO_SLOW, Client, JobMatch
@@ -59,23 +58,23 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 
 
 async def authenticate(ctx: ApiContext, ws: WebSocket) -> tuple[Principal | None, int, str]:
-    store, now = ctx.deck.store, ctx.deck.clock.now()
+    deck_tokens = ctx.deck.tokens
     params = ws.query_params
     if "token" in params or "access_token" in params:
         return None, 401, "tokens must not travel in the URL: use a ticket (POST /api/v1/ws-ticket)"
     secret = bearer_secret(ws)
     if secret is not None:
-        token = await tokens.authenticate(store, secret)
+        token = await deck_tokens.authenticate(secret)
         return (Principal.of(token), 200, "") if token else (None, 401, "invalid or revoked token")
     ticket = params.get("ticket")
     if ticket is not None:
-        token = await tokens.redeem_grant(store, "ticket", ticket, now, consume=True)
+        token = await deck_tokens.redeem_grant("ticket", ticket, consume=True)
         return (Principal.of(token), 200, "") if token else (None, 401, "invalid or used ticket")
     session = ws.cookies.get(SESSION_COOKIE)
     if session:
         if not origin_matches_host(ws):
             return None, 403, "the Origin does not match this host"
-        token = await tokens.redeem_grant(store, "session", session, now, consume=False)
+        token = await deck_tokens.redeem_grant("session", session, consume=False)
         return (Principal.of(token), 200, "") if token else (None, 401, "session expired")
     return None, 401, "authentication required"
 

@@ -41,7 +41,7 @@ def migrate(ctx: click.Context) -> None:
 
     async def main() -> int:
         async with open_deck(settings) as (deck, _):
-            return int(await deck.store.schema_version())
+            return int(await deck.schema_version())
 
     version = run(main())
     click.echo(f"Database {redact_url(settings.database_url)} is at schema version {version}")

@@ -84,10 +84,8 @@ def create(
         raise click.BadParameter(str(exc), param_hint="--scope") from None
 
     async def work(deck: Any) -> str:
-        _, secret = await tokens.create_token(
-            deck.store, name, checked, deck.clock.now(), plugin=plugin, store_id=store_id
-        )
-        return secret
+        _, secret = await deck.tokens.create_token(name, checked, plugin=plugin, store_id=store_id)
+        return str(secret)
 
     secret = _run(_database_url(ctx, database_url), work)
     bound = ", ".join(
@@ -109,7 +107,7 @@ def list_(ctx: click.Context, database_url: str | None) -> None:
     """List tokens (names, scopes, bindings; never the secrets)."""
 
     async def work(deck: Any) -> list[Any]:
-        return list(await deck.store.list_tokens())
+        return list(await deck.tokens.list_tokens())
 
     found = [t for t in _run(_database_url(ctx, database_url), work) if t.revoked_at is None]
     if not found:
@@ -140,7 +138,7 @@ def revoke(ctx: click.Context, name: str, database_url: str | None) -> None:
     """Revoke the token NAME: it stops working at once (open WebSockets close within seconds)."""
 
     async def work(deck: Any) -> bool:
-        return bool(await deck.store.revoke_token(name, deck.clock.now()))
+        return bool(await deck.tokens.revoke_token(name))
 
     if not _run(_database_url(ctx, database_url), work):
         raise click.ClickException(f"no active token named {name!r}")
