@@ -40,8 +40,11 @@ class Signals:
         event = self._events.get(channel)
         if event is None:
             event = self._events[channel] = asyncio.Event()
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+        # that arrives as the event fires, and a cancelled waiter would then run on.
         try:
-            await asyncio.wait_for(event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await event.wait()
         except TimeoutError:
             return self._generation[channel] != since
         return True

@@ -74,4 +74,5 @@ async def _pause(seconds: float, stop: asyncio.Event | None) -> None:
         await asyncio.sleep(seconds)
         return
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+        async with asyncio.timeout(seconds):  # not wait_for: see Signals.wait
+            await stop.wait()

@@ -207,7 +207,8 @@ class Worker:
                 break
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), remaining)
+                async with asyncio.timeout(remaining):  # not wait_for: see Signals.wait
+                    await self._wake.wait()
         return self.concurrency - len(self._running)
 
     async def _idle_timeout(self) -> float:

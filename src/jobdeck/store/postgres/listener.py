@@ -64,7 +64,8 @@ class Listener:
         processes' writes after ``open()`` returns are announced to this one."""
         self._task = asyncio.create_task(self._run(), name="jobdeck-pg-listener")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._connected.wait(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: see Signals.wait
+                await self._connected.wait()
 
     async def stop(self) -> None:
         task, self._task = self._task, None
