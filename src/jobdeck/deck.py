@@ -12,7 +12,7 @@ import math
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from jobdeck.clock import Clock, SystemClock
 from jobdeck.config import Settings
@@ -104,6 +104,31 @@ class JobHandle:
     def _take(self, other: JobHandle) -> JobHandle:
         self._job = other._job
         return self
+
+
+class ScheduleOptions(TypedDict, total=False):
+    """The keyword options of :meth:`JobDeck.schedule_job` (and of each dict given to
+    ``schedule_jobs``); defaults: priority "normal", max_retries 3, delay 0, notification on."""
+
+    priority: str | int | Priority
+    max_retries: int
+    delay: float | timedelta
+    run_at: datetime | None
+    name: str | None
+    description: str | None
+    source: str | None
+    metadata: Mapping[str, Any] | None
+    store_id: str | None
+    user_id: str | None
+    plugin_id: str | None
+    retry_delays: Sequence[float] | None
+    timeout: int | None
+    icon_svg: str | None
+    show_notification: bool
+    cron_job_id: int | None
+
+
+SCHEDULE_OPTIONS = frozenset(ScheduleOptions.__annotations__)
 
 
 class JobDeck:
@@ -229,49 +254,13 @@ class JobDeck:
         self,
         type: str,
         payload: Mapping[str, Any] | None = None,
-        *,
-        priority: str | int | Priority = "normal",
-        max_retries: int = 3,
-        delay: float | timedelta = 0,
-        run_at: datetime | None = None,
-        name: str | None = None,
-        description: str | None = None,
-        source: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        store_id: str | None = None,
-        user_id: str | None = None,
-        plugin_id: str | None = None,
-        retry_delays: Sequence[float] | None = None,
-        timeout: int | None = None,
-        icon_svg: str | None = None,
-        show_notification: bool = True,
-        cron_job_id: int | None = None,
+        **options: Unpack[ScheduleOptions],
     ) -> JobHandle:
         """A queued job, run by a worker with the handler registered for ``type``.
 
         Raises UnknownJobType when no handler is registered for it.
         """
-        new = self._queued(
-            type,
-            payload,
-            priority=priority,
-            max_retries=max_retries,
-            delay=delay,
-            run_at=run_at,
-            name=name,
-            description=description,
-            source=source,
-            metadata=metadata,
-            store_id=store_id,
-            user_id=user_id,
-            plugin_id=plugin_id,
-            retry_delays=retry_delays,
-            timeout=timeout,
-            icon_svg=icon_svg,
-            show_notification=show_notification,
-            cron_job_id=cron_job_id,
-        )
-        [job] = await self._insert([new])
+        [job] = await self._insert([self._queued(type, payload, options)])
         return job
 
     async def schedule_jobs(self, jobs: Sequence[Mapping[str, Any]]) -> list[JobHandle]:
@@ -281,36 +270,20 @@ class JobDeck:
         for index, spec in enumerate(jobs):
             if not isinstance(spec, Mapping):
                 raise ValidationError(f"job {index}: must be an object")
+            options = {k: v for k, v in spec.items() if k not in ("type", "payload")}
             try:
-                prepared.append(self._queued(**spec))
-            except TypeError as exc:  # a missing or unknown argument
-                raise ValidationError(f"job {index}: {exc}") from None
+                prepared.append(self._queued(spec.get("type"), spec.get("payload"), options))
             except ValidationError as exc:
                 raise type(exc)(f"job {index}: {exc.message}") from None
         return await self._insert(prepared)
 
     def _queued(
-        self,
-        type: str,
-        payload: Mapping[str, Any] | None = None,
-        *,
-        priority: str | int | Priority = "normal",
-        max_retries: int = 3,
-        delay: float | timedelta = 0,
-        run_at: datetime | None = None,
-        name: str | None = None,
-        description: str | None = None,
-        source: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        store_id: str | None = None,
-        user_id: str | None = None,
-        plugin_id: str | None = None,
-        retry_delays: Sequence[float] | None = None,
-        timeout: int | None = None,
-        icon_svg: str | None = None,
-        show_notification: bool = True,
-        cron_job_id: int | None = None,
+        self, type: Any, payload: Mapping[str, Any] | None, options: Mapping[str, Any]
     ) -> NewJob:
+        unknown = sorted(set(options) - SCHEDULE_OPTIONS)
+        if unknown:
+            raise ValidationError(f"unknown argument(s): {', '.join(unknown)}")
+        delay, run_at = options.get("delay", 0), options.get("run_at")
         job_type = _required(type, "type")
         handler = self.registry.get(job_type)
         if run_at is not None and delay not in (0, timedelta(0)):
@@ -319,29 +292,31 @@ class JobDeck:
             handler.timeout if handler.timeout is not None else self.settings.queued_timeout_seconds
         )
         body, body_json = _payload(payload)
-        meta, meta_json = _metadata(metadata)
+        meta, meta_json = _metadata(options.get("metadata"))
         # Every field is given: construct skips the frozen dataclass's per-field setattr.
         return construct(
             NewJob,
             {
-                "name": _text(name, "name") or job_type,
+                "name": _text(options.get("name"), "name") or job_type,
                 "type": job_type,
                 "mode": Mode.QUEUED,
-                "priority": Priority.parse(priority),
-                "description": _text(description, "description"),
+                "priority": Priority.parse(options.get("priority", "normal")),
+                "description": _text(options.get("description"), "description"),
                 "payload": body,
                 "metadata": meta,
-                "icon_svg": _icon(icon_svg),
-                "source": _text(source, "source"),
-                "plugin_id": _text(plugin_id, "plugin_id"),
-                "store_id": _text(store_id, "store_id"),
-                "user_id": _text(user_id, "user_id"),
-                "show_notification": _flag(show_notification, "show_notification"),
+                "icon_svg": _icon(options.get("icon_svg")),
+                "source": _text(options.get("source"), "source"),
+                "plugin_id": _text(options.get("plugin_id"), "plugin_id"),
+                "store_id": _text(options.get("store_id"), "store_id"),
+                "user_id": _text(options.get("user_id"), "user_id"),
+                "show_notification": _flag(
+                    options.get("show_notification", True), "show_notification"
+                ),
                 "run_at": _run_at(delay, run_at, self.clock.now()),
-                "max_retries": _count(max_retries, "max_retries"),
-                "timeout": _timeout(timeout, default_timeout),
-                "retry_delays": _retry_delays(retry_delays),
-                "cron_job_id": cron_job_id,
+                "max_retries": _count(options.get("max_retries", 3), "max_retries"),
+                "timeout": _timeout(options.get("timeout"), default_timeout),
+                "retry_delays": _retry_delays(options.get("retry_delays")),
+                "cron_job_id": options.get("cron_job_id"),
                 "payload_json": body_json,
                 "metadata_json": meta_json,
             },

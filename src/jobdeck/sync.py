@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from jobdeck.clock import Clock
 from jobdeck.config import Settings
-from jobdeck.deck import JOB_FIELDS, JobDeck, JobHandle
-from jobdeck.domain.job import Change, HistoryEvent, Job, Priority
+from jobdeck.deck import JOB_FIELDS, JobDeck, JobHandle, ScheduleOptions
+from jobdeck.domain.job import Change, HistoryEvent, Job
 from jobdeck.errors import JobdeckError
 from jobdeck.handlers.base import BaseJobHandler
 from jobdeck.runtime.maintenance import MaintenanceReport
@@ -163,24 +162,10 @@ class SyncJobDeck:
         self,
         type: str,
         payload: Mapping[str, Any] | None = None,
-        *,
-        priority: str | int | Priority = "normal",
-        max_retries: int = 3,
-        delay: float | timedelta = 0,
-        run_at: datetime | None = None,
-        **options: Any,
+        **options: Unpack[ScheduleOptions],
     ) -> SyncJobHandle:
         """Same arguments as :meth:`JobDeck.schedule_job`."""
-        work = self.deck.schedule_job(
-            type,
-            payload,
-            priority=priority,
-            max_retries=max_retries,
-            delay=delay,
-            run_at=run_at,
-            **options,
-        )
-        return self._wrap(self._call(work))
+        return self._wrap(self._call(self.deck.schedule_job(type, payload, **options)))
 
     def schedule_jobs(self, jobs: Sequence[Mapping[str, Any]]) -> list[SyncJobHandle]:
         return [self._wrap(handle) for handle in self._call(self.deck.schedule_jobs(jobs))]
