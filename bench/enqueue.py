@@ -27,7 +27,7 @@ async def main() -> None:
                 done += 1
             report("enqueue, one job per call", done / (time.perf_counter() - start), "jobs/s")
 
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             done = 0
             while done < BULK_TOTAL and time.perf_counter() - start < TIME_LIMIT:
                 batch = [
@@ -38,6 +38,11 @@ async def main() -> None:
             rate = done / (time.perf_counter() - start)
             target = ">= 50,000 jobs/s" if args.database == "sqlite" else ""
             report(f"enqueue, bulk of {BULK_BATCH:,}", rate, "jobs/s", target)
+            if args.database == "sqlite":
+                # A busy machine's wall time includes waiting for a core; this does not
+                # (SQLite runs in this process; a PostgreSQL server's CPU would be missing).
+                per_cpu = done / (time.process_time() - cpu)
+                report("  same, per CPU-second of this process", per_cpu, "jobs/s")
 
 
 if __name__ == "__main__":

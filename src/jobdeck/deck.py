@@ -8,38 +8,35 @@ or ``open()``/``close()`` make that explicit.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import fields
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypedDict, Unpack
+from datetime import datetime, timedelta
+from typing import Any, Unpack
 
+from jobdeck import inputs
 from jobdeck.clock import Clock, SystemClock
 from jobdeck.config import Settings
 from jobdeck.domain.job import (
     Change,
     HistoryEvent,
     Job,
-    JobFilter,
     Mode,
     NewJob,
-    Priority,
     Status,
-    construct,
 )
 from jobdeck.domain.progress import clamp_progress, split_progress_args
 from jobdeck.errors import JobdeckError, JobNotFound, ValidationError
 from jobdeck.events.feed import follow
 from jobdeck.handlers.base import BaseJobHandler
 from jobdeck.handlers.registry import Registry
-from jobdeck.runtime.executor import METADATA_LIMIT, RESULT_LIMIT, check_json, json_text
+from jobdeck.inputs import ScheduleOptions
+from jobdeck.runtime.executor import METADATA_LIMIT, RESULT_LIMIT, check_json
 from jobdeck.runtime.maintenance import Maintenance, MaintenanceReport
 from jobdeck.runtime.worker import Worker
 from jobdeck.store import open_store
 from jobdeck.store.base import Store
 from jobdeck.tokens import Tokens
 
-PAYLOAD_LIMIT = 1024 * 1024
 JOB_FIELDS = frozenset(f.name for f in fields(Job))
 
 
@@ -104,31 +101,6 @@ class JobHandle:
     def _take(self, other: JobHandle) -> JobHandle:
         self._job = other._job
         return self
-
-
-class ScheduleOptions(TypedDict, total=False):
-    """The keyword options of :meth:`JobDeck.schedule_job` (and of each dict given to
-    ``schedule_jobs``); defaults: priority "normal", max_retries 3, delay 0, notification on."""
-
-    priority: str | int | Priority
-    max_retries: int
-    delay: float | timedelta
-    run_at: datetime | None
-    name: str | None
-    description: str | None
-    source: str | None
-    metadata: Mapping[str, Any] | None
-    store_id: str | None
-    user_id: str | None
-    plugin_id: str | None
-    retry_delays: Sequence[float] | None
-    timeout: int | None
-    icon_svg: str | None
-    show_notification: bool
-    cron_job_id: int | None
-
-
-SCHEDULE_OPTIONS = frozenset(ScheduleOptions.__annotations__)
 
 
 class JobDeck:
@@ -230,24 +202,24 @@ class JobDeck:
         user_id: str | None = None,
     ) -> JobHandle:
         """A tracked job: its creator drives it (start, progress, complete/fail)."""
-        meta, meta_json = _metadata(metadata)
+        meta, meta_json = inputs.metadata(metadata)
         new = NewJob(
-            name=_required(name, "name"),
-            type=_required(type, "type"),
+            name=inputs.required(name, "name"),
+            type=inputs.required(type, "type"),
             mode=Mode.TRACKED,
-            description=_text(description, "description"),
+            description=inputs.text(description, "description"),
             metadata=meta,
-            icon_svg=_icon(icon_svg),
-            source=_text(source, "source"),
-            plugin_id=_text(plugin_id, "plugin_id"),
-            store_id=_text(store_id, "store_id"),
-            user_id=_text(user_id, "user_id"),
-            show_notification=_flag(show_notification, "show_notification"),
+            icon_svg=inputs.icon(icon_svg),
+            source=inputs.text(source, "source"),
+            plugin_id=inputs.text(plugin_id, "plugin_id"),
+            store_id=inputs.text(store_id, "store_id"),
+            user_id=inputs.text(user_id, "user_id"),
+            show_notification=inputs.flag(show_notification, "show_notification"),
             max_retries=0,
-            timeout=_timeout(timeout, self.settings.tracked_timeout_seconds),
+            timeout=inputs.timeout(timeout, self.settings.tracked_timeout_seconds),
             metadata_json=meta_json,
         )
-        [job] = await self._insert([new])
+        [job] = await self._insert([new], self.clock.now())
         return job
 
     async def schedule_job(
@@ -260,71 +232,49 @@ class JobDeck:
 
         Raises UnknownJobType when no handler is registered for it.
         """
-        [job] = await self._insert([self._queued(type, payload, options)])
+        now = self.clock.now()
+        [job] = await self._insert([self._queued(type, payload, options, now)], now)
         return job
 
     async def schedule_jobs(self, jobs: Sequence[Mapping[str, Any]]) -> list[JobHandle]:
         """Schedule many queued jobs (each a dict of schedule_job's arguments) in one
         transaction: all are valid and written, or none is."""
         prepared = []
+        now = self.clock.now()
         for index, spec in enumerate(jobs):
             if not isinstance(spec, Mapping):
                 raise ValidationError(f"job {index}: must be an object")
             options = {k: v for k, v in spec.items() if k not in ("type", "payload")}
             try:
-                prepared.append(self._queued(spec.get("type"), spec.get("payload"), options))
+                prepared.append(self._queued(spec.get("type"), spec.get("payload"), options, now))
             except ValidationError as exc:
                 raise type(exc)(f"job {index}: {exc.message}") from None
-        return await self._insert(prepared)
+        return await self._insert(prepared, now)
 
     def _queued(
-        self, type: Any, payload: Mapping[str, Any] | None, options: Mapping[str, Any]
+        self,
+        type: Any,
+        payload: Mapping[str, Any] | None,
+        options: Mapping[str, Any],
+        now: datetime,
     ) -> NewJob:
-        unknown = sorted(set(options) - SCHEDULE_OPTIONS)
-        if unknown:
-            raise ValidationError(f"unknown argument(s): {', '.join(unknown)}")
-        delay, run_at = options.get("delay", 0), options.get("run_at")
-        job_type = _required(type, "type")
+        job_type = inputs.required(type, "type")
         handler = self.registry.get(job_type)
-        if run_at is not None and delay not in (0, timedelta(0)):
-            raise ValidationError("give either delay or run_at, not both")
-        default_timeout = (
-            handler.timeout if handler.timeout is not None else self.settings.queued_timeout_seconds
-        )
-        body, body_json = _payload(payload)
-        meta, meta_json = _metadata(options.get("metadata"))
-        # Every field is given: construct skips the frozen dataclass's per-field setattr.
-        return construct(
-            NewJob,
-            {
-                "name": _text(options.get("name"), "name") or job_type,
-                "type": job_type,
-                "mode": Mode.QUEUED,
-                "priority": Priority.parse(options.get("priority", "normal")),
-                "description": _text(options.get("description"), "description"),
-                "payload": body,
-                "metadata": meta,
-                "icon_svg": _icon(options.get("icon_svg")),
-                "source": _text(options.get("source"), "source"),
-                "plugin_id": _text(options.get("plugin_id"), "plugin_id"),
-                "store_id": _text(options.get("store_id"), "store_id"),
-                "user_id": _text(options.get("user_id"), "user_id"),
-                "show_notification": _flag(
-                    options.get("show_notification", True), "show_notification"
-                ),
-                "run_at": _run_at(delay, run_at, self.clock.now()),
-                "max_retries": _count(options.get("max_retries", 3), "max_retries"),
-                "timeout": _timeout(options.get("timeout"), default_timeout),
-                "retry_delays": _retry_delays(options.get("retry_delays")),
-                "cron_job_id": options.get("cron_job_id"),
-                "payload_json": body_json,
-                "metadata_json": meta_json,
-            },
+        return inputs.queued_job(
+            job_type,
+            payload,
+            options,
+            default_timeout=(
+                handler.timeout
+                if handler.timeout is not None
+                else self.settings.queued_timeout_seconds
+            ),
+            now=now,
         )
 
-    async def _insert(self, new: list[NewJob]) -> list[JobHandle]:
+    async def _insert(self, new: list[NewJob], now: datetime) -> list[JobHandle]:
         store = await self._opened()
-        jobs = await store.insert_jobs(new, self.clock.now())
+        jobs = await store.insert_jobs(new, now)
         return [JobHandle(self, job) for job in jobs]
 
     # --- reading ----------------------------------------------------------
@@ -348,9 +298,11 @@ class JobDeck:
         offset: int = 0,
     ) -> list[JobHandle]:
         """Filters first, then newest first, then ``limit``/``offset``."""
-        where = _filter(status, type, source, store_id, plugin_id, mode, q)
+        where = inputs.job_filter(status, type, source, store_id, plugin_id, mode, q)
         store = await self._opened()
-        jobs = await store.list_jobs(where, _count(limit, "limit"), _count(offset, "offset"))
+        jobs = await store.list_jobs(
+            where, inputs.count(limit, "limit"), inputs.count(offset, "offset")
+        )
         return [JobHandle(self, job) for job in jobs]
 
     async def count_jobs(
@@ -364,7 +316,7 @@ class JobDeck:
         mode: str | None = None,
         q: str | None = None,
     ) -> int:
-        where = _filter(status, type, source, store_id, plugin_id, mode, q)
+        where = inputs.job_filter(status, type, source, store_id, plugin_id, mode, q)
         return await (await self._opened()).count_jobs(where)
 
     async def count_by_status(
@@ -379,7 +331,7 @@ class JobDeck:
         q: str | None = None,
     ) -> dict[str, int]:
         """Every status (zero when absent) → its count."""
-        where = _filter(status, type, source, store_id, plugin_id, mode, q)
+        where = inputs.job_filter(status, type, source, store_id, plugin_id, mode, q)
         counts = await (await self._opened()).count_by_status(where)
         return {s.value: int(counts.get(s, 0)) for s in Status}
 
@@ -388,7 +340,7 @@ class JobDeck:
         store = await self._opened()
         if await store.get_job(job_id) is None:
             raise JobNotFound(f"no job {job_id!r}")
-        return await store.get_history(job_id, _count(limit, "limit"))
+        return await store.get_history(job_id, inputs.count(limit, "limit"))
 
     # --- driving jobs -------------------------------------------------------
 
@@ -418,7 +370,7 @@ class JobDeck:
         return JobHandle(self, await store.complete(job_id, result, self.clock.now()))
 
     async def fail_job(self, job_id: str, error: str) -> JobHandle:
-        message = _text(error if isinstance(error, str) else str(error), "error") or "Failed"
+        message = inputs.text(error if isinstance(error, str) else str(error), "error") or "Failed"
         store = await self._opened()
         return JobHandle(self, await store.fail(job_id, message, self.clock.now()))
 
@@ -513,128 +465,3 @@ class JobDeck:
         """One maintenance pass (rescue expired leases, time out tracked jobs, retention)."""
         store = await self._opened()
         return await Maintenance(store, settings=self.settings, clock=self.clock).run_once()
-
-
-# --- input validation ---------------------------------------------------------
-
-
-def _text(value: Any, what: str, *, required: bool = False) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ValidationError(f"{what} is required")
-        return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{what} must be a string")
-    return value
-
-
-def _required(value: Any, what: str) -> str:
-    text = _text(value, what, required=True)
-    assert text is not None
-    return text
-
-
-def _flag(value: Any, what: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError(f"{what} must be true or false")
-    return value
-
-
-def _count(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"{what} must be an integer >= 0")
-    return value
-
-
-def _timeout(value: Any, default: int) -> int:
-    if value is None:
-        return default
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return _count(value, "timeout")
-
-
-def _metadata(value: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
-    return _json_object(value, "metadata", METADATA_LIMIT)
-
-
-def _payload(value: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
-    return _json_object(value, "payload", PAYLOAD_LIMIT)
-
-
-def _json_object(
-    value: Mapping[str, Any] | None, what: str, limit: int
-) -> tuple[dict[str, Any], str]:
-    """A copy of ``value`` and its JSON text (checked for size; kept on NewJob so the
-    store does not encode it again)."""
-    if value is None:
-        return {}, "{}"
-    if not isinstance(value, Mapping):
-        raise ValidationError(f"{what} must be an object")
-    copy = dict(value)
-    return copy, json_text(copy, what, limit)
-
-
-def _icon(value: str | None) -> str | None:
-    if value is None or value == "":
-        return None
-    from jobdeck.domain.svg import sanitize_svg
-
-    return sanitize_svg(value)
-
-
-def _run_at(delay: Any, run_at: Any, now: datetime) -> datetime:
-    if run_at is None and delay == 0 and not isinstance(delay, bool | timedelta):
-        return now  # the common case, kept cheap for bulk enqueue
-    if run_at is not None:
-        if not isinstance(run_at, datetime):
-            raise ValidationError("run_at must be a datetime")
-        return run_at if run_at.tzinfo is not None else run_at.replace(tzinfo=UTC)
-    if isinstance(delay, timedelta):
-        seconds = delay.total_seconds()
-    elif isinstance(delay, int | float) and not isinstance(delay, bool):
-        seconds = float(delay)
-    else:
-        raise ValidationError("delay must be a number of seconds or a timedelta")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValidationError("delay must be >= 0 seconds")
-    return now + timedelta(seconds=seconds)
-
-
-def _retry_delays(value: Sequence[float] | None) -> tuple[float, ...] | None:
-    if value is None:
-        return None
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not value:
-        raise ValidationError("retry_delays must be a non-empty list of seconds")
-    delays = []
-    for item in value:
-        if isinstance(item, bool) or not isinstance(item, int | float) or not item >= 0:
-            raise ValidationError("retry_delays must be numbers of seconds >= 0")
-        delays.append(float(item))
-    return tuple(delays)
-
-
-def _filter(
-    status: str | Sequence[str] | None,
-    type: str | None,
-    source: str | None,
-    store_id: str | None,
-    plugin_id: str | None,
-    mode: str | None,
-    q: str | None,
-) -> JobFilter:
-    names = [status] if isinstance(status, str) else list(status or ())
-    try:
-        statuses = tuple(Status(name) for name in names)
-        job_mode = Mode(mode) if mode else None
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from None
-    return JobFilter(
-        status=statuses,
-        type=_text(type, "type"),
-        source=_text(source, "source"),
-        store_id=_text(store_id, "store_id"),
-        plugin_id=_text(plugin_id, "plugin_id"),
-        mode=job_mode,
-        text=_text(q, "q"),
-    )

@@ -16,10 +16,11 @@ from typing import Any, TypeVar, Unpack
 
 from jobdeck.clock import Clock
 from jobdeck.config import Settings
-from jobdeck.deck import JOB_FIELDS, JobDeck, JobHandle, ScheduleOptions
+from jobdeck.deck import JOB_FIELDS, JobDeck, JobHandle
 from jobdeck.domain.job import Change, HistoryEvent, Job
 from jobdeck.errors import JobdeckError
 from jobdeck.handlers.base import BaseJobHandler
+from jobdeck.inputs import ScheduleOptions
 from jobdeck.runtime.maintenance import MaintenanceReport
 
 T = TypeVar("T")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -176,19 +177,45 @@ async def test_schedule_job_fills_in_defaults(deck: JobDeck, clock: FrozenClock)
     assert (await deck.schedule_job("noop", run_at=at)).run_at == at
 
 
-async def test_schedule_job_validates(deck: JobDeck) -> None:
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"priority": "whenever"}, "priority"),
+        ({"delay": -1}, "delay must be >= 0"),
+        ({"delay": "soon"}, "delay must be a number"),
+        ({"delay": 5, "run_at": datetime.now(UTC)}, "either delay or run_at"),
+        ({"run_at": "tomorrow"}, "run_at must be a datetime"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"max_retries": True}, "max_retries"),
+        ({"retry_delays": []}, "retry_delays"),
+        ({"retry_delays": [-1]}, "retry_delays"),
+        ({"timeout": -1}, "timeout"),
+        ({"name": 5}, "name must be a string"),
+        ({"description": 5}, "description must be a string"),
+        ({"source": 5}, "source must be a string"),
+        ({"plugin_id": 5}, "plugin_id must be a string"),
+        ({"store_id": 5}, "store_id must be a string"),
+        ({"user_id": 5}, "user_id must be a string"),
+        ({"metadata": ["not", "an", "object"]}, "metadata must be an object"),
+        ({"show_notification": "yes"}, "show_notification must be true or false"),
+        ({"icon_svg": "<svg xmlns='http://www.w3.org/2000/svg'><script/></svg>"}, "script"),
+        ({"cron_job_id": -1}, "cron_job_id"),
+        ({"colour": "red", "size": 2}, "unknown argument\\(s\\): colour, size"),
+    ],
+)
+async def test_schedule_job_validates_every_option(
+    deck: JobDeck, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        await deck.schedule_job("noop", **options)
+    with pytest.raises(ValidationError, match=f"job 1: .*{message}"):
+        await deck.schedule_jobs([{"type": "noop"}, {"type": "noop", **options}])
+    assert await deck.count_jobs() == 0
+
+
+async def test_schedule_job_validates_type_and_payload(deck: JobDeck) -> None:
     with pytest.raises(UnknownJobType, match="unknown job type 'nope'"):
         await deck.schedule_job("nope")
-    with pytest.raises(ValidationError, match="priority"):
-        await deck.schedule_job("noop", priority="whenever")
-    with pytest.raises(ValidationError, match="delay"):
-        await deck.schedule_job("noop", delay=-1)
-    with pytest.raises(ValidationError, match="either delay or run_at"):
-        await deck.schedule_job("noop", delay=5, run_at=datetime.now(UTC))
-    with pytest.raises(ValidationError, match="max_retries"):
-        await deck.schedule_job("noop", max_retries=-1)
-    with pytest.raises(ValidationError, match="retry_delays"):
-        await deck.schedule_job("noop", retry_delays=[])
     with pytest.raises(ValidationError, match="payload"):
         await deck.schedule_job("noop", ["not a dict"])  # type: ignore[arg-type]
     assert await deck.count_jobs() == 0

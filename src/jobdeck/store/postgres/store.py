@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, LiteralString, TypeVar
@@ -30,6 +29,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from jobdeck.domain.ids import new_job_ids
 from jobdeck.domain.job import (
     TERMINAL,
     Change,
@@ -406,7 +406,7 @@ class PostgresStore:
     async def insert_jobs(self, jobs: Sequence[NewJob], now: datetime) -> list[Job]:
         if not jobs:
             return []
-        job_ids = [str(uuid.uuid4()) for _ in jobs]  # chosen once: retries are idempotent
+        job_ids = new_job_ids(len(jobs))  # chosen once: retries are idempotent
         # One JSON parameter rather than an array per column: see insert_jobs in queries.sql.
         entries = [
             {

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from itertools import chain
 from typing import Any
 
+from jobdeck.domain.ids import new_job_ids
 from jobdeck.domain.job import (
     Change,
     Fence,
@@ -50,7 +51,6 @@ from jobdeck.store.sqlite.rows import (
     from_ts,
     insert_row,
     inserted_job,
-    new_uuids,
     status_of,
     to_event,
     to_job,
@@ -102,11 +102,17 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
             return []
         at = to_ts(now)
         created = ts_at(at)
-        job_ids = new_uuids(len(jobs))
+        job_ids = new_job_ids(len(jobs))
         payloads = [_json_of(new.payload, new.payload_json) for new in jobs]
         metadatas = [_json_of(new.metadata, new.metadata_json) for new in jobs]
-        run_ats = [at if new.run_at is None else to_ts(new.run_at) for new in jobs]
-        times = [created if new.run_at is None else as_read(new.run_at) for new in jobs]
+        # Most jobs run at once: their run_at is ``now`` itself, converted once here.
+        run_ats = [
+            at if new.run_at is None or new.run_at is now else to_ts(new.run_at) for new in jobs
+        ]
+        times = [
+            created if new.run_at is None or new.run_at is now else as_read(new.run_at)
+            for new in jobs
+        ]
 
         def run(conn: sqlite3.Connection) -> list[Job]:
             with Tx(conn) as t:

@@ -1,0 +1,238 @@
+"""Checks of what callers pass to the deck: each raises ValidationError naming the field.
+
+:func:`queued_job` is on the bulk-enqueue path (``schedule_jobs``), so it starts from
+the defaults and checks only the options a caller gave: most jobs give none.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypedDict
+
+from jobdeck.domain.job import JobFilter, Mode, NewJob, Priority, Status, construct
+from jobdeck.errors import ValidationError
+from jobdeck.runtime.executor import METADATA_LIMIT, json_text
+
+PAYLOAD_LIMIT = 1024 * 1024
+
+
+class ScheduleOptions(TypedDict, total=False):
+    """The keyword options of :meth:`JobDeck.schedule_job` (and of each dict given to
+    ``schedule_jobs``); defaults: priority "normal", max_retries 3, delay 0, notification on."""
+
+    priority: str | int | Priority
+    max_retries: int
+    delay: float | timedelta
+    run_at: datetime | None
+    name: str | None
+    description: str | None
+    source: str | None
+    metadata: Mapping[str, Any] | None
+    store_id: str | None
+    user_id: str | None
+    plugin_id: str | None
+    retry_delays: Sequence[float] | None
+    timeout: int | None
+    icon_svg: str | None
+    show_notification: bool
+    cron_job_id: int | None
+
+
+def text(value: Any, what: str, *, required: bool = False) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ValidationError(f"{what} is required")
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string")
+    return value
+
+
+def required(value: Any, what: str) -> str:
+    checked = text(value, what, required=True)
+    assert checked is not None
+    return checked
+
+
+def flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{what} must be true or false")
+    return value
+
+
+def count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{what} must be an integer >= 0")
+    return value
+
+
+def timeout(value: Any, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return count(value, "timeout")
+
+
+def metadata(value: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
+    return _json_object(value, "metadata", METADATA_LIMIT)
+
+
+def payload(value: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
+    return _json_object(value, "payload", PAYLOAD_LIMIT)
+
+
+def _json_object(
+    value: Mapping[str, Any] | None, what: str, limit: int
+) -> tuple[dict[str, Any], str]:
+    """A copy of ``value`` and its JSON text (checked for size; kept on NewJob so the
+    store does not encode it again)."""
+    if value is None:
+        return {}, "{}"
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"{what} must be an object")
+    copy = dict(value)
+    return copy, json_text(copy, what, limit)
+
+
+def icon(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    from jobdeck.domain.svg import sanitize_svg
+
+    return sanitize_svg(value)
+
+
+def run_at(delay: Any, when: Any, now: datetime) -> datetime:
+    if when is not None:
+        if delay not in (0, timedelta(0)):
+            raise ValidationError("give either delay or run_at, not both")
+        if not isinstance(when, datetime):
+            raise ValidationError("run_at must be a datetime")
+        return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    if isinstance(delay, timedelta):
+        seconds = delay.total_seconds()
+    elif isinstance(delay, int | float) and not isinstance(delay, bool):
+        seconds = float(delay)
+    else:
+        raise ValidationError("delay must be a number of seconds or a timedelta")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValidationError("delay must be >= 0 seconds")
+    return now + timedelta(seconds=seconds)
+
+
+def retry_delays(value: Sequence[float] | None) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not value:
+        raise ValidationError("retry_delays must be a non-empty list of seconds")
+    delays = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int | float) or not item >= 0:
+            raise ValidationError("retry_delays must be numbers of seconds >= 0")
+        delays.append(float(item))
+    return tuple(delays)
+
+
+def _optional_text(what: str) -> Callable[[Any], str | None]:
+    return lambda value: text(value, what)
+
+
+def _cron_job_id(value: Any) -> int | None:
+    return None if value is None else count(value, "cron_job_id")
+
+
+# The options that set one NewJob field of the same name, each with its check; the
+# others (name, metadata, timeout, delay/run_at) have defaults that depend on more.
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "priority": Priority.parse,
+    "max_retries": lambda value: count(value, "max_retries"),
+    "description": _optional_text("description"),
+    "source": _optional_text("source"),
+    "plugin_id": _optional_text("plugin_id"),
+    "store_id": _optional_text("store_id"),
+    "user_id": _optional_text("user_id"),
+    "icon_svg": icon,
+    "show_notification": lambda value: flag(value, "show_notification"),
+    "retry_delays": retry_delays,
+    "cron_job_id": _cron_job_id,
+}
+_SPECIAL = frozenset({"name", "metadata", "timeout", "delay", "run_at"})
+SCHEDULE_OPTIONS = frozenset(ScheduleOptions.__annotations__)
+assert _CHECKS.keys() | _SPECIAL == SCHEDULE_OPTIONS, "every option has its check"
+
+_QUEUED_DEFAULTS: dict[str, Any] = {
+    "mode": Mode.QUEUED,
+    "priority": Priority.NORMAL,
+    "description": None,
+    "icon_svg": None,
+    "source": None,
+    "plugin_id": None,
+    "store_id": None,
+    "user_id": None,
+    "show_notification": True,
+    "max_retries": 3,
+    "retry_delays": None,
+    "cron_job_id": None,
+    "metadata_json": "{}",
+}
+
+
+def queued_job(
+    job_type: str,
+    body: Mapping[str, Any] | None,
+    options: Mapping[str, Any],
+    *,
+    default_timeout: int,
+    now: datetime,
+) -> NewJob:
+    """The NewJob ``schedule_job(job_type, body, **options)`` asks for."""
+    values = dict(_QUEUED_DEFAULTS)
+    values["type"] = values["name"] = job_type
+    values["payload"], values["payload_json"] = payload(body)
+    values["metadata"] = {}
+    values["timeout"] = default_timeout
+    values["run_at"] = now
+    if options:
+        for key, value in options.items():
+            check = _CHECKS.get(key)
+            if check is not None:
+                values[key] = check(value)
+            elif key not in _SPECIAL:
+                unknown = sorted(set(options) - SCHEDULE_OPTIONS)
+                raise ValidationError(f"unknown argument(s): {', '.join(unknown)}")
+        values["name"] = text(options.get("name"), "name") or job_type
+        values["metadata"], values["metadata_json"] = metadata(options.get("metadata"))
+        values["timeout"] = timeout(options.get("timeout"), default_timeout)
+        if "delay" in options or "run_at" in options:
+            values["run_at"] = run_at(options.get("delay", 0), options.get("run_at"), now)
+    # Every field is given: construct skips the frozen dataclass's per-field setattr.
+    return construct(NewJob, values)
+
+
+def job_filter(
+    status: str | Sequence[str] | None,
+    type: str | None,
+    source: str | None,
+    store_id: str | None,
+    plugin_id: str | None,
+    mode: str | None,
+    q: str | None,
+) -> JobFilter:
+    names = [status] if isinstance(status, str) else list(status or ())
+    try:
+        statuses = tuple(Status(name) for name in names)
+        job_mode = Mode(mode) if mode else None
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+    return JobFilter(
+        status=statuses,
+        type=text(type, "type"),
+        source=text(source, "source"),
+        store_id=text(store_id, "store_id"),
+        plugin_id=text(plugin_id, "plugin_id"),
+        mode=job_mode,
+        text=text(q, "q"),
+    )
