@@ -25,12 +25,12 @@ from jobdeck.domain.job import (
     Status,
 )
 from jobdeck.domain.progress import clamp_progress, split_progress_args
+from jobdeck.domain.values import METADATA_LIMIT, RESULT_LIMIT, check_json, storable
 from jobdeck.errors import JobdeckError, JobNotFound, ValidationError
 from jobdeck.events.feed import follow
 from jobdeck.handlers.base import BaseJobHandler
 from jobdeck.handlers.registry import Registry
 from jobdeck.inputs import ScheduleOptions
-from jobdeck.runtime.executor import METADATA_LIMIT, RESULT_LIMIT, check_json
 from jobdeck.runtime.maintenance import Maintenance, MaintenanceReport
 from jobdeck.runtime.worker import Worker
 from jobdeck.store import open_store
@@ -370,7 +370,9 @@ class JobDeck:
         return JobHandle(self, await store.complete(job_id, result, self.clock.now()))
 
     async def fail_job(self, job_id: str, error: str) -> JobHandle:
-        message = inputs.text(error if isinstance(error, str) else str(error), "error") or "Failed"
+        # Sanitised, not refused: recording a failure must not fail.
+        message = inputs.text(storable(error if isinstance(error, str) else str(error)), "error")
+        message = message or "Failed"
         store = await self._opened()
         return JobHandle(self, await store.fail(job_id, message, self.clock.now()))
 

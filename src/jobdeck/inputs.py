@@ -12,10 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 
 from jobdeck.domain.job import JobFilter, Mode, NewJob, Priority, Status, construct
+from jobdeck.domain.values import METADATA_LIMIT, PAYLOAD_LIMIT, check_text, json_text
 from jobdeck.errors import ValidationError
-from jobdeck.runtime.executor import METADATA_LIMIT, json_text
-
-PAYLOAD_LIMIT = 1024 * 1024
 
 
 class ScheduleOptions(TypedDict, total=False):
@@ -47,6 +45,7 @@ def text(value: Any, what: str, *, required: bool = False) -> str | None:
         return None
     if not isinstance(value, str):
         raise ValidationError(f"{what} must be a string")
+    check_text(what, value)
     return value
 
 

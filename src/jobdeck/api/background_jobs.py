@@ -16,8 +16,9 @@ from jobdeck.api.auth import read_jobs, write_jobs
 from jobdeck.api.context import context
 from jobdeck.api.errors import forbidden, not_found
 from jobdeck.api.jobs_v1 import parse_statuses, scoped_filters
-from jobdeck.api.schemas import check_text, error_responses, job_snake
+from jobdeck.api.schemas import error_responses, job_snake
 from jobdeck.domain.job import Status
+from jobdeck.domain.values import check_text
 from jobdeck.tokens import Principal
 
 router = APIRouter(

@@ -12,9 +12,10 @@ from jobdeck.api import schemas as s
 from jobdeck.api.auth import read_jobs, write_jobs
 from jobdeck.api.context import context
 from jobdeck.api.errors import ApiError, forbidden, not_found
-from jobdeck.api.schemas import check_text, error_responses, job_camel
+from jobdeck.api.schemas import error_responses, job_camel
 from jobdeck.domain.job import Mode, Status
 from jobdeck.domain.svg import sanitize_svg
+from jobdeck.domain.values import check_text
 from jobdeck.errors import ValidationError
 from jobdeck.tokens import Principal
 

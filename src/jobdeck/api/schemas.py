@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from jobdeck.domain.job import HistoryEvent, Job
+from jobdeck.domain.values import METADATA_LIMIT, RESULT_LIMIT, check_text, check_tree
 from jobdeck.errors import ValidationError
 
-METADATA_LIMIT = 64 * 1024
-RESULT_LIMIT = 1024 * 1024
-MAX_JSON_DEPTH = 64
 SHORT = 500  # max length of names, types, ids
 LONG = 10_000  # max length of descriptions and messages
 
@@ -134,41 +131,12 @@ def event_snake(event: HistoryEvent) -> dict[str, Any]:
 # --- input checks -------------------------------------------------------------
 
 
-def check_text(field: str, value: str | None) -> None:
-    """Text every database stores as given: no NUL, no lone surrogates."""
-    if value is None:
-        return
-    if "\x00" in value:
-        raise ValidationError(f"{field}: NUL characters are not allowed")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValidationError(f"{field}: not valid Unicode text") from exc
-
-
-def check_json(field: str, value: Any, limit: int | None = None) -> None:
-    """JSON every store round-trips: finite numbers, clean text, bounded depth and size."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise ValidationError(f"{field}: nested deeper than {MAX_JSON_DEPTH} levels")
-        if isinstance(item, str):
-            check_text(field, item)
-        elif isinstance(item, float) and not math.isfinite(item):
-            raise ValidationError(f"{field}: numbers must be finite")
-        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) >= 2**63:
-            raise ValidationError(f"{field}: integers must fit in 64 bits")
-        elif isinstance(item, dict):
-            for key, sub in item.items():
-                check_text(field, key)
-                stack.append((sub, depth + 1))
-        elif isinstance(item, list):
-            stack.extend((sub, depth + 1) for sub in item)
-    if limit is not None:
-        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
-        if size > limit:
-            raise PayloadTooLarge(f"{field} is larger than {limit // 1024} KiB")
+def check_json(field: str, value: Any, limit: int) -> None:
+    """Storable JSON (:func:`check_tree`) of at most ``limit`` bytes in UTF-8 (413 above)."""
+    check_tree(field, value)
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > limit:
+        raise PayloadTooLarge(f"{field} is larger than {limit // 1024} KiB")
 
 
 class Input(BaseModel):

@@ -18,7 +18,8 @@ from jobdeck.api import schemas as s
 from jobdeck.api.auth import SESSION_COOKIE, admin, origin_matches_host
 from jobdeck.api.context import context
 from jobdeck.api.errors import ApiError, forbidden, not_found, unauthorized
-from jobdeck.api.schemas import check_text, error_responses, iso
+from jobdeck.api.schemas import error_responses, iso
+from jobdeck.domain.values import check_text
 from jobdeck.store.base import Token
 from jobdeck.tokens import Principal
 

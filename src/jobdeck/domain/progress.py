@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from jobdeck.domain.values import check_text
 from jobdeck.errors import ValidationError
 
 
@@ -27,11 +28,12 @@ def split_progress_args(
     if isinstance(metadata, str):
         if message is not None:
             raise ValidationError("give the message once: positionally or as message=")
-        return None, metadata
+        metadata, message = None, metadata
     if metadata is not None and not isinstance(metadata, Mapping):
         raise ValidationError(f"metadata must be an object, not {type(metadata).__name__}")
     if message is not None and not isinstance(message, str):
         raise ValidationError("message must be a string")
+    check_text("message", message)
     return (dict(metadata) if metadata is not None else None), message
 
 

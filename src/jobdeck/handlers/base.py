@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Protocol
 
 from jobdeck.domain.job import Job
 from jobdeck.domain.progress import clamp_progress, split_progress_args
+from jobdeck.domain.values import METADATA_LIMIT, check_json
 from jobdeck.errors import JobCancelled
 
 
@@ -96,6 +97,8 @@ class BaseJobHandler:
         """
         value = clamp_progress(progress)
         metadata, text = split_progress_args(metadata_or_message, message)
+        if metadata is not None:
+            check_json(metadata, "metadata", METADATA_LIMIT)
         self.check_cancelled()
         write = self.context.update_progress(value, metadata, text)
         if self.context.on_loop_thread():

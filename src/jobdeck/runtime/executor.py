@@ -28,8 +28,8 @@ from typing import Any, TypeVar
 
 from jobdeck.clock import Clock
 from jobdeck.domain.job import Fence, Job, Status
-from jobdeck.domain.jsontext import NOT_SERIALISABLE, encoder
 from jobdeck.domain.retry import backoff, retries_left
+from jobdeck.domain.values import RESULT_LIMIT, check_json, storable
 from jobdeck.errors import InvalidTransition, JobCancelled, StaleWrite, ValidationError
 from jobdeck.handlers.base import BaseJobHandler, is_async_handler
 from jobdeck.store.base import Store
@@ -38,30 +38,6 @@ logger = logging.getLogger("jobdeck.worker")
 
 T = TypeVar("T")
 _Turn = tuple[asyncio.Future[None] | None, asyncio.Future[None]]
-
-METADATA_LIMIT = 64 * 1024
-RESULT_LIMIT = 1024 * 1024
-
-
-_ENCODE = encoder(ensure_ascii=True, allow_nan=False)
-
-
-def json_text(value: Any, what: str, limit: int) -> str:
-    """``value`` as JSON text (ASCII, so its length is its size in bytes);
-    ValidationError unless it is JSON-serialisable within ``limit`` bytes."""
-    try:
-        text = _ENCODE(value)
-    except NOT_SERIALISABLE as exc:
-        raise ValidationError(f"{what} must be JSON-serialisable: {exc}") from exc
-    if len(text) > limit:
-        raise ValidationError(f"{what} is larger than {limit // 1024} KiB")
-    return text
-
-
-def check_json(value: Any, what: str, limit: int) -> None:
-    """ValidationError unless ``value`` is JSON-serialisable within ``limit`` bytes."""
-    json_text(value, what, limit)
-
 
 # --- outcomes ---------------------------------------------------------------
 
@@ -181,6 +157,7 @@ class Attempt:
     def log(self, message: str) -> None:
         if self.ended:
             return
+        message = storable(message)
         now = self._clock.now()
         if self.on_loop_thread():
             self._queue_log(message, now)
@@ -344,7 +321,7 @@ def failure(
 
 
 def describe(error: BaseException) -> str:
-    return str(error) or type(error).__name__
+    return storable(str(error)) or type(error).__name__
 
 
 def _seconds(value: float) -> str:
