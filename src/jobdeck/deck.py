@@ -465,5 +465,12 @@ class JobDeck:
 
     async def run_maintenance(self) -> MaintenanceReport:
         """One maintenance pass (rescue expired leases, time out tracked jobs, retention)."""
-        store = await self._opened()
-        return await Maintenance(store, settings=self.settings, clock=self.clock).run_once()
+        return await (await self._maintenance()).run_once()
+
+    async def run_maintenance_loop(self, stop: asyncio.Event | None = None) -> None:
+        """Maintenance passes until ``stop`` is set, for a process that runs no worker
+        (a worker runs them itself)."""
+        await (await self._maintenance()).run(stop)
+
+    async def _maintenance(self) -> Maintenance:
+        return Maintenance(await self._opened(), settings=self.settings, clock=self.clock)

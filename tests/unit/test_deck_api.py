@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -328,6 +329,21 @@ async def test_maintenance_rescues_jobs_of_dead_workers(deck: JobDeck, clock: Fr
     await job.refresh()
     assert job.status == Status.COMPLETED
     assert job.attempt == 2  # a rescue counts as an attempt
+
+
+async def test_maintenance_loop_runs_until_stopped(deck: JobDeck, clock: FrozenClock) -> None:
+    """What `serve --no-worker` runs: passes every maintenance_seconds until stop."""
+    job = await deck.create_job(name="n", type="t", timeout=10)
+    await job.start()
+    clock.advance(11)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(deck.run_maintenance_loop(stop))
+    async with asyncio.timeout(5):
+        while (await job.refresh()).status != Status.FAILED:
+            await asyncio.sleep(0.02)
+    stop.set()
+    async with asyncio.timeout(5):
+        await loop
 
 
 async def test_the_deck_opens_lazily(tmp_path: Path) -> None:

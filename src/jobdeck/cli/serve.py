@@ -16,7 +16,6 @@ from jobdeck.cli.common import (
     setup_logging,
 )
 from jobdeck.cli.running import Service, api_service, run_until_stopped, stop_on_signals
-from jobdeck.runtime import Maintenance
 
 logger = logging.getLogger("jobdeck.cli")
 
@@ -50,8 +49,7 @@ def serve(
             assert manager is not None
             services: dict[str, Service] = {}
             if no_worker:
-                upkeep = Maintenance(deck.store, settings=settings, clock=deck.clock)
-                services["maintenance"] = upkeep.run
+                services["maintenance"] = deck.run_maintenance_loop
             else:
                 # The worker also runs the maintenance loop (rescues, timeouts, retention).
                 services["worker"] = lambda stop: deck.run_worker(settings.concurrency, stop=stop)
