@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -122,6 +122,9 @@ class Principal:
         return None
 
 
+TOUCH_EVERY = timedelta(minutes=1)  # last_used_at precision: one write a minute at most
+
+
 class Tokens:
     """Token verbs over the deck's store; the deck owns one (``deck.tokens``), so the
     API and the CLI never reach into the store for them."""
@@ -166,7 +169,7 @@ class Tokens:
         """The unrevoked token behind a bearer secret, or None."""
         if not secret or len(secret) > 512:
             return None
-        return await (await self._store()).token_by_hash(hash_secret(secret))
+        return await self._used(await (await self._store()).token_by_hash(hash_secret(secret)))
 
     async def sync_env_admin(self, admin_token: str | None) -> None:
         """Mirror JOBDECK_ADMIN_TOKEN as a stored admin token (hash only).
@@ -209,6 +212,18 @@ class Tokens:
     async def redeem_grant(self, kind: str, secret: str | None, *, consume: bool) -> Token | None:
         if not secret or len(secret) > 512:
             return None
-        return await (await self._store()).use_grant(
-            kind, hash_secret(secret), self._now(), consume
+        store = await self._store()
+        return await self._used(
+            await store.use_grant(kind, hash_secret(secret), self._now(), consume)
         )
+
+    async def _used(self, token: Token | None) -> Token | None:
+        """Keep ``last_used_at`` current to the minute: a write per request would make
+        every read a write."""
+        if token is None:
+            return None
+        now = self._now()
+        if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:
+            await (await self._store()).touch_token(token.id, now)
+            token = replace(token, last_used_at=now)
+        return token

@@ -184,6 +184,24 @@ async def test_token_admin_routes(api: Api, admin: httpx.AsyncClient) -> None:
     assert (await admin.delete("/api/v1/tokens/ci")).status_code == 404
 
 
+async def test_token_list_shows_when_each_token_was_last_used(
+    api: Api, admin: httpx.AsyncClient
+) -> None:
+    created = await admin.post("/api/v1/tokens", json={"name": "ci", "scopes": ["jobs:read"]})
+    secret = created.json()["token"]
+
+    def last_used(listed: httpx.Response) -> str | None:
+        [ci] = [t for t in listed.json()["data"] if t["name"] == "ci"]
+        return ci["lastUsedAt"]  # type: ignore[no-any-return]
+
+    assert last_used(await admin.get("/api/v1/tokens")) is None
+    assert (await api.client(secret).get("/api/v1/jobs")).status_code == 200
+    first = last_used(await admin.get("/api/v1/tokens"))
+    assert first is not None and first.endswith("Z")
+    assert (await api.client(secret).get("/api/v1/jobs")).status_code == 200
+    assert last_used(await admin.get("/api/v1/tokens")) == first  # a write a minute at most
+
+
 async def test_env_admin_token(make_api: MakeApi, tmp_path) -> None:
     api = await make_api()
     await api.deck.tokens.sync_env_admin("jdk_from-the-environment")

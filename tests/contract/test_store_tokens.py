@@ -79,3 +79,26 @@ async def test_concurrent_uses_of_a_grant_one_wins(store: Store, open_store: Ope
         ]
         results = await asyncio.gather(*uses)
         assert [r for r in results if r is not None] == [token], round_
+
+
+async def test_touch_token_records_its_last_use(store: Store) -> None:
+    token = await store.create_token("ci", "hash-1", ["admin"], None, None, T0)
+    assert token.last_used_at is None
+    await store.touch_token(token.id, at(5))
+    [listed] = await store.list_tokens()
+    assert listed.last_used_at == at(5)
+    assert await store.token_by_hash("hash-1") == listed
+
+
+async def test_purge_grants_deletes_only_expired_ones(store: Store) -> None:
+    token = await store.create_token("admin", "h", ["admin"], None, None, T0)
+    await store.create_grant("ticket", "used-early", token.id, at(60))
+    await store.create_grant("ticket", "never-used", token.id, at(60))
+    await store.create_grant("session", "still-valid", token.id, at(3600))
+    assert await store.use_grant("ticket", "used-early", at(1), consume=True) == token
+    assert await store.purge_grants(at(59)) == 0
+    assert await store.purge_grants(at(60)) == 2
+    assert await store.purge_grants(at(61)) == 0
+    assert await store.use_grant("session", "still-valid", at(61), consume=False) == token
+    # A purged grant's secret may be issued again (its row is gone).
+    await store.create_grant("ticket", "never-used", token.id, at(120))

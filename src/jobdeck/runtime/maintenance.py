@@ -1,5 +1,6 @@
 """Maintenance (SPEC §2.3, §2.4, §2.6): rescue expired leases, fail timed-out tracked
-jobs, prune old jobs when retention is configured.
+jobs, prune old jobs when retention is configured, delete expired login codes,
+WebSocket tickets and sessions.
 
 Every pass is a few conditional updates, so any number of processes may run it at
 once: a job is rescued or failed by exactly one of them.
@@ -19,7 +20,7 @@ from jobdeck.store.base import Store
 
 logger = logging.getLogger("jobdeck.maintenance")
 
-RETENTION_EVERY = 60.0  # seconds between retention prunes: deleting is not urgent
+RETENTION_EVERY = 60.0  # seconds between prunes (old jobs, expired grants): not urgent
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class MaintenanceReport:
     rescued: int = 0
     timed_out: int = 0
     deleted: int = 0
+    grants_purged: int = 0
 
 
 class Maintenance:
@@ -40,10 +42,12 @@ class Maintenance:
         now = self.clock.now()
         rescued = await self.store.rescue_expired(now)
         timed_out = await self.store.fail_timed_out_tracked(now)
-        deleted = 0
+        deleted = purged = 0
         days = self.settings.retention_days
         if retention and days is not None and days > 0:
             deleted = await self.store.cleanup(now - timedelta(days=days))
+        if retention:
+            purged = await self.store.purge_grants(now)
         if rescued or timed_out or deleted:
             logger.info(
                 "maintenance: rescued=%d timed_out=%d deleted=%d",
@@ -51,7 +55,7 @@ class Maintenance:
                 len(timed_out),
                 deleted,
             )
-        return MaintenanceReport(len(rescued), len(timed_out), deleted)
+        return MaintenanceReport(len(rescued), len(timed_out), deleted, purged)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Every ``maintenance_seconds`` until ``stop`` is set or the task is cancelled."""

@@ -204,6 +204,9 @@ class Store(Protocol):
 
     async def revoke_token(self, name: str, now: datetime) -> bool: ...
 
+    async def touch_token(self, token_id: int, now: datetime) -> None:
+        """Record that the token was just used (``last_used_at``)."""
+
     async def create_grant(
         self, kind: str, secret_hash: str, token_id: int, expires_at: datetime
     ) -> None:
@@ -215,3 +218,6 @@ class Store(Protocol):
     ) -> Token | None:
         """The grant's token when unexpired, unused and its token unrevoked; with
         ``consume`` it is used up atomically (two concurrent uses: one wins)."""
+
+    async def purge_grants(self, now: datetime) -> int:
+        """Delete the grants expired by ``now`` (used or not); how many."""

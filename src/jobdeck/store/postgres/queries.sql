@@ -631,6 +631,12 @@ UPDATE jobdeck_tokens SET revoked_at = %(now)s
 WHERE name = %(name)s AND revoked_at IS NULL
 RETURNING id
 
+-- name: touch_token
+UPDATE jobdeck_tokens SET last_used_at = %(now)s WHERE id = %(token_id)s
+
+-- name: purge_grants
+DELETE FROM jobdeck_grants WHERE expires_at <= %(now)s
+
 -- name: create_grant
 INSERT INTO jobdeck_grants (kind, secret_hash, token_id, expires_at)
 VALUES (%(kind)s, %(secret_hash)s, %(token_id)s, %(expires_at)s)

@@ -723,6 +723,18 @@ class PostgresStore:
 
         return await self._run(go)
 
+    async def touch_token(self, token_id: int, now: datetime) -> None:
+        async def go(conn: Conn) -> None:
+            await conn.execute(Q["touch_token"], {"token_id": token_id, "now": now})
+
+        await self._run(go)
+
+    async def purge_grants(self, now: datetime) -> int:
+        async def go(conn: Conn) -> int:
+            return (await conn.execute(Q["purge_grants"], {"now": now})).rowcount
+
+        return await self._run(go)
+
     async def create_grant(
         self, kind: str, secret_hash: str, token_id: int, expires_at: datetime
     ) -> None:

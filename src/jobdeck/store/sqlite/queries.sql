@@ -411,6 +411,12 @@ SELECT * FROM tokens ORDER BY id;
 -- name: revoke_token
 UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL;
 
+-- name: touch_token
+UPDATE tokens SET last_used_at = ? WHERE id = ?;
+
+-- name: purge_grants
+DELETE FROM grants WHERE expires_at <= ?;
+
 -- name: insert_grant
 INSERT INTO grants (kind, secret_hash, token_id, expires_at) VALUES (?, ?, ?, ?);
 

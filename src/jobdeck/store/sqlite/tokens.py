@@ -58,6 +58,20 @@ class TokenVerbs:
 
         return await self._db.run(run)
 
+    async def touch_token(self, token_id: int, now: datetime) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            with Tx(conn):
+                conn.execute(Q["touch_token"], (to_ts(now), token_id))
+
+        await self._db.run(run)
+
+    async def purge_grants(self, now: datetime) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            with Tx(conn):
+                return conn.execute(Q["purge_grants"], (to_ts(now),)).rowcount
+
+        return await self._db.run(run)
+
     async def create_grant(
         self, kind: str, secret_hash: str, token_id: int, expires_at: datetime
     ) -> None:
