@@ -1,5 +1,8 @@
 """A real uvicorn server on 127.0.0.1 (a free port), over a real SQLite file in tmp_path.
 
+Configured as ``jobdeck serve`` configures it (``uvicorn_config``); ``make_api``'s
+``server_options`` override single settings (e.g. another WebSocket protocol).
+
 The server runs in the test's event loop, so tests can also drive the deck directly
 (e.g. progress updates a WebSocket client should see).
 """
@@ -62,7 +65,7 @@ MakeApi = Callable[..., Awaitable[Api]]
 async def make_api(tmp_path: Path) -> AsyncIterator[MakeApi]:
     running: list[tuple[_Server, asyncio.Task[None], Api]] = []
 
-    async def make(**app_options: Any) -> Api:
+    async def make(*, server_options: dict[str, Any] | None = None, **app_options: Any) -> Api:
         settings = Settings(
             database_url=f"sqlite:///{tmp_path}/jobdeck-{len(running)}.db",
             poll_seconds=0.05,
@@ -77,7 +80,8 @@ async def make_api(tmp_path: Path) -> AsyncIterator[MakeApi]:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        server = _Server(uvicorn_config(app, "127.0.0.1", port, log_level="warning"))
+        options = {"log_level": "warning", **(server_options or {})}
+        server = _Server(uvicorn_config(app, "127.0.0.1", port, **options))
         task = asyncio.create_task(server.serve(sockets=[sock]))
         for _ in range(500):
             if server.started or task.done():

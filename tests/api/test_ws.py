@@ -9,10 +9,12 @@ import socket
 from typing import Any
 
 import pytest
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from jobdeck import tokens
+from jobdeck.api.wsframes import FramedWebSocketProtocol
 
 from .conftest import Api, MakeApi, wait_for
 from .test_jobs_v1 import JOB_KEYS
@@ -41,6 +43,29 @@ async def rejected(api: Api, url: str | None = None, **kwargs: Any) -> int:
         async with connect(url or api.ws_url, **kwargs):
             pass
     return info.value.response.status_code
+
+
+@pytest.fixture
+def sends(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How messages leave the server: ASGI ``websocket.send`` messages, pre-framed writes."""
+    counts = {"asgi": 0, "framed": 0}
+    asgi_send = WebSocketsSansIOProtocol.send
+    send_frames = FramedWebSocketProtocol.send_frames
+
+    async def count_asgi(self: WebSocketsSansIOProtocol, message: Any) -> None:
+        counts["asgi"] += message["type"] == "websocket.send"
+        await asgi_send(self, message)
+
+    async def count_frames(self: FramedWebSocketProtocol, frames: bytes) -> None:
+        counts["framed"] += 1
+        await send_frames(self, frames)
+
+    monkeypatch.setattr(WebSocketsSansIOProtocol, "send", count_asgi)
+    monkeypatch.setattr(FramedWebSocketProtocol, "send_frames", count_frames)
+    return counts
+
+
+ASGI_PROTOCOL = {"ws": "websockets-sansio"}  # uvicorn's own: no pre-framed extension
 
 
 async def test_connected_ping_and_full_job_updates(api: Api) -> None:
@@ -228,8 +253,11 @@ async def test_token_revoked_by_another_process_closes_within_the_recheck(api: A
                 await asyncio.wait_for(conn.recv(), 3)
 
 
-async def test_slow_client_is_dropped_and_others_keep_up(make_api: MakeApi) -> None:
-    api = await make_api(ws_queue_size=64, ws_send_timeout=1.0)
+@pytest.mark.parametrize("server_options", [None, ASGI_PROTOCOL], ids=["framed", "asgi"])
+async def test_slow_client_is_dropped_and_others_keep_up(
+    make_api: MakeApi, server_options: dict[str, str] | None, sends: dict[str, int]
+) -> None:
+    api = await make_api(server_options=server_options, ws_queue_size=64, ws_send_timeout=1.0)
     hub = api.app.state.ctx.hub
     jobs = []
     for i in range(40):
@@ -276,6 +304,8 @@ async def test_slow_client_is_dropped_and_others_keep_up(make_api: MakeApi) -> N
         await slow.close()
     metrics = await api.client(api.admin).get("/metrics")
     assert 'jobdeck_ws_dropped_total{reason="client too slow"} 1.0' in metrics.text
+    framed = server_options is None  # then the stall is the transport's flow control
+    assert (sends["framed"] > 0, sends["asgi"] > 0) == (framed, not framed)
 
 
 def test_board_keeps_latest_state_per_job() -> None:
@@ -375,3 +405,35 @@ async def test_batch_subscription_gets_job_updates_frames(api: Api) -> None:
         assert set(seen) == {j.job_id for j in jobs}
         await ws.send(json.dumps({"type": "subscribe", "batch": "yes"}))
         assert "batch" in (await recv(ws))["message"]
+
+
+async def test_serve_config_sends_pre_framed_messages(api: Api, sends: dict[str, int]) -> None:
+    async with connect(api.ws_url, additional_headers=bearer(api.admin)) as ws:
+        assert (await recv(ws))["type"] == "connected"
+        await ws.send(json.dumps({"type": "ping"}))
+        assert await recv(ws) == {"type": "pong"}
+        job = await api.deck.create_job(name="big", type="t")
+        await job.start()
+        await job.complete({"blob": "x" * 100_000})  # a frame in the 64-bit length form
+        done = await next_update(ws, job.job_id, "completed")
+        assert done["job"]["result"] == {"blob": "x" * 100_000}
+    assert sends["asgi"] == 0 and sends["framed"] >= 3
+
+
+async def test_without_the_extension_messages_go_through_asgi(
+    make_api: MakeApi, sends: dict[str, int]
+) -> None:
+    api = await make_api(server_options=ASGI_PROTOCOL)
+    async with connect(api.ws_url, additional_headers=bearer(api.admin)) as ws:
+        assert (await recv(ws))["type"] == "connected"
+        jobs = [await api.deck.create_job(name=f"j{i}", type="t") for i in range(3)]
+        await ws.send(json.dumps({"type": "ping"}))
+        updates, pong = [], False
+        while len(updates) < len(jobs) or not pong:
+            message = await recv(ws)
+            pong = pong or message == {"type": "pong"}
+            if message["type"] == "job_update":
+                updates.append(message)
+        assert [m["job"]["jobId"] for m in updates] == [j.job_id for j in jobs]
+        assert [m["seq"] for m in updates] == sorted(m["seq"] for m in updates)
+    assert sends["framed"] == 0 and sends["asgi"] >= 5

@@ -2,11 +2,15 @@
 
 One feed consumer per process (``deck.subscribe``) — not one database follower
 per socket — writes each change onto a shared :class:`Board`: the latest state of
-every recently changed job, in seq order, encoded to JSON at most once. Each
-client has a cursor into the board and its own writer task, which sends what
-changed since its cursor. So publishing costs the same for 1 or 1,000 sockets,
-and a client that is a little behind skips a job's intermediate progress but
-always gets its latest state.
+every recently changed job, in seq order, encoded to JSON (and to a WebSocket
+frame, see ``wsframes.py``) at most once. Each client has a cursor into the board
+and its own writer task, which sends what changed since its cursor. So publishing
+costs the same for 1 or 1,000 sockets, and a client that is a little behind skips
+a job's intermediate progress but always gets its latest state.
+
+Writers wake in rounds: an update after a quiet spell at once, a stream of them
+at most every ``flush_interval`` (default 0.1 s), so that a round carries many
+updates per socket rather than one (see :meth:`Hub.publish`).
 
 Per client the server keeps a cursor and a bounded queue of control messages
 (pongs, errors, catch-up requests). A client that stops reading is closed, never
@@ -33,6 +37,7 @@ from typing import Any
 
 from jobdeck.api.metrics import Metrics
 from jobdeck.api.schemas import job_camel
+from jobdeck.api.wsframes import text_frame
 from jobdeck.domain.job import Change, Job, Mode, Status
 from jobdeck.errors import ValidationError
 from jobdeck.tokens import Principal
@@ -41,6 +46,7 @@ log = logging.getLogger("jobdeck.ws")
 
 QUEUE_SIZE = 1024
 BATCH_WINDOW = 0.05  # seconds a batching client's updates gather before one frame
+FLUSH_INTERVAL = 0.1  # seconds between wake-ups of every client while changes stream in
 RECHECK_SECONDS = 3.0
 SEND_TIMEOUT = 5.0
 CATCH_UP_PAGE = 1000
@@ -132,12 +138,19 @@ class Entry:
     seq: int
     job: Job
     _text: str | None = None
+    _frame: bytes | None = None
 
     @property
     def text(self) -> str:
         if self._text is None:
             self._text = encode_change(Change(self.seq, self.job))  # once, for every client
         return self._text
+
+    @property
+    def frame(self) -> bytes:
+        if self._frame is None:
+            self._frame = text_frame(self.text.encode())  # once, for every socket
+        return self._frame
 
 
 class Board:
@@ -238,6 +251,7 @@ class Hub:
         recheck_seconds: float = RECHECK_SECONDS,
         send_timeout: float = SEND_TIMEOUT,
         batch_window: float = BATCH_WINDOW,
+        flush_interval: float = FLUSH_INTERVAL,
     ) -> None:
         self.deck = deck
         self.metrics = metrics
@@ -245,9 +259,11 @@ class Hub:
         self.recheck_seconds = recheck_seconds
         self.send_timeout = send_timeout
         self.batch_window = batch_window
+        self.flush_interval = flush_interval
         self.clients: set[Client] = set()
         self._tasks: list[asyncio.Task[None]] = []
-        self._wake_pending = False
+        self._wake: asyncio.Handle | None = None
+        self._woken_at = float("-inf")
 
     @property
     def seq(self) -> int:
@@ -264,6 +280,9 @@ class Hub:
     async def stop(self) -> None:
         for client in list(self.clients):
             client.drop(CLOSE_SHUTDOWN, "server shutting down")
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -298,13 +317,24 @@ class Hub:
         for change in changes:
             self.board.put(change)
             self.metrics.feed_changes.inc()
-        if not self._wake_pending:
-            # One wake-up per loop turn, however many changes the feed read in it.
-            self._wake_pending = True
-            asyncio.get_running_loop().call_soon(self._wake_all)
+        if self._wake is not None:
+            return  # the pending wake-up carries these changes too
+        # An update after a quiet spell goes out at once (on the next loop turn, with
+        # whatever else the feed reads in this one). While changes stream in, every
+        # client wakes at most once per flush_interval: each round then carries many
+        # updates per socket, instead of a round of tiny writes per feed read (the
+        # SQLite feed reads every few ms), which costs CPU and, once the loop is busy,
+        # latency too.
+        loop = asyncio.get_running_loop()
+        due = self._woken_at + self.flush_interval
+        if due <= loop.time():
+            self._wake = loop.call_soon(self._wake_all)
+        else:
+            self._wake = loop.call_at(due, self._wake_all)
 
     def _wake_all(self) -> None:
-        self._wake_pending = False
+        self._wake = None
+        self._woken_at = asyncio.get_running_loop().time()
         for client in self.clients:
             client.wake.set()
 

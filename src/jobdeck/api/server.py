@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends
 from jobdeck import tokens
 from jobdeck.api.app import create_app
 from jobdeck.api.auth import any_token
+from jobdeck.api.wsframes import FramedWebSocketProtocol
 
 log = logging.getLogger("jobdeck.api")
 
@@ -85,7 +86,8 @@ def uvicorn_config(app: Any, host: str, port: int, **overrides: Any) -> uvicorn.
     options: dict[str, Any] = {
         "host": host,
         "port": port,
-        "ws": "websockets-sansio",
+        # websockets-sansio, plus writing pre-framed job updates (wsframes.py).
+        "ws": FramedWebSocketProtocol,
         "ws_max_size": WS_MAX_MESSAGE,
         # Each job update is encoded once and the same text goes to every socket;
         # per-socket compression would redo the work once per client.

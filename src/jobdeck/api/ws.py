@@ -5,7 +5,9 @@ Client messages: ``{"type":"ping"}`` → ``{"type":"pong"}``;
 of every job changed after seq N, then live updates matching the filter. With
 ``"batch": true`` (an extension for busy dashboards) updates arrive as
 ``{"type":"job_updates","updates":[<job_update message>, …]}``, one frame per
-50 ms at most, instead of one frame per update.
+50 ms at most, instead of one frame per update. While updates stream in, a client
+gets them in rounds, at most one per 0.1 s (``Hub.publish``); in each round a
+job's latest state only.
 
 Auth: ``Authorization: Bearer`` header, the UI session cookie (only with an Origin
 naming this host), or a single-use ticket from ``POST /api/v1/ws-ticket`` as
@@ -25,7 +27,8 @@ from fastapi.responses import JSONResponse
 
 from jobdeck.api.auth import SESSION_COOKIE, bearer_secret, origin_matches_host
 from jobdeck.api.context import ApiContext, context
-from jobdeck.api.hub import CLOSE_TOO_SLOW, Client, JobMatch
+from jobdeck.api.hub import Client, JobMatch
+from jobdeck.api.outbox import outbox
 from jobdeck.errors import ValidationError
 from jobdeck.tokens import Principal
 
@@ -33,8 +36,6 @@ log = logging.getLogger("jobdeck.ws")
 router = APIRouter()
 
 MAX_MESSAGE = 64 * 1024
-# Frames one socket sends before the event loop serves the others (and the feed).
-SEND_TURN = 16
 
 
 @router.websocket("/ws")
@@ -157,6 +158,7 @@ def handle(client: Client, text: str) -> None:
 async def write_loop(ctx: ApiContext, ws: WebSocket, client: Client) -> None:
     """Control messages (pongs, errors, catch-ups) first, then job updates in seq order."""
     hub = ctx.hub
+    out = outbox(ws, client, hub.send_timeout)
     while not client.closed.is_set():
         await client.wake.wait()
         client.wake.clear()
@@ -164,42 +166,23 @@ async def write_loop(ctx: ApiContext, ws: WebSocket, client: Client) -> None:
             if client.control:
                 kind, value = client.control.popleft()
                 texts = await hub.catch_up(client, value) if kind == "catch_up" else [value]
-                await _send(ctx, ws, client, texts)
+                await out.send_texts(texts)
                 continue
             if client.batch:
                 # Linger so a burst (and a job's rapid updates) leave as one frame.
                 await asyncio.sleep(hub.batch_window)
             entries = client.pending(hub.board)
             if entries is None:
-                await _send(ctx, ws, client, await hub.catch_up(client, client.cursor))
+                await out.send_texts(await hub.catch_up(client, client.cursor))
                 continue
             if not entries:
                 break
-            texts = [entry.text for entry in entries]
             if client.batch:
-                texts = ['{"type":"job_updates","updates":[' + ",".join(texts) + "]}"]
-            await _send(ctx, ws, client, texts)
+                updates = ",".join(entry.text for entry in entries)
+                await out.send_texts(['{"type":"job_updates","updates":[' + updates + "]}"])
+            else:
+                await out.send_entries(entries)
             hub.metrics.ws_messages.inc(len(entries))
-
-
-async def _send(ctx: ApiContext, ws: WebSocket, client: Client, texts: list[str]) -> None:
-    """Frames in order, ``SEND_TURN`` at a time; a client that does not take a turn's
-    frames within the timeout has stopped reading and is dropped.
-
-    A send that fits in the socket's buffer completes without yielding, so without
-    turns one loop iteration would carry every socket's whole backlog (200 sockets x
-    100 jobs: 20,000 frames), and the feed's next read, and so every client's next
-    update, would wait for all of it. The timeout is per turn, so time spent while
-    other sockets take theirs never counts against this one."""
-    for start in range(0, len(texts), SEND_TURN):
-        if start:
-            await asyncio.sleep(0)
-            if client.closed.is_set():
-                return
-        try:
-            async with asyncio.timeout(ctx.hub.send_timeout):
-                for text in texts[start : start + SEND_TURN]:
-                    await ws.send_text(text)
-        except TimeoutError:
-            client.drop(CLOSE_TOO_SLOW, "client too slow")
-            return
+            # One pass per wake-up: what changed meanwhile waits for the hub's next one,
+            # which Hub.publish paces.
+            break
