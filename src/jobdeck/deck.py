@@ -408,6 +408,11 @@ class JobDeck:
         async for change in follow(store, since, poll_seconds=self.settings.poll_seconds):
             yield change
 
+    async def changes_since(self, seq: int, limit: int) -> list[Change]:
+        """One page of the change feed: jobs changed after ``seq``, in seq order, each
+        in its current state (jobs written by one transaction share a seq)."""
+        return await (await self._opened()).changes_since(seq, limit)
+
     async def last_seq(self) -> int:
         return await (await self._opened()).last_seq()
 

@@ -375,7 +375,7 @@ class Hub:
         messages: list[str] = []
         cursor, limit = since, CATCH_UP_PAGE
         while True:
-            changes = await self.deck.store.changes_since(cursor, limit)
+            changes = await self.deck.changes_since(cursor, limit)
             full = len(changes) >= limit
             if full:
                 # Jobs of one transaction share a seq: never split such a group
