@@ -68,3 +68,29 @@ async def test_wake_ups_are_paced_but_an_isolated_update_leaves_at_once() -> Non
     hub.publish([_change(4, "a")])
     await asyncio.wait_for(client.wake.wait(), 0.25)
     await hub.stop()
+
+
+async def test_a_batching_client_keeps_its_own_faster_pace() -> None:
+    hub = Hub(None, Metrics(), flush_interval=0.8, batch_window=0.2)
+    plain = hub.new_client(Principal(1, "t", ("admin",)))
+    batching = hub.new_client(Principal(1, "t", ("admin",)))
+    batching.batch = True
+    loop = asyncio.get_running_loop()
+
+    hub.publish([_change(1, "a")])
+    await asyncio.wait_for(plain.wake.wait(), 0.15)  # both at once after a quiet spell
+    assert batching.wake.is_set()
+    plain.wake.clear()
+    batching.wake.clear()
+    start = loop.time()
+
+    hub.publish([_change(2, "a")])
+    await asyncio.wait_for(batching.wake.wait(), 2)
+    assert 0.1 <= loop.time() - start < 0.6 and not plain.wake.is_set()
+    batching.wake.clear()
+    batching.pending(hub.board)  # it took seq 2: nothing new for it until seq 3
+
+    await asyncio.wait_for(plain.wake.wait(), 2)
+    assert loop.time() - start >= 0.6
+    assert not batching.wake.is_set()
+    await hub.stop()

@@ -9,8 +9,9 @@ costs the same for 1 or 1,000 sockets, and a client that is a little behind skip
 a job's intermediate progress but always gets its latest state.
 
 Writers wake in rounds: an update after a quiet spell at once, a stream of them
-at most every ``flush_interval`` (default 0.1 s), so that a round carries many
-updates per socket rather than one (see :meth:`Hub.publish`).
+at most every ``flush_interval`` (default 0.1 s; ``batch_window``, 0.05 s, for a
+client that takes its updates in ``job_updates`` frames), so that a round carries
+many updates per socket rather than one (see :meth:`Hub.publish`).
 
 Per client the server keeps a cursor and a bounded queue of control messages
 (pongs, errors, catch-up requests). A client that stops reading is closed, never
@@ -45,8 +46,8 @@ from jobdeck.tokens import Principal
 log = logging.getLogger("jobdeck.ws")
 
 QUEUE_SIZE = 1024
-BATCH_WINDOW = 0.05  # seconds a batching client's updates gather before one frame
-FLUSH_INTERVAL = 0.1  # seconds between wake-ups of every client while changes stream in
+BATCH_WINDOW = 0.05  # seconds between wake-ups of a batching client while changes stream in
+FLUSH_INTERVAL = 0.1  # the same for every other client
 RECHECK_SECONDS = 3.0
 SEND_TIMEOUT = 5.0
 CATCH_UP_PAGE = 1000
@@ -195,6 +196,7 @@ class Client:
     batch: bool = False  # opted in to job_updates frames (see ws.py)
     control: deque[tuple[str, Any]] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    woken_at: float = float("-inf")  # loop time the hub last woke it for updates
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     close_code: int = 1000
     close_reason: str = ""
@@ -263,7 +265,6 @@ class Hub:
         self.clients: set[Client] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._wake: asyncio.Handle | None = None
-        self._woken_at = float("-inf")
 
     @property
     def seq(self) -> int:
@@ -317,26 +318,37 @@ class Hub:
         for change in changes:
             self.board.put(change)
             self.metrics.feed_changes.inc()
-        if self._wake is not None:
-            return  # the pending wake-up carries these changes too
-        # An update after a quiet spell goes out at once (on the next loop turn, with
-        # whatever else the feed reads in this one). While changes stream in, every
-        # client wakes at most once per flush_interval: each round then carries many
-        # updates per socket, instead of a round of tiny writes per feed read (the
-        # SQLite feed reads every few ms), which costs CPU and, once the loop is busy,
-        # latency too.
-        loop = asyncio.get_running_loop()
-        due = self._woken_at + self.flush_interval
-        if due <= loop.time():
-            self._wake = loop.call_soon(self._wake_all)
-        else:
-            self._wake = loop.call_at(due, self._wake_all)
+        if self._wake is None:
+            # The pending wake-up, if any, carries these changes too.
+            loop = asyncio.get_running_loop()
+            due = min((self._due(client) for client in self.clients), default=0.0)
+            self._wake = loop.call_at(max(due, loop.time()), self._wake_due)
 
-    def _wake_all(self) -> None:
+    def _due(self, client: Client) -> float:
+        """When the client may wake again. An update after a quiet spell goes out at
+        once (on the next loop turn, with whatever else the feed reads in this one).
+        While changes stream in, a client wakes at most once per pace: each round
+        then carries many updates per socket, instead of a round of tiny writes per
+        feed read (the SQLite feed reads every few ms), which costs CPU and, once the
+        loop is busy, latency too."""
+        pace = self.batch_window if client.batch else self.flush_interval
+        return client.woken_at + pace
+
+    def _wake_due(self) -> None:
         self._wake = None
-        self._woken_at = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        now, later = loop.time(), float("inf")
         for client in self.clients:
-            client.wake.set()
+            if client.cursor >= self.board.last_seq:
+                continue  # nothing new for it
+            due = self._due(client)
+            if due <= now:
+                client.woken_at = now
+                client.wake.set()
+            else:
+                later = min(later, due)
+        if later != float("inf"):
+            self._wake = loop.call_at(later, self._wake_due)
 
     async def _follow(self) -> None:
         while True:
