@@ -30,7 +30,7 @@ from jobdeck.errors import JobdeckError, JobNotFound, ValidationError
 from jobdeck.events.feed import follow
 from jobdeck.handlers.base import BaseJobHandler
 from jobdeck.handlers.registry import Registry
-from jobdeck.inputs import ScheduleOptions
+from jobdeck.inputs import JobFilters, ScheduleOptions
 from jobdeck.runtime.maintenance import Maintenance, MaintenanceReport
 from jobdeck.runtime.worker import Worker
 from jobdeck.store import open_store
@@ -285,53 +285,23 @@ class JobDeck:
         return JobHandle(self, job) if job is not None else None
 
     async def get_jobs(
-        self,
-        *,
-        status: str | Sequence[str] | None = None,
-        type: str | None = None,
-        source: str | None = None,
-        store_id: str | None = None,
-        plugin_id: str | None = None,
-        mode: str | None = None,
-        q: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
+        self, *, limit: int = 100, offset: int = 0, **filters: Unpack[JobFilters]
     ) -> list[JobHandle]:
         """Filters first, then newest first, then ``limit``/``offset``."""
-        where = inputs.job_filter(status, type, source, store_id, plugin_id, mode, q)
+        where = inputs.job_filter(filters)
         store = await self._opened()
         jobs = await store.list_jobs(
             where, inputs.count(limit, "limit"), inputs.count(offset, "offset")
         )
         return [JobHandle(self, job) for job in jobs]
 
-    async def count_jobs(
-        self,
-        *,
-        status: str | Sequence[str] | None = None,
-        type: str | None = None,
-        source: str | None = None,
-        store_id: str | None = None,
-        plugin_id: str | None = None,
-        mode: str | None = None,
-        q: str | None = None,
-    ) -> int:
-        where = inputs.job_filter(status, type, source, store_id, plugin_id, mode, q)
+    async def count_jobs(self, **filters: Unpack[JobFilters]) -> int:
+        where = inputs.job_filter(filters)
         return await (await self._opened()).count_jobs(where)
 
-    async def count_by_status(
-        self,
-        *,
-        status: str | Sequence[str] | None = None,
-        type: str | None = None,
-        source: str | None = None,
-        store_id: str | None = None,
-        plugin_id: str | None = None,
-        mode: str | None = None,
-        q: str | None = None,
-    ) -> dict[str, int]:
+    async def count_by_status(self, **filters: Unpack[JobFilters]) -> dict[str, int]:
         """Every status (zero when absent) → its count."""
-        where = inputs.job_filter(status, type, source, store_id, plugin_id, mode, q)
+        where = inputs.job_filter(filters)
         counts = await (await self._opened()).count_by_status(where)
         return {s.value: int(counts.get(s, 0)) for s in Status}
 

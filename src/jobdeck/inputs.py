@@ -211,15 +211,28 @@ def queued_job(
     return construct(NewJob, values)
 
 
-def job_filter(
-    status: str | Sequence[str] | None,
-    type: str | None,
-    source: str | None,
-    store_id: str | None,
-    plugin_id: str | None,
-    mode: str | None,
-    q: str | None,
-) -> JobFilter:
+class JobFilters(TypedDict, total=False):
+    """The filters of ``get_jobs``, ``count_jobs`` and ``count_by_status``; each
+    narrows the jobs (``status``: one name or several, ``q``: text in the name,
+    description or type)."""
+
+    status: str | Sequence[str] | None
+    type: str | None
+    source: str | None
+    store_id: str | None
+    plugin_id: str | None
+    mode: str | None
+    q: str | None
+
+
+FILTERS = frozenset(JobFilters.__annotations__)
+
+
+def job_filter(filters: Mapping[str, Any]) -> JobFilter:
+    unknown = sorted(set(filters) - FILTERS)
+    if unknown:
+        raise ValidationError(f"unknown filter(s): {', '.join(unknown)}")
+    status, mode = filters.get("status"), filters.get("mode")
     names = [status] if isinstance(status, str) else list(status or ())
     try:
         statuses = tuple(Status(name) for name in names)
@@ -228,10 +241,10 @@ def job_filter(
         raise ValidationError(str(exc)) from None
     return JobFilter(
         status=statuses,
-        type=text(type, "type"),
-        source=text(source, "source"),
-        store_id=text(store_id, "store_id"),
-        plugin_id=text(plugin_id, "plugin_id"),
+        type=text(filters.get("type"), "type"),
+        source=text(filters.get("source"), "source"),
+        store_id=text(filters.get("store_id"), "store_id"),
+        plugin_id=text(filters.get("plugin_id"), "plugin_id"),
         mode=job_mode,
-        text=text(q, "q"),
+        text=text(filters.get("q"), "q"),
     )

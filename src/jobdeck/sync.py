@@ -20,7 +20,7 @@ from jobdeck.deck import JOB_FIELDS, JobDeck, JobHandle
 from jobdeck.domain.job import Change, HistoryEvent, Job
 from jobdeck.errors import JobdeckError
 from jobdeck.handlers.base import BaseJobHandler
-from jobdeck.inputs import ScheduleOptions
+from jobdeck.inputs import JobFilters, ScheduleOptions
 from jobdeck.runtime.maintenance import MaintenanceReport
 
 T = TypeVar("T")
@@ -175,13 +175,16 @@ class SyncJobDeck:
         handle = self._call(self.deck.get_job(job_id))
         return self._wrap(handle) if handle is not None else None
 
-    def get_jobs(self, **filters: Any) -> list[SyncJobHandle]:
-        return [self._wrap(handle) for handle in self._call(self.deck.get_jobs(**filters))]
+    def get_jobs(
+        self, *, limit: int = 100, offset: int = 0, **filters: Unpack[JobFilters]
+    ) -> list[SyncJobHandle]:
+        jobs = self._call(self.deck.get_jobs(limit=limit, offset=offset, **filters))
+        return [self._wrap(handle) for handle in jobs]
 
-    def count_jobs(self, **filters: Any) -> int:
+    def count_jobs(self, **filters: Unpack[JobFilters]) -> int:
         return self._call(self.deck.count_jobs(**filters))
 
-    def count_by_status(self, **filters: Any) -> dict[str, int]:
+    def count_by_status(self, **filters: Unpack[JobFilters]) -> dict[str, int]:
         return self._call(self.deck.count_by_status(**filters))
 
     def get_history(self, job_id: str, limit: int = 500) -> list[HistoryEvent]:

@@ -281,6 +281,9 @@ async def test_filters_apply_before_paging(deck: JobDeck) -> None:
         await deck.get_jobs(status="sleeping")
     with pytest.raises(ValidationError):
         await deck.get_jobs(limit=-1)
+    filters: dict[str, Any] = {"colour": "red"}
+    with pytest.raises(ValidationError, match="unknown filter\\(s\\): colour"):
+        await deck.count_jobs(**filters)
 
 
 async def test_history_and_cleanup(deck: JobDeck, clock: FrozenClock) -> None:
