@@ -95,14 +95,6 @@ COMMIT
 -- single-row throughput batch or coalesce them (SPEC §2.5 allows coalescing progress).
 SELECT pg_advisory_xact_lock(7452019283746501)
 
--- name: async_commit
--- For progress writes only: COMMIT returns (and releases the feed lock) without waiting
--- for the WAL flush, so progress writers share flushes instead of queueing one flush
--- each behind the lock. A server crash may lose the last fraction of a second of
--- progress, never a transition (those commit durably), and never a seq: seqs come from
--- a sequence, whose WAL-logged values are never handed out again after a crash.
-SET LOCAL synchronous_commit = off
-
 -- name: listen
 -- Channels of jobdeck.store.postgres.listener (simple protocol: two statements).
 LISTEN jobdeck_jobs; LISTEN jobdeck_enqueue

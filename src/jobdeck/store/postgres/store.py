@@ -338,20 +338,15 @@ class PostgresStore:
             await conn.execute(Q["commit"])
         return await cur.fetchall()
 
-    async def _write(
-        self, conn: Conn, sql: LiteralString, params: dict[str, Any], *, durable: bool = True
-    ) -> list[DictRow]:
+    async def _write(self, conn: Conn, sql: LiteralString, params: dict[str, Any]) -> list[DictRow]:
         """BEGIN; feed lock; the verb; COMMIT — pipelined into one round trip.
 
         Plain BEGIN/COMMIT statements rather than ``conn.transaction()``, which syncs
         the pipeline on entry and exit (two extra round trips). If the verb fails, the
-        pipeline skips the COMMIT and the pool rolls the connection back. Not
-        ``durable``: the commit does not wait for the WAL flush (see async_commit).
+        pipeline skips the COMMIT and the pool rolls the connection back.
         """
         async with conn.pipeline():
             await conn.execute(Q["begin"])
-            if not durable:
-                await conn.execute(Q["async_commit"])
             await conn.execute(Q["feed_lock"])
             cur = await conn.execute(sql, params)
             await conn.execute(Q["commit"])
@@ -374,7 +369,7 @@ class PostgresStore:
         sql = Q["update_progress" if verb == "progress" else verb]
 
         async def go(conn: Conn) -> Job | DictRow | None:
-            rows = await self._write(conn, sql, params, durable=verb != "progress")
+            rows = await self._write(conn, sql, params)
             if rows:
                 return _job(rows[0])
             cur = await conn.execute(Q["get_job"], {"job_id": job_id})
