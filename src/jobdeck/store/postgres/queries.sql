@@ -85,9 +85,6 @@ COMMIT
 -- the rate they reach without it (each commit's WAL flush happens inside the lock, so
 -- commits cannot share a flush). The NOTIFY every write sends already serializes the
 -- end of each commit on the notify queue lock, which is why the rest is not lost.
--- Progress writes, the most frequent single-row writes, commit asynchronously
--- (async_commit), which takes their flush out of the lock: with it they reach the same
--- rate with and without the lock.
 -- Alternatives weighed: taking the lock last (after the row locks) deadlocks unless
 -- the rows are written twice; letting readers stop below the oldest in-flight
 -- transaction (xid horizons) needs an xid cursor rather than seq, and any long
