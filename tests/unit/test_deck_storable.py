@@ -96,3 +96,36 @@ async def test_handler_progress_metadata_is_checked_like_everyone_elses(deck: Jo
     await job.refresh()
     assert job.status == Status.FAILED
     assert job.error_message == "metadata: NUL characters are not allowed"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"a": ("ok", "\x00")},  # tuples are JSON arrays too
+        {"a": [{"b": ("\ud800",)}]},
+        {1: "x\x00"},  # a non-string key beside bad text
+    ],
+)
+async def test_bad_text_is_found_wherever_the_encoder_puts_it(
+    deck: JobDeck, payload: dict[Any, Any]
+) -> None:
+    with pytest.raises(ValidationError, match="payload"):
+        await deck.schedule_job("fine", payload)
+    assert await deck.count_jobs() == 0
+
+
+class OddResult(BaseJobHandler):
+    async def execute(self) -> dict[Any, Any]:
+        return {1: "café \U0001f600", "big": 2**70, "t": ("x",)}
+
+
+async def test_only_text_is_checked_beside_text_that_needs_a_look(deck: JobDeck) -> None:
+    """Non-string keys, big integers and tuples are the encoder's business, whether or
+    not the value also holds an emoji (whose escapes make the text check run)."""
+    deck.register_job_type("odd", OddResult)
+    job = await deck.schedule_job("odd", {"n": 2**70, "e": "\U0001f600", 2: "two"})
+    await deck.drain()
+    await job.refresh()
+    assert job.payload == {"n": 2**70, "e": "\U0001f600", "2": "two"}
+    assert job.status == Status.COMPLETED
+    assert job.result == {"1": "café \U0001f600", "big": 2**70, "t": ["x"]}

@@ -9,6 +9,7 @@ line) is made storable instead (:func:`storable`): recording a failure must not 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from jobdeck.domain.jsontext import NOT_SERIALISABLE, encoder
@@ -35,12 +36,26 @@ def check_text(what: str, value: str | None) -> None:
         raise ValidationError(f"{what}: not valid Unicode text") from exc
 
 
-def check_tree(what: str, value: Any) -> None:
-    """ValidationError unless ``value`` is JSON every store round-trips: finite numbers,
-    clean text, 64-bit integers, at most MAX_JSON_DEPTH levels."""
+def _nodes(value: Any) -> Iterator[tuple[Any, int]]:
+    """Every value inside ``value`` with its depth, as the JSON encoder walks it: dicts,
+    lists and tuples, and the dicts' string keys (other keys become numbers or literals)."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
+        yield item, depth
+        if isinstance(item, dict):
+            for key, sub in item.items():
+                if isinstance(key, str):
+                    yield key, depth + 1
+                stack.append((sub, depth + 1))
+        elif isinstance(item, list | tuple):
+            stack.extend((sub, depth + 1) for sub in item)
+
+
+def check_tree(what: str, value: Any) -> None:
+    """ValidationError unless ``value`` is JSON the HTTP API accepts: storable text,
+    finite numbers, integers that fit in 64 bits, at most MAX_JSON_DEPTH levels."""
+    for item, depth in _nodes(value):
         if depth > MAX_JSON_DEPTH:
             raise ValidationError(f"{what}: nested deeper than {MAX_JSON_DEPTH} levels")
         if isinstance(item, str):
@@ -49,12 +64,6 @@ def check_tree(what: str, value: Any) -> None:
             raise ValidationError(f"{what}: numbers must be finite")
         elif isinstance(item, int) and not isinstance(item, bool) and abs(item) >= 2**63:
             raise ValidationError(f"{what}: integers must fit in 64 bits")
-        elif isinstance(item, dict):
-            for key, sub in item.items():
-                check_text(what, key)
-                stack.append((sub, depth + 1))
-        elif isinstance(item, list):
-            stack.extend((sub, depth + 1) for sub in item)
 
 
 def json_text(value: Any, what: str, limit: int) -> str:
@@ -67,9 +76,12 @@ def json_text(value: Any, what: str, limit: int) -> str:
     if len(text) > limit:
         raise ValidationError(f"{what} is larger than {limit // 1024} KiB")
     # NUL and every surrogate are escaped in ASCII JSON: without these sequences
-    # (almost always) there is nothing to check, and the walk is skipped.
+    # (almost always) there is nothing to check, and the walk is skipped. Only text is
+    # checked here, whatever else the value holds: the rest is the encoder's business.
     if "\\u0000" in text or "\\ud" in text:
-        check_tree(what, value)
+        for item, _ in _nodes(value):
+            if isinstance(item, str):
+                check_text(what, item)
     return text
 
 
