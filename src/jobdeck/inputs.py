@@ -61,9 +61,12 @@ def flag(value: Any, what: str) -> bool:
     return value
 
 
+MAX_COUNT = 2**63 - 1  # what both databases store in an integer column
+
+
 def count(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"{what} must be an integer >= 0")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise ValidationError(f"{what} must be an integer from 0 to {MAX_COUNT}")
     return value
 
 
@@ -195,13 +198,13 @@ def queued_job(
     values["timeout"] = default_timeout
     values["run_at"] = now
     if options:
+        unknown = options.keys() - SCHEDULE_OPTIONS
+        if unknown:
+            raise ValidationError(f"unknown argument(s): {', '.join(sorted(unknown))}")
         for key, value in options.items():
             check = _CHECKS.get(key)
             if check is not None:
                 values[key] = check(value)
-            elif key not in _SPECIAL:
-                unknown = sorted(set(options) - SCHEDULE_OPTIONS)
-                raise ValidationError(f"unknown argument(s): {', '.join(unknown)}")
         values["name"] = text(options.get("name"), "name") or job_type
         values["metadata"], values["metadata_json"] = metadata(options.get("metadata"))
         values["timeout"] = timeout(options.get("timeout"), default_timeout)

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from jobdeck.errors import ValidationError
+from jobdeck.errors import StoreError, ValidationError
 from jobdeck.store.base import Store, Token
+
+log = logging.getLogger("jobdeck.tokens")
 
 SCOPES = ("admin", "jobs:read", "jobs:write", "cron:read", "cron:write")
 TOKEN_PREFIX = "jdk_"
@@ -224,6 +227,10 @@ class Tokens:
             return None
         now = self._now()
         if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:
-            await (await self._store()).touch_token(token.id, now)
+            try:
+                await (await self._store()).touch_token(token.id, now)
+            except StoreError as exc:  # bookkeeping: never the reason a request fails
+                log.warning("could not record the use of token %r: %s", token.name, exc)
+                return token
             token = replace(token, last_used_at=now)
         return token

@@ -9,11 +9,13 @@ import socket
 from typing import Any
 
 import pytest
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from jobdeck import tokens
+from jobdeck.api.frames import text_frame
 from jobdeck.api.wsframes import FramedWebSocketProtocol
 
 from .conftest import Api, MakeApi, wait_for
@@ -437,3 +439,31 @@ async def test_without_the_extension_messages_go_through_asgi(
         assert [m["job"]["jobId"] for m in updates] == [j.job_id for j in jobs]
         assert [m["seq"] for m in updates] == sorted(m["seq"] for m in updates)
     assert sends["framed"] == 0 and sends["asgi"] >= 5
+
+
+@pytest.mark.parametrize("closer", ["client", "server"])
+async def test_no_frame_is_written_once_the_socket_is_closing(
+    api: Api, monkeypatch: pytest.MonkeyPatch, closer: str
+) -> None:
+    protocols: list[FramedWebSocketProtocol] = []
+    run_asgi = FramedWebSocketProtocol.run_asgi
+
+    async def record(self: FramedWebSocketProtocol) -> None:
+        protocols.append(self)
+        await run_asgi(self)
+
+    monkeypatch.setattr(FramedWebSocketProtocol, "run_asgi", record)
+    frame = text_frame(b'{"type":"pong"}')
+    async with connect(api.ws_url, additional_headers=bearer(api.admin)) as ws:
+        assert (await recv(ws))["type"] == "connected"
+        [protocol] = protocols
+        await protocol.send_frames(frame)  # open: written
+        assert await recv(ws) == {"type": "pong"}
+        if closer == "server":
+            # The closing handshake has begun: no data frame may follow the close frame.
+            await protocol.send({"type": "websocket.close", "code": 1000})
+            with pytest.raises(ClientDisconnected):
+                await protocol.send_frames(frame)
+    await wait_for(lambda: _true(protocol.disconnected))
+    with pytest.raises(ClientDisconnected):
+        await protocol.send_frames(frame)

@@ -9,9 +9,9 @@ import pytest
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
+from jobdeck.api.frames import text_frame
 from jobdeck.api.hub import Hub
 from jobdeck.api.metrics import Metrics
-from jobdeck.api.wsframes import text_frame
 from jobdeck.domain.job import Change, Job, Mode, Status
 from jobdeck.tokens import Principal
 

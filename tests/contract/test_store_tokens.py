@@ -85,6 +85,7 @@ async def test_touch_token_records_its_last_use(store: Store) -> None:
     token = await store.create_token("ci", "hash-1", ["admin"], None, None, T0)
     assert token.last_used_at is None
     await store.touch_token(token.id, at(5))
+    await store.touch_token(token.id, at(3))  # another process, its clock a little behind
     [listed] = await store.list_tokens()
     assert listed.last_used_at == at(5)
     assert await store.token_by_hash("hash-1") == listed

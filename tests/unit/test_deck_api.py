@@ -202,6 +202,9 @@ async def test_schedule_job_fills_in_defaults(deck: JobDeck, clock: FrozenClock)
         ({"icon_svg": "<svg xmlns='http://www.w3.org/2000/svg'><script/></svg>"}, "script"),
         ({"cron_job_id": -1}, "cron_job_id"),
         ({"colour": "red", "size": 2}, "unknown argument\\(s\\): colour, size"),
+        ({"priority": "zzz", "colour": 1}, "unknown argument\\(s\\): colour"),  # first
+        ({"max_retries": 2**70}, "max_retries must be an integer from 0 to"),
+        ({"cron_job_id": 2**63}, "cron_job_id must be an integer from 0 to"),
     ],
 )
 async def test_schedule_job_validates_every_option(

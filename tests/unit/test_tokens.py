@@ -10,6 +10,7 @@ import pytest
 
 from jobdeck import JobDeck, Settings
 from jobdeck.clock import FrozenClock
+from jobdeck.errors import StoreError
 
 
 @pytest.fixture
@@ -57,3 +58,18 @@ async def test_maintenance_deletes_expired_grants(deck: JobDeck, clock: FrozenCl
     clock.advance(61)
     assert (await deck.run_maintenance()).grants_purged == 1
     assert await deck.tokens.redeem_grant("ticket", ticket, consume=True) is None
+
+
+async def test_a_failed_last_use_write_does_not_fail_the_request(
+    deck: JobDeck, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, secret = await deck.tokens.create_token("ci", ["jobs:read"])
+    store = deck.store
+
+    async def unavailable(token_id: int, now: object) -> None:
+        raise StoreError("the database is away")
+
+    monkeypatch.setattr(store, "touch_token", unavailable)
+    token = await deck.tokens.authenticate(secret)
+    assert token is not None and token.name == "ci"
+    assert "could not record the use of token 'ci'" in caplog.text

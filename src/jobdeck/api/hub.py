@@ -36,9 +36,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobdeck.api.frames import text_frame
 from jobdeck.api.metrics import Metrics
 from jobdeck.api.schemas import job_camel
-from jobdeck.api.wsframes import text_frame
 from jobdeck.domain.job import Change, Job, Mode, Status
 from jobdeck.errors import ValidationError
 from jobdeck.tokens import Principal

@@ -16,8 +16,8 @@ from typing import Any, Generic, TypeVar
 
 from starlette.websockets import WebSocket
 
+from jobdeck.api.frames import EXTENSION, text_frame
 from jobdeck.api.hub import CLOSE_TOO_SLOW, Client, Entry
-from jobdeck.api.wsframes import EXTENSION, text_frame
 
 T = TypeVar("T", str, bytes)
 

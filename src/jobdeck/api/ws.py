@@ -4,10 +4,11 @@ Client messages: ``{"type":"ping"}`` → ``{"type":"pong"}``;
 ``{"type":"subscribe","since":N,"filter":{…},"batch":false}`` → the current state
 of every job changed after seq N, then live updates matching the filter. With
 ``"batch": true`` (an extension for busy dashboards) updates arrive as
-``{"type":"job_updates","updates":[<job_update message>, …]}``, one frame per
-50 ms at most, instead of one frame per update. While updates stream in, a client
-gets them in rounds, at most one per 0.1 s (0.05 s with ``batch``; ``Hub.publish``);
-in each round a job's latest state only.
+``{"type":"job_updates","updates":[<job_update message>, …]}``, one frame a round,
+instead of one frame per update. While updates stream in, a client gets them in
+rounds, one per 0.1 s (0.05 s with ``batch``; ``Hub.publish``), each with a job's
+latest state only; a reply to the client's own message (a pong, a subscribe's
+catch-up) also carries what is pending.
 
 Auth: ``Authorization: Bearer`` header, the UI session cookie (only with an Origin
 naming this host), or a single-use ticket from ``POST /api/v1/ws-ticket`` as

@@ -4,7 +4,7 @@ Through ASGI every message is framed again for every socket, and written with on
 ``transport.write`` each: a few microseconds per frame, which a fan-out of 100 job
 states to 200 sockets (20,000 frames) multiplies into most of a core. Server→client
 frames are unmasked (RFC 6455 §5.1), so a frame's bytes are the same for every
-socket: :func:`text_frame` builds them once, and the ASGI extension that
+socket: :func:`jobdeck.api.frames.text_frame` builds them once, and the ASGI extension that
 :class:`FramedWebSocketProtocol` adds to the scope writes many of them in one call.
 
 The extension relies on uvicorn's ``websockets-sansio`` protocol internals (its
@@ -14,28 +14,11 @@ control): see ``send_frames``.
 
 from __future__ import annotations
 
-import struct
-
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
-# scope["extensions"][EXTENSION]["send"]: a coroutine function taking whole frames.
-EXTENSION = "jobdeck.websocket.frames"
-
-_FIN_TEXT = 0x81  # FIN bit + opcode 0x1; RSV1 clear: uncompressed even under deflate
-
-
-def text_frame(payload: bytes) -> bytes:
-    """A complete, unfragmented, unmasked text frame carrying ``payload`` (UTF-8)."""
-    length = len(payload)
-    if length < 126:
-        head = struct.pack("!BB", _FIN_TEXT, length)
-    elif length < 1 << 16:
-        head = struct.pack("!BBH", _FIN_TEXT, 126, length)
-    else:
-        head = struct.pack("!BBQ", _FIN_TEXT, 127, length)
-    return head + payload
+from jobdeck.api.frames import EXTENSION
 
 
 class FramedWebSocketProtocol(WebSocketsSansIOProtocol):

@@ -48,12 +48,13 @@ class Maintenance:
             deleted = await self.store.cleanup(now - timedelta(days=days))
         if retention:
             purged = await self.store.purge_grants(now)
-        if rescued or timed_out or deleted:
+        if rescued or timed_out or deleted or purged:
             logger.info(
-                "maintenance: rescued=%d timed_out=%d deleted=%d",
+                "maintenance: rescued=%d timed_out=%d deleted=%d grants_purged=%d",
                 len(rescued),
                 len(timed_out),
                 deleted,
+                purged,
             )
         return MaintenanceReport(len(rescued), len(timed_out), deleted, purged)
 

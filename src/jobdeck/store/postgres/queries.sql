@@ -637,7 +637,9 @@ WHERE name = %(name)s AND revoked_at IS NULL
 RETURNING id
 
 -- name: touch_token
-UPDATE jobdeck_tokens SET last_used_at = %(now)s WHERE id = %(token_id)s
+-- Never backwards (processes' clocks differ a little).
+UPDATE jobdeck_tokens SET last_used_at = %(now)s
+WHERE id = %(token_id)s AND (last_used_at IS NULL OR last_used_at < %(now)s)
 
 -- name: purge_grants
 DELETE FROM jobdeck_grants WHERE expires_at <= %(now)s

@@ -412,7 +412,9 @@ SELECT * FROM tokens ORDER BY id;
 UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL;
 
 -- name: touch_token
-UPDATE tokens SET last_used_at = ? WHERE id = ?;
+-- Never backwards (processes' clocks differ a little).
+UPDATE tokens SET last_used_at = :now
+WHERE id = :token_id AND (last_used_at IS NULL OR last_used_at < :now);
 
 -- name: purge_grants
 DELETE FROM grants WHERE expires_at <= ?;

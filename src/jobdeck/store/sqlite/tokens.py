@@ -61,7 +61,7 @@ class TokenVerbs:
     async def touch_token(self, token_id: int, now: datetime) -> None:
         def run(conn: sqlite3.Connection) -> None:
             with Tx(conn):
-                conn.execute(Q["touch_token"], (to_ts(now), token_id))
+                conn.execute(Q["touch_token"], {"now": to_ts(now), "token_id": token_id})
 
         await self._db.run(run)
 
