@@ -38,6 +38,7 @@ from jobdeck.store.base import Store
 from jobdeck.tokens import Tokens
 
 JOB_FIELDS = frozenset(f.name for f in fields(Job))
+_JOB_KEYS = ("type", "payload")  # of a schedule_jobs spec; the other keys are options
 
 
 class JobHandle:
@@ -244,7 +245,9 @@ class JobDeck:
         for index, spec in enumerate(jobs):
             if not isinstance(spec, Mapping):
                 raise ValidationError(f"job {index}: must be an object")
-            options = {k: v for k, v in spec.items() if k not in ("type", "payload")}
+            # Most specs hold only a type and a payload: no options dict to build then.
+            given = len(spec) - ("type" in spec) - ("payload" in spec)
+            options = {k: v for k, v in spec.items() if k not in _JOB_KEYS} if given else {}
             try:
                 prepared.append(self._queued(spec.get("type"), spec.get("payload"), options, now))
             except ValidationError as exc:
