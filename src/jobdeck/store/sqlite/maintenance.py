@@ -5,8 +5,9 @@ maintenance loop commits nothing (and wakes no other process)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from jobdeck.domain.job import TERMINAL, Job, Status
 from jobdeck.errors import ValidationError
@@ -29,27 +30,15 @@ class MaintenanceVerbs:
     async def rescue_expired(self, now: datetime) -> list[Job]:
         at = to_ts(now)
 
-        def run(conn: sqlite3.Connection) -> list[Job]:
-            if conn.execute(Q["any_expired"], (at,)).fetchone() is None:
-                return []
-            with Tx(conn) as t:
-                params = {"now": at, "lost": LOST_LEASE, "seq": t.seq()}
-                rows = fetch(conn.execute(Q["rescue_expired"], params))
-                if rows:
-                    history.append(
-                        conn,
-                        self.history_limit,
-                        rows,
-                        "rescued",
-                        LOST_LEASE,
-                        None,
-                        at,
-                        data_of=_rescue_data,
-                    )
-            rows.sort(key=lambda r: r["id"])
-            return [to_job(row) for row in rows]
+        def record(conn: sqlite3.Connection, rows: list[Row]) -> None:
+            history.append(
+                conn, self.history_limit, rows, "rescued", LOST_LEASE, None, at,
+                data_of=_rescue_data,
+            )  # fmt: skip
 
-        jobs = await self._db.run(run)
+        jobs = await self._sweep(
+            "any_expired", "rescue_expired", {"now": at, "lost": LOST_LEASE}, record
+        )
         if jobs:
             self.signals.fire("jobs", "enqueue")
         return jobs
@@ -57,30 +46,39 @@ class MaintenanceVerbs:
     async def fail_timed_out_tracked(self, now: datetime) -> list[Job]:
         at = to_ts(now)
 
-        def run(conn: sqlite3.Connection) -> list[Job]:
-            if conn.execute(Q["any_timed_out_tracked"], (at,)).fetchone() is None:
-                return []
-            with Tx(conn) as t:
-                params = {"now": at, "seq": t.seq()}
-                rows = fetch(conn.execute(Q["fail_timed_out_tracked"], params))
-                if rows:
-                    history.append(
-                        conn,
-                        self.history_limit,
-                        rows,
-                        "timeout",
-                        None,
-                        None,
-                        at,
-                        message_of=_error_of,
-                    )
-            rows.sort(key=lambda r: r["id"])
-            return [to_job(row) for row in rows]
+        def record(conn: sqlite3.Connection, rows: list[Row]) -> None:
+            history.append(
+                conn, self.history_limit, rows, "timeout", None, None, at, message_of=_error_of
+            )
 
-        jobs = await self._db.run(run)
+        jobs = await self._sweep(
+            "any_timed_out_tracked", "fail_timed_out_tracked", {"now": at}, record
+        )
         if jobs:
             self.signals.fire("jobs")
         return jobs
+
+    async def _sweep(
+        self,
+        probe: str,
+        statement: str,
+        params: dict[str, Any],
+        record: Callable[[sqlite3.Connection, list[Row]], None],
+    ) -> list[Job]:
+        """Run ``statement`` (with its history ``record``) in a write transaction, but
+        only when the read-only ``probe`` finds something to do; the jobs it changed."""
+
+        def run(conn: sqlite3.Connection) -> list[Job]:
+            if conn.execute(Q[probe], (params["now"],)).fetchone() is None:
+                return []
+            with Tx(conn) as t:
+                rows = fetch(conn.execute(Q[statement], {**params, "seq": t.seq()}))
+                if rows:
+                    record(conn, rows)
+            rows.sort(key=lambda r: r["id"])
+            return [to_job(row) for row in rows]
+
+        return await self._db.run(run)
 
     async def cleanup(self, before: datetime, statuses: Sequence[Status] = ()) -> int:
         chosen = {Status(s) for s in statuses} if statuses else set(TERMINAL)
