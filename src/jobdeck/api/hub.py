@@ -318,10 +318,10 @@ class Hub:
         for change in changes:
             self.board.put(change)
             self.metrics.feed_changes.inc()
-        if self._wake is None:
+        if self._wake is None and self.clients:
             # The pending wake-up, if any, carries these changes too.
             loop = asyncio.get_running_loop()
-            due = min((self._due(client) for client in self.clients), default=0.0)
+            due = min(self._due(client) for client in self.clients)
             self._wake = loop.call_at(max(due, loop.time()), self._wake_due)
 
     def _due(self, client: Client) -> float:
