@@ -195,15 +195,15 @@ class Tokens:
             with contextlib.suppress(ValidationError):
                 await store.create_token(ENV_ADMIN_NAME, wanted, ("admin",), None, None, now)
 
-    async def bootstrap_admin(self) -> str | None:
-        """On first run (no unrevoked token at all) create an admin token; its secret, or None."""
+    async def bootstrap_admin(self) -> tuple[Token, str] | None:
+        """On first run (no unrevoked token at all) create an admin token: it and its
+        secret, or None."""
         if any(t.revoked_at is None for t in await self.list_tokens()):
             return None
         try:
-            _, secret = await self.create_token(FIRST_ADMIN_NAME, ("admin",))
+            return await self.create_token(FIRST_ADMIN_NAME, ("admin",))
         except ValidationError:
             return None  # another process won the race; it prints the token
-        return secret
 
     async def issue_grant(self, kind: str, token_id: int, ttl: timedelta) -> str:
         """A single-use (login, ticket) or session secret tied to a token."""

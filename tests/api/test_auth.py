@@ -100,6 +100,8 @@ async def test_first_run_prints_token_and_single_use_login_link(api: Api, tmp_pa
     try:
         secret = await print_first_run(deck, "127.0.0.1", 8123, out=out)
         assert secret and secret in out.getvalue()
+        [admin] = await deck.tokens.list_tokens()
+        assert admin.last_used_at is None  # printing it is not using it
         assert re.search(r"http://127\.0\.0\.1:8123/login\?code=\S+", out.getvalue())
         again = io.StringIO()
         assert await print_first_run(deck, "127.0.0.1", 8123, out=again) is None

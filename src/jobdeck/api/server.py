@@ -17,6 +17,7 @@ from jobdeck import tokens
 from jobdeck.api.app import create_app
 from jobdeck.api.auth import any_token
 from jobdeck.api.wsframes import FramedWebSocketProtocol
+from jobdeck.store.base import Token
 
 log = logging.getLogger("jobdeck.api")
 
@@ -31,11 +32,10 @@ async def print_first_run(
     token, or None when tokens already exist. Only hashes are stored."""
     await deck.open()
     await deck.tokens.sync_env_admin(deck.settings.admin_token)
-    secret: str | None = await deck.tokens.bootstrap_admin()
-    if secret is None:
+    created: tuple[Token, str] | None = await deck.tokens.bootstrap_admin()
+    if created is None:
         return None
-    token = await deck.tokens.authenticate(secret)
-    assert token is not None
+    token, secret = created
     code = await deck.tokens.issue_grant("login", token.id, tokens.LOGIN_CODE_TTL)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     if ":" in shown:
