@@ -38,6 +38,34 @@ async def test_insert_returns_new_pending_jobs_in_order(store: Store) -> None:
     assert await store.insert_jobs([], T0) == []
 
 
+# One optional field each (plus none at all): a store may write jobs of one batch
+# through different statements; the batch must still read back exactly, in order.
+OPTIONAL_FIELDS: list[dict[str, object]] = [
+    {},
+    {"description": "d"},
+    {"icon_svg": "<svg/>"},
+    {"source": "shop"},
+    {"plugin_id": "p"},
+    {"store_id": "s"},
+    {"user_id": "u"},
+    {"retry_delays": (1.0, 2.0)},
+    {"cron_job_id": 3},
+]
+
+
+async def test_a_mixed_batch_reads_back_exactly_in_order(store: Store) -> None:
+    specs = [OPTIONAL_FIELDS[i % len(OPTIONAL_FIELDS)] for i in range(123)]
+    jobs = await store.insert_jobs(
+        [new_job(name=f"job {i}", **spec) for i, spec in enumerate(specs)], T0
+    )
+    assert [j.name for j in jobs] == [f"job {i}" for i in range(123)]
+    assert [j.id for j in jobs] == sorted(j.id for j in jobs)
+    for job, spec in zip(jobs, specs, strict=True):
+        assert job == await store.get_job(job.job_id)
+        for field, value in spec.items():
+            assert getattr(job, field) == value
+
+
 async def test_get_unknown_job_is_none(store: Store) -> None:
     assert await store.get_job(str(uuid.uuid4())) is None
 

@@ -66,6 +66,17 @@ INSERT INTO jobs (
     history_count
 ) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1);
 
+-- name: insert_job_bare
+-- insert_job for a job without description, icon, plugin, store, user, retry delays or
+-- cron job (most of a bulk enqueue): those columns are left out, so NULL. Binding None
+-- is the sqlite3 module's slow path (an adapter lookup that raises and catches an
+-- AttributeError, ~0.4 µs each): seven of them were a fifth of a bulk insert's time.
+INSERT INTO jobs (
+    id, job_id, name, type, mode, status, priority, payload, metadata, source,
+    show_notification, run_at, max_retries, timeout, created_at, updated_at, seq,
+    history_count
+) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1);
+
 -- name: insert_created_history
 -- History ``created`` for every job insert_jobs just wrote, in one statement: they
 -- are the rows carrying its transaction's :seq (unique to it, see Tx.seq).

@@ -151,10 +151,25 @@ def insert_row(
     run_at: int,
     at: int,
     seq: int,
-) -> tuple[Any, ...]:
-    """The parameters of the ``insert_job`` statement for one new job."""
+) -> tuple[str, tuple[Any, ...]]:
+    """The statement (``insert_job_bare`` when it can, else ``insert_job``) and its
+    parameters that insert one new job."""
+    if (
+        new.description is None
+        and new.icon_svg is None
+        and new.plugin_id is None
+        and new.store_id is None
+        and new.user_id is None
+        and new.retry_delays is None
+        and new.cron_job_id is None
+    ):
+        return "insert_job_bare", (
+            rowid, job_id, new.name, new.type, new.mode.value, int(new.priority), payload,
+            metadata, new.source, int(new.show_notification), run_at, new.max_retries,
+            new.timeout, at, at, seq,
+        )  # fmt: skip
     delays = None if new.retry_delays is None else dumps(list(new.retry_delays))
-    return (
+    return "insert_job", (
         rowid, job_id, new.name, new.description, new.type, new.mode.value,
         int(new.priority), payload, metadata, new.icon_svg, new.source, new.plugin_id,
         new.store_id, new.user_id, int(new.show_notification), run_at, new.max_retries,

@@ -126,7 +126,8 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
                     )
                     for i, new in enumerate(jobs)
                 ]
-                _insert_rows(conn, "insert_job", rows)
+                for query in ("insert_job_bare", "insert_job"):
+                    _insert_rows(conn, query, [row for name, row in rows if name == query])
                 conn.execute(Q["insert_created_history"], {"seq": seq, "at": at})
             return [
                 inserted_job(new, first + i, job_ids[i], times[i], created, seq)
@@ -518,7 +519,7 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
         return _invalid(verb.replace("_", " "), job_id, status)
 
 
-MULTI_ROW = 50  # rows per multi-row INSERT (jobs: 23 parameters a row)
+MULTI_ROW = 50  # rows per multi-row INSERT (jobs: up to 23 parameters a row)
 
 
 def _insert_rows(conn: sqlite3.Connection, query: str, rows: Sequence[tuple[Any, ...]]) -> None:
