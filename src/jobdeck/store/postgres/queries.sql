@@ -22,6 +22,15 @@
 -- held: every job the statement writes gets the same seq.
 s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq)
 
+-- fragment: fenced
+-- A write of a worker's attempt (%(fenced)s): only while that attempt still holds the job.
+(NOT %(fenced)s::boolean OR (j.attempt = %(attempt)s::int AND j.locked_by = %(worker)s::text))
+
+-- fragment: changed_rows
+-- The statement's result: the rows it wrote, each announced to listeners (NOTIFY is
+-- delivered at COMMIT, so a listener never reads ahead of the change).
+SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
+
 -- fragment: next_history_count
 -- history_count after this write adds one history row (an upper bound, capped).
 least(j.history_count + 1, %(keep)s::int + 1)
@@ -199,7 +208,7 @@ hist AS (
     SELECT id, 'started', NULL, NULL, %(now)s FROM upd
 ),
 {prune_to_limit}
-SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
+{changed_rows}
 
 -- name: update_progress
 -- rate/eta: jobdeck_rate/jobdeck_eta (migration 1) mirror domain.progress.estimate; in
@@ -219,8 +228,7 @@ upd AS (
                              ELSE {next_history_count} END
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
-      AND (NOT %(fenced)s::boolean
-           OR (j.attempt = %(attempt)s::int AND j.locked_by = %(worker)s::text))
+      AND {fenced}
     RETURNING j.*
 ),
 hist AS (
@@ -239,7 +247,7 @@ pruned AS (
            WHERE %(message)s::text IS NOT NULL AND u.history_count >= %(keep)s::int + 1) c
     WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
 )
-SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
+{changed_rows}
 
 -- name: complete
 WITH {feed_seq},
@@ -251,8 +259,7 @@ upd AS (
         history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
-      AND (NOT %(fenced)s::boolean
-           OR (j.attempt = %(attempt)s::int AND j.locked_by = %(worker)s::text))
+      AND {fenced}
     RETURNING j.*
 ),
 hist AS (
@@ -260,7 +267,7 @@ hist AS (
     SELECT id, 'completed', NULL, NULL, %(now)s FROM upd
 ),
 {prune_to_limit}
-SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
+{changed_rows}
 
 -- name: fail
 WITH {feed_seq},
@@ -272,8 +279,7 @@ upd AS (
         history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
-      AND (NOT %(fenced)s::boolean
-           OR (j.attempt = %(attempt)s::int AND j.locked_by = %(worker)s::text))
+      AND {fenced}
     RETURNING j.*
 ),
 hist AS (
@@ -281,7 +287,7 @@ hist AS (
     SELECT id, 'error', %(error)s::text, NULL, %(now)s FROM upd
 ),
 {prune_to_limit}
-SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
+{changed_rows}
 
 -- name: cancel
 -- domain.states.cancel_target: a running queued job is asked to stop (cancelling, its
@@ -308,7 +314,7 @@ hist AS (
     SELECT id, status, NULL, NULL, %(now)s FROM upd
 ),
 {prune_to_limit}
-SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
+{changed_rows}
 
 -- name: retry
 WITH {feed_seq},
@@ -409,7 +415,7 @@ hist AS (
     SELECT id, 'completed', NULL, NULL, %(now)s FROM upd
 ),
 {prune_to_limit}
-SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
+{changed_rows}
 
 -- name: retry_later
 WITH {feed_seq},
@@ -450,7 +456,7 @@ hist AS (
     SELECT id, 'cancelled', NULL, NULL, %(now)s FROM upd
 ),
 {prune_to_limit}
-SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
+{changed_rows}
 
 -- name: release
 -- Graceful shutdown: the attempt did not run to an outcome, so it is not counted.
@@ -550,7 +556,7 @@ hist AS (
     SELECT id, 'timeout', error_message, NULL, %(now)s FROM upd
 ),
 {prune_to_limit}
-SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd ORDER BY upd.id
+{changed_rows} ORDER BY upd.id
 
 -- name: cleanup
 WITH del AS (
