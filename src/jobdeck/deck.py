@@ -402,18 +402,10 @@ class JobDeck:
         until ``stop`` is set (graceful: running jobs get ``shutdown_grace_seconds``).
         With ``maintenance`` it also rescues expired leases and fails timed-out tracked
         jobs every ``maintenance_seconds``."""
-        store = await self._opened()
-        worker = Worker(
-            store,
-            self.registry,
-            settings=self.settings,
-            clock=self.clock,
-            concurrency=concurrency,
-        )
+        worker = await self._worker(concurrency)
         upkeep = None
         if maintenance:
-            loop = Maintenance(store, settings=self.settings, clock=self.clock)
-            upkeep = asyncio.create_task(loop.run())
+            upkeep = asyncio.create_task(self.run_maintenance_loop())
         self._workers.add(worker)
         try:
             await worker.run(stop)
@@ -427,14 +419,7 @@ class JobDeck:
         """Run jobs that are ready now (run_at <= now) until none is left, including
         retries whose backoff has already passed; returns how many attempts ran.
         Jobs due later are left pending."""
-        store = await self._opened()
-        worker = Worker(
-            store,
-            self.registry,
-            settings=self.settings,
-            clock=self.clock,
-            concurrency=concurrency,
-        )
+        worker = await self._worker(concurrency)
         self._workers.add(worker)
         try:
             return await worker.drain()
@@ -449,6 +434,12 @@ class JobDeck:
         """Maintenance passes until ``stop`` is set, for a process that runs no worker
         (a worker runs them itself)."""
         await (await self._maintenance()).run(stop)
+
+    async def _worker(self, concurrency: int | None) -> Worker:
+        store = await self._opened()
+        return Worker(
+            store, self.registry, settings=self.settings, clock=self.clock, concurrency=concurrency
+        )
 
     async def _maintenance(self) -> Maintenance:
         return Maintenance(await self._opened(), settings=self.settings, clock=self.clock)
