@@ -28,6 +28,7 @@ from jobdeck.domain.progress import clamp_progress, split_progress_args
 from jobdeck.domain.values import METADATA_LIMIT, RESULT_LIMIT, check_json, storable
 from jobdeck.errors import JobdeckError, JobNotFound, ValidationError
 from jobdeck.events.feed import follow
+from jobdeck.events.tasks import stop_tasks
 from jobdeck.handlers.base import BaseJobHandler
 from jobdeck.handlers.registry import Registry
 from jobdeck.inputs import JobFilters, ScheduleOptions
@@ -411,9 +412,7 @@ class JobDeck:
             await worker.run(stop)
         finally:
             self._workers.discard(worker)
-            if upkeep is not None:
-                upkeep.cancel()
-                await asyncio.gather(upkeep, return_exceptions=True)
+            await stop_tasks(upkeep)
 
     async def drain(self, concurrency: int | None = None) -> int:
         """Run jobs that are ready now (run_at <= now) until none is left, including

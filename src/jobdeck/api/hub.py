@@ -28,7 +28,6 @@ API server) is noticed by a sweep that re-reads the live tokens every
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections import deque
@@ -41,6 +40,7 @@ from jobdeck.api.metrics import Metrics
 from jobdeck.api.schemas import job_camel
 from jobdeck.domain.job import Change, Job, Mode, Status
 from jobdeck.errors import ValidationError
+from jobdeck.events.tasks import stop_tasks
 from jobdeck.tokens import Principal
 
 log = logging.getLogger("jobdeck.ws")
@@ -284,11 +284,7 @@ class Hub:
         if self._wake is not None:
             self._wake.cancel()
             self._wake = None
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(*self._tasks)
         self._tasks = []
 
     # --- clients ---------------------------------------------------------

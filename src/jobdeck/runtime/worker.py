@@ -33,6 +33,7 @@ from jobdeck.clock import Clock
 from jobdeck.config import Settings
 from jobdeck.domain.job import Fence, Job, Status
 from jobdeck.errors import InvalidTransition, StaleWrite, UnknownJobType
+from jobdeck.events.tasks import stop_tasks
 from jobdeck.handlers.registry import Registry
 from jobdeck.runtime.executor import (
     Attempt,
@@ -160,8 +161,7 @@ class Worker:
         try:
             yield
         finally:
-            beats.cancel()
-            await asyncio.gather(beats, return_exceptions=True)
+            await stop_tasks(beats)
             await self._completions.flush()
             # Abandoned sync handlers may still run: do not wait for their threads.
             self._pool.shutdown(wait=False, cancel_futures=True)

@@ -23,6 +23,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from jobdeck.events.signals import Signals
+from jobdeck.events.tasks import stop_tasks
 from jobdeck.store.postgres.queries import Q
 
 log = logging.getLogger("jobdeck.store.postgres")
@@ -69,10 +70,7 @@ class Listener:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(task)
 
     @property
     def connected(self) -> bool:

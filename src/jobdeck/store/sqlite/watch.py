@@ -11,10 +11,10 @@ never waits, a busy answer just means "ask again next tick".
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 
 from jobdeck.events.signals import Signals
+from jobdeck.events.tasks import stop_tasks
 from jobdeck.store.sqlite.queries import Q, statements
 
 POLL_SECONDS = 0.002
@@ -42,10 +42,7 @@ class CommitWatcher:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(task)
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
