@@ -102,3 +102,8 @@ read_jobs = require("jobs:read")
 write_jobs = require("jobs:write")
 any_token = require(None)
 admin = require("admin")
+
+# Route parameters: the caller, checked for the scope.
+Reader = Annotated[Principal, Depends(read_jobs)]
+Writer = Annotated[Principal, Depends(write_jobs)]
+AdminOnly = Annotated[Principal, Depends(admin)]

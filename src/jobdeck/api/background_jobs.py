@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from jobdeck.api import schemas as s
-from jobdeck.api.auth import read_jobs, write_jobs
+from jobdeck.api.auth import Reader, Writer
 from jobdeck.api.context import context
 from jobdeck.api.errors import forbidden, not_found
 from jobdeck.api.jobs_v1 import parse_statuses, scoped_filters
-from jobdeck.api.schemas import error_responses, job_snake
+from jobdeck.api.schemas import JobId, error_responses, job_snake
 from jobdeck.domain.job import Status
 from jobdeck.domain.values import check_text
 from jobdeck.tokens import Principal
@@ -27,9 +27,6 @@ router = APIRouter(
     responses=error_responses(400, 401, 403, 413, 422),
 )
 
-Reader = Annotated[Principal, Depends(read_jobs)]
-Writer = Annotated[Principal, Depends(write_jobs)]
-JobId = Annotated[str, Path(max_length=200, description="the job UUID")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=2**31)]
 

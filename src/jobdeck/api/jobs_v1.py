@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from jobdeck import tokens
 from jobdeck.api import schemas as s
-from jobdeck.api.auth import read_jobs, write_jobs
+from jobdeck.api.auth import Reader, Writer
 from jobdeck.api.context import context
 from jobdeck.api.errors import ApiError, forbidden, not_found
-from jobdeck.api.schemas import error_responses, job_camel
+from jobdeck.api.schemas import JobId, error_responses, job_camel
 from jobdeck.domain.job import Mode, Status
 from jobdeck.domain.svg import sanitize_svg
 from jobdeck.domain.values import check_text
@@ -25,9 +25,6 @@ router = APIRouter(
     responses=error_responses(400, 401, 403, 413, 422),
 )
 
-Reader = Annotated[Principal, Depends(read_jobs)]
-Writer = Annotated[Principal, Depends(write_jobs)]
-JobId = Annotated[str, Path(max_length=200, description="the job UUID")]
 
 ICON_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",

@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 import json
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from jobdeck.domain.job import HistoryEvent, Job
@@ -423,6 +424,10 @@ class TokenCreated(BaseModel):
     success: Literal[True]
     token: str
     data: TokenOut
+
+
+# A job id in a route path.
+JobId = Annotated[str, Path(max_length=200, description="the job UUID")]
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from jobdeck import tokens
 from jobdeck.api import schemas as s
-from jobdeck.api.auth import SESSION_COOKIE, admin, origin_matches_host
+from jobdeck.api.auth import SESSION_COOKIE, AdminOnly, origin_matches_host
 from jobdeck.api.context import context
 from jobdeck.api.errors import ApiError, forbidden, not_found, unauthorized
 from jobdeck.api.schemas import error_responses, iso
 from jobdeck.domain.values import check_text
 from jobdeck.store.base import Token
-from jobdeck.tokens import Principal
 
 router = APIRouter(tags=["auth"])
 
@@ -107,7 +106,6 @@ def token_json(token: Token) -> dict[str, object]:
     }
 
 
-AdminOnly = Annotated[Principal, Depends(admin)]
 TOKEN_ERRORS = error_responses(400, 401, 403, 409, 413, 422)
 
 
