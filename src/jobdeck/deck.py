@@ -16,8 +16,8 @@ from typing import Any, Unpack
 from jobdeck import inputs
 from jobdeck.clock import Clock, SystemClock
 from jobdeck.config import Settings
+from jobdeck.domain.feed import Change
 from jobdeck.domain.job import (
-    Change,
     HistoryEvent,
     Job,
     Mode,

@@ -4,6 +4,8 @@
     ├── ValidationError        bad input (HTTP 400/422)
     │   └── UnknownJobType     no handler registered for a queued job's type
     ├── JobNotFound            no job with that id (HTTP 404)
+    ├── CronJobNotFound        no cron schedule with that id (HTTP 404)
+    ├── CronJobExists          a schedule already has this name (HTTP 409)
     ├── InvalidTransition      the job's status does not allow it (HTTP 409)
     │   └── StaleWrite         a worker wrote for an attempt it no longer owns
     ├── DuplicateJobType       a type was registered twice
@@ -15,6 +17,8 @@ The class docstring is the default message.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class JobdeckError(Exception):
@@ -38,6 +42,18 @@ class UnknownJobType(ValidationError):
 
 class JobNotFound(JobdeckError):
     """No job with this id."""
+
+
+class CronJobNotFound(JobdeckError):
+    """No cron schedule with this id."""
+
+
+class CronJobExists(JobdeckError):
+    """A cron schedule with this name already exists for this plugin and store."""
+
+    def __init__(self, existing: Any, message: str | None = None) -> None:
+        super().__init__(message)
+        self.existing = existing  # the CronJob holding the name
 
 
 class InvalidTransition(JobdeckError):

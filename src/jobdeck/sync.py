@@ -17,7 +17,8 @@ from typing import Any, TypeVar, Unpack
 from jobdeck.clock import Clock
 from jobdeck.config import Settings
 from jobdeck.deck import JOB_FIELDS, JobDeck, JobHandle
-from jobdeck.domain.job import Change, HistoryEvent, Job
+from jobdeck.domain.feed import Change
+from jobdeck.domain.job import HistoryEvent, Job
 from jobdeck.errors import JobdeckError
 from jobdeck.handlers.base import BaseJobHandler
 from jobdeck.inputs import JobFilters, ScheduleOptions

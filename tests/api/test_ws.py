@@ -314,7 +314,8 @@ def test_board_keeps_latest_state_per_job() -> None:
     from datetime import UTC, datetime
 
     from jobdeck.api.hub import Board, Client
-    from jobdeck.domain.job import Change, Job, Mode, Status
+    from jobdeck.domain.feed import Change
+    from jobdeck.domain.job import Job, Mode, Status
     from jobdeck.tokens import Principal
 
     def change(seq: int, job_id: str, progress: float = 0) -> Change:

@@ -12,7 +12,8 @@ from websockets.streams import StreamReader
 from jobdeck.api.frames import text_frame
 from jobdeck.api.hub import Hub
 from jobdeck.api.metrics import Metrics
-from jobdeck.domain.job import Change, Job, Mode, Status
+from jobdeck.domain.feed import Change
+from jobdeck.domain.job import Job, Mode, Status
 from jobdeck.tokens import Principal
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from jobdeck import BaseJobHandler, JobDeck, Settings, Status
 from jobdeck.clock import FrozenClock
-from jobdeck.domain.job import Change
+from jobdeck.domain.feed import Change
 from jobdeck.events.feed import follow
 
 

@@ -38,7 +38,8 @@ from typing import Any
 from jobdeck.api.frames import text_frame
 from jobdeck.api.metrics import Metrics
 from jobdeck.api.schemas import job_camel
-from jobdeck.domain.job import Change, Job, Mode, Status
+from jobdeck.domain.feed import Change
+from jobdeck.domain.job import Job, Mode, Status
 from jobdeck.errors import ValidationError
 from jobdeck.events.tasks import stop_tasks
 from jobdeck.tokens import Principal
@@ -58,6 +59,7 @@ CLOSE_TOO_SLOW = 1013
 
 
 def encode_change(change: Change) -> str:
+    assert change.job is not None
     message = {"type": "job_update", "seq": change.seq, "job": job_camel(change.job)}
     return json.dumps(message, separators=(",", ":"), default=str)
 
@@ -166,9 +168,12 @@ class Board:
     def put(self, change: Change) -> None:
         if change.seq < self.last_seq:
             return  # a replay after the feed resumed: already here
-        job_id = change.job.job_id
+        job = change.job
+        if job is None:
+            return
+        job_id = job.job_id
         self.entries.pop(job_id, None)  # re-inserted at the end: order stays by seq
-        self.entries[job_id] = Entry(change.seq, change.job)
+        self.entries[job_id] = Entry(change.seq, job)
         self.last_seq = change.seq
         if len(self.entries) > self.capacity:
             oldest = self.entries.pop(next(iter(self.entries)))
@@ -394,7 +399,9 @@ class Hub:
                     limit *= 2
                     continue
                 changes = whole
-            messages.extend(encode_change(c) for c in changes if client.wants(c.job))
+            messages.extend(
+                encode_change(c) for c in changes if c.job is not None and client.wants(c.job)
+            )
             if changes:
                 cursor = changes[-1].seq
             if not full:

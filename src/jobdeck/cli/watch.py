@@ -85,7 +85,7 @@ def watch(ctx: click.Context, job_id: str) -> None:
                 if job.status.terminal:
                     return job
                 async for change in deck.subscribe(since=job.seq):
-                    if change.job.job_id != job_id:
+                    if change.job is None or change.job.job_id != job_id:
                         continue
                     job = change.job
                     show(progress, task, job)

@@ -162,14 +162,6 @@ class HistoryEvent:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class Change:
-    """One entry of the change feed: the job's state after write number ``seq``."""
-
-    seq: int
-    job: Job
-
-
 _Record = TypeVar("_Record", Job, NewJob)
 _FIELD_COUNT = {cls: len(fields(cls)) for cls in (Job, NewJob)}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from jobdeck.domain.job import Change
+from jobdeck.domain.feed import Change
 from jobdeck.store.base import Store
 
 BATCH = 1000

@@ -30,7 +30,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from jobdeck.domain.job import Change, Fence, HistoryEvent, Job, JobFilter, NewJob, Status
+from jobdeck.domain.feed import Change
+from jobdeck.domain.job import Fence, HistoryEvent, Job, JobFilter, NewJob, Status
+from jobdeck.domain.schedule import (
+    CronDefinition,
+    CronFilter,
+    CronJob,
+    Execution,
+    TriggeredBy,
+)
 from jobdeck.events.signals import Signals
 
 
@@ -48,7 +56,7 @@ class Token:
     last_used_at: datetime | None = None
 
 
-class Store(Protocol):
+class JobStore(Protocol):
     signals: Signals
     """Fired after this store's own commits and when other processes' commits are seen."""
 
@@ -181,11 +189,16 @@ class Store(Protocol):
 
     # --- change feed ----------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
-        """Current state of every job whose seq > ``seq``, ordered by seq."""
+        """Current state of every record (job, schedule, execution) whose seq > ``seq``,
+        ordered by seq. About ``limit`` records: a page never ends inside the group of
+        records that share a seq (it grows to take the whole group)."""
 
     async def last_seq(self) -> int: ...
 
-    # --- tokens and short-lived grants (SPEC §8.1) ------------------------
+
+class TokenStore(Protocol):
+    """API tokens and short-lived grants (SPEC §8.1)."""
+
     async def create_token(
         self,
         name: str,
@@ -221,3 +234,141 @@ class Store(Protocol):
 
     async def purge_grants(self, now: datetime) -> int:
         """Delete the grants expired by ``now`` (used or not); how many."""
+
+
+class ScheduleStore(Protocol):
+    """Cron schedules and their executions (SPEC §5.3, §7).
+
+    * Every write to a schedule or an execution gives it a new feed ``seq`` (the same
+      sequence as jobs, written under the same rules), so followers see them.
+    * Names are unique per ``(plugin_id, store_id, name)`` (a NULL plugin or store
+      counts as one value): a clash raises :class:`CronJobExists` carrying the
+      schedule that holds the name.
+    * Scheduler-fired executions are unique per ``(cron_job_id, scheduled_for)``; manual
+      ones are not keyed by time.
+    * An execution mirrors its job in the transaction that changes the job (both
+      backends use a trigger on the jobs table): job running → ``running``;
+      pending again (a retry) → ``running``; completed → ``success`` (result copied);
+      failed → ``failed``, or ``timeout`` when the job timed out; cancelled →
+      ``cancelled``. Terminal: completed_at and duration_ms (from started_at), and the
+      schedule's last_status, last_error, success_count or failure_count and
+      consecutive_failures (reset by a success) change with it; reaching
+      ``max_failures`` consecutive failures sets ``is_paused`` and a ``last_error``
+      saying why. Deleting a job leaves its execution (``job_id`` then points nowhere).
+    """
+
+    async def insert_cron_job(
+        self,
+        definition: CronDefinition,
+        created_by: str,
+        next_run_at: datetime | None,
+        now: datetime,
+        declared_by: str | None = None,
+    ) -> CronJob: ...
+
+    async def get_cron_job(self, cron_job_id: int) -> CronJob | None: ...
+
+    async def find_cron_jobs(self, name: str) -> list[CronJob]:
+        """Every schedule with this name (any plugin or store)."""
+
+    async def list_cron_jobs(
+        self,
+        where: CronFilter,
+        limit: int,
+        offset: int,
+        sort_by: str = "created_at",
+        descending: bool = True,
+    ) -> list[CronJob]:
+        """Filters first, then ``sort_by`` (one of CRON_SORT_KEYS; NULLs last, then id),
+        then limit/offset."""
+
+    async def count_cron_jobs(self, where: CronFilter) -> int: ...
+
+    async def update_cron_job(
+        self,
+        cron_job_id: int,
+        definition: CronDefinition,
+        next_run_at: datetime | None,
+        now: datetime,
+    ) -> CronJob:
+        """Replace the definition (counters and is_paused kept). CronJobNotFound,
+        CronJobExists on a name clash."""
+
+    async def set_paused(
+        self, cron_job_id: int, paused: bool, next_run_at: datetime | None, now: datetime
+    ) -> CronJob:
+        """Pause (next_run_at given as None) or resume (the next fire time after now);
+        resuming also resets consecutive_failures. CronJobNotFound."""
+
+    async def delete_cron_job(self, cron_job_id: int) -> None:
+        """The schedule and its executions; its jobs stay. CronJobNotFound."""
+
+    async def due_cron_jobs(self, now: datetime, limit: int = 100) -> list[CronJob]:
+        """Active, unpaused schedules with next_run_at <= now, earliest first."""
+
+    async def next_cron_at(self) -> datetime | None:
+        """The earliest next_run_at of an active, unpaused schedule."""
+
+    async def fire(
+        self,
+        cron_job_id: int,
+        expected_next_run_at: datetime,
+        due: Sequence[datetime],
+        next_run_at: datetime | None,
+        job: NewJob,
+        now: datetime,
+        server_instance: str,
+    ) -> list[Execution] | None:
+        """Record the due ticks of one schedule, in ONE transaction:
+
+        only if the schedule is still active, unpaused and its next_run_at still equals
+        ``expected_next_run_at`` (else None: another scheduler fired it, or it changed);
+        :func:`jobdeck.domain.schedule.decide` (given whether a run of the schedule is
+        still ``running``) turns ``due`` into ticks; each tick inserts its execution
+        (triggered_by ``scheduler``, ``started_at`` = now) and, when it fires, a queued
+        job built from ``job`` (cron_job_id set; ``job_id`` of the execution its id),
+        skipping ticks whose key already exists; then next_run_at = ``next_run_at``
+        (None and is_active false once max_runs is reached), last_run_at = now,
+        run_count += fired runs. Returns the executions it inserted."""
+
+    async def run_now(
+        self,
+        cron_job_id: int,
+        job: NewJob,
+        triggered_by: TriggeredBy,
+        triggered_by_user: str | None,
+        now: datetime,
+        server_instance: str,
+    ) -> Execution:
+        """A manual run: an execution (scheduled_for = now) and its job in one
+        transaction, whatever the overlap policy; not counted in run_count.
+        CronJobNotFound."""
+
+    async def list_executions(self, cron_job_id: int, limit: int, offset: int) -> list[Execution]:
+        """Newest first (scheduled_for, then id, descending)."""
+
+    async def count_executions(self, cron_job_id: int) -> int: ...
+
+    async def get_execution(self, execution_id: int) -> Execution | None: ...
+
+    async def cleanup_executions(self, before: datetime) -> int:
+        """Delete terminal executions completed before ``before``; how many."""
+
+    async def upsert_declared(
+        self,
+        plugin: str,
+        declared: Sequence[tuple[CronDefinition, datetime | None]],
+        now: datetime,
+    ) -> list[CronJob]:
+        """The schedules a plugin declares in code (SPEC §7.4), each with its next fire
+        time, in one transaction: insert new ones (created_by ``plugin:{plugin}``,
+        declared_by ``plugin``); update the definition of existing ones with the same
+        name key declared by this plugin (keeping is_paused, is_active and counters,
+        next_run_at recomputed only if the expression or timezone changed); set
+        is_active false on this plugin's declared schedules missing from ``declared``.
+        Concurrent calls with the same declarations leave one schedule per name.
+        A name held by a schedule not declared by this plugin raises CronJobExists."""
+
+
+class Store(JobStore, TokenStore, ScheduleStore, Protocol):
+    """Everything a backend offers (each part is its own protocol)."""

@@ -29,10 +29,10 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from jobdeck.domain.feed import Change
 from jobdeck.domain.ids import new_job_ids
 from jobdeck.domain.job import (
     TERMINAL,
-    Change,
     Fence,
     HistoryEvent,
     Job,
@@ -672,7 +672,7 @@ class PostgresStore:
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
         params = {"seq": seq, "limit": max(1, limit)}
         rows = await self._run(lambda c: self._rows(c, "changes_since", params))
-        return [Change(seq=r["seq"], job=_job(r)) for r in rows]
+        return [Change(seq=r["seq"], record=_job(r)) for r in rows]
 
     async def last_seq(self) -> int:
         return int(await self._run(lambda c: self._scalar(c, "last_seq", {})))

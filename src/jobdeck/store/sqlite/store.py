@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from itertools import chain
 from typing import Any
 
+from jobdeck.domain.feed import Change
 from jobdeck.domain.ids import new_job_ids
 from jobdeck.domain.job import (
-    Change,
     Fence,
     HistoryEvent,
     Job,
@@ -463,7 +463,7 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
         params = {"seq": seq, "limit": max(1, limit)}
         rows = await self._db.run(lambda c: fetch_many(c, "changes_since", params))
         rows.sort(key=lambda r: (r["seq"], r["id"]))
-        return [Change(seq=row["seq"], job=to_job(row)) for row in rows]
+        return [Change(seq=row["seq"], record=to_job(row)) for row in rows]
 
     async def last_seq(self) -> int:
         return await self._db.run(lambda c: int(c.execute(Q["last_seq"]).fetchone()[0]))
