@@ -16,6 +16,7 @@ from typing import Any, Unpack
 from jobdeck import inputs
 from jobdeck.clock import Clock, SystemClock
 from jobdeck.config import Settings
+from jobdeck.crons import Crons, server_instance
 from jobdeck.domain.feed import Change
 from jobdeck.domain.job import (
     HistoryEvent,
@@ -25,6 +26,7 @@ from jobdeck.domain.job import (
     Status,
 )
 from jobdeck.domain.progress import clamp_progress, split_progress_args
+from jobdeck.domain.schedule import CronJob
 from jobdeck.domain.values import METADATA_LIMIT, RESULT_LIMIT, check_json, storable
 from jobdeck.errors import JobdeckError, JobNotFound, ValidationError
 from jobdeck.events.feed import follow
@@ -33,6 +35,7 @@ from jobdeck.handlers.base import BaseJobHandler
 from jobdeck.handlers.registry import Registry
 from jobdeck.inputs import JobFilters, ScheduleOptions
 from jobdeck.runtime.maintenance import Maintenance, MaintenanceReport
+from jobdeck.runtime.scheduler import Scheduler
 from jobdeck.runtime.worker import Worker
 from jobdeck.store import open_store
 from jobdeck.store.base import Store
@@ -126,6 +129,7 @@ class JobDeck:
         self._opening: asyncio.Lock | None = None
         self._workers: set[Worker] = set()
         self.tokens = Tokens(self._opened, lambda: self.clock.now())
+        self.crons = Crons(self._opened, self.registry, lambda: self.clock.now())
 
     @classmethod
     def from_env(cls, **overrides: Any) -> JobDeck:
@@ -374,6 +378,20 @@ class JobDeck:
         store = await self._opened()
         return await store.cleanup(self.clock.now() - timedelta(days=days))
 
+    # --- cron schedules (more verbs on deck.crons) ----------------------------
+
+    async def add_cron_job(self, **fields: Any) -> CronJob:
+        """A cron schedule from the fields of ``POST /api/cron-jobs`` (name,
+        cron_expression, job_type, configuration, timezone, …). ValidationError or
+        UnknownJobType naming the problem; CronJobExists when the name is taken."""
+        return await self.crons.create(**fields)
+
+    async def run_scheduler(self, stop: asyncio.Event | None = None) -> None:
+        """Fire due cron ticks until ``stop`` is set or the task is cancelled; any
+        number of schedulers may run against one database."""
+        scheduler = Scheduler(await self._opened(), clock=self.clock, instance=server_instance())
+        await scheduler.run(stop)
+
     # --- change feed --------------------------------------------------------
 
     async def subscribe(self, since: int = 0) -> AsyncGenerator[Change, None]:
@@ -383,8 +401,9 @@ class JobDeck:
             yield change
 
     async def changes_since(self, seq: int, limit: int) -> list[Change]:
-        """One page of the change feed: jobs changed after ``seq``, in seq order, each
-        in its current state (jobs written by one transaction share a seq)."""
+        """One page of the change feed: records (jobs, schedules, executions) changed
+        after ``seq``, in seq order, each in its current state (records written by one
+        transaction may share a seq)."""
         return await (await self._opened()).changes_since(seq, limit)
 
     async def last_seq(self) -> int:

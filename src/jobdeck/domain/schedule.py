@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from jobdeck.domain.job import Priority
+from jobdeck.domain.job import Mode, NewJob, Priority
 
 
 class MisfirePolicy(StrEnum):
@@ -102,6 +102,14 @@ class CronJob:
         return self.definition.name
 
     @property
+    def plugin_id(self) -> str | None:
+        return self.definition.plugin_id
+
+    @property
+    def store_id(self) -> str | None:
+        return self.definition.store_id
+
+    @property
     def scheduled(self) -> bool:
         """Whether the scheduler fires it (active and not paused)."""
         return self.definition.is_active and not self.is_paused
@@ -171,3 +179,24 @@ def decide(cron: CronJob, due: list[datetime], running: bool) -> tuple[list[Tick
         runs += 1
         running = True
     return ticks, limit is not None and runs >= limit
+
+
+def job_of(cron: CronJob) -> NewJob:
+    """The queued job one run of ``cron`` creates (SPEC §5.3: it takes the schedule's
+    name, store, plugin and settings; its attempt is bounded by ``timeout_seconds``)."""
+    d = cron.definition
+    return NewJob(
+        name=d.name,
+        type=d.job_type,
+        mode=Mode.QUEUED,
+        priority=d.priority,
+        description=d.description,
+        payload=dict(d.configuration),
+        source=cron.declared_by,
+        plugin_id=d.plugin_id,
+        store_id=d.store_id,
+        show_notification=d.show_notification,
+        max_retries=d.max_retries,
+        timeout=d.timeout_seconds,
+        cron_job_id=cron.id,
+    )
