@@ -3,9 +3,10 @@
 A store fires ``"jobs"`` after any committed change-feed record (a job, a schedule or
 an execution), ``"enqueue"`` when a job may have become claimable and ``"cron"`` when a
 schedule's next fire time may have changed (the scheduler waits on it) — for its own
-writes directly, and for other processes' writes when it notices them (SQLite: ``PRAGMA data_version`` polling; PostgreSQL:
-LISTEN/NOTIFY). Waiters then query the store; a signal carries no data, so a lost
-or coalesced signal never loses a change, it only delays the query to the next one.
+writes directly, and for other processes' writes when it notices them (SQLite:
+``PRAGMA data_version`` polling; PostgreSQL: LISTEN/NOTIFY). Waiters then query the
+store; a signal carries no data, so a lost or coalesced signal never loses a change,
+it only delays the query to the next one.
 
 Generations make the check-then-wait race harmless: take ``mark()`` before looking
 at the store, then ``wait(channel, mark, timeout)`` returns at once if anything
