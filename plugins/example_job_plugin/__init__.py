@@ -6,6 +6,10 @@ When ``jobdeck serve`` is up, its ``init`` action:
 * drives a second tracked job into the failure path;
 * schedules a *queued* job run by a worker through the handler registered below.
 
+It declares a cron schedule in code, ``example-daily-summary`` (every day at 02:00
+UTC; ``jobdeck cron run example-daily-summary`` runs it now), which counts the jobs
+by status.
+
 It also adds an HTTP route, ``GET /api/example_job_plugin/jobs`` (authenticated like
 every API route), listing the jobs it created.
 
@@ -89,6 +93,15 @@ async def on_init(hooks: Any) -> None:
 
 def setup(hooks: Any) -> None:
     hooks.register_job_type(IMPORT_TYPE, ExampleImportJob)
+
+    async def daily_summary(handler: BaseJobHandler) -> dict[str, int]:
+        """A scheduled function runs as a job: it may report progress and log."""
+        counts: dict[str, int] = await hooks.deck.count_by_status()
+        handler.log(f"{sum(counts.values())} jobs in the store")
+        await handler.update_progress(100, "Counted")
+        return counts
+
+    hooks.scheduler.call(daily_summary, "example-daily-summary").daily_at("02:00")
     hooks.add_action("init", lambda: on_init(hooks))
 
     async def recent_jobs() -> dict[str, Any]:

@@ -102,7 +102,10 @@ class Crons:
         schedules missing from ``declared`` are deactivated."""
         checked = []
         for fields in declared:
-            definition, expression = self.check(fields)
+            try:
+                definition, expression = self.check(fields)
+            except ValidationError as exc:
+                raise type(exc)(f"schedule {fields.get('name')!r}: {exc.message}") from None
             checked.append((definition, self._next(definition, expression)))
         store = await self._store()
         return await store.upsert_declared(plugin, checked, self._now())

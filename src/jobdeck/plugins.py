@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from jobdeck.errors import ValidationError
+from jobdeck.errors import JobdeckError, ValidationError
+from jobdeck.plugin_scheduler import PluginScheduler
 
 if TYPE_CHECKING:
     from jobdeck.deck import JobDeck
@@ -80,6 +81,8 @@ class Hooks:
         self.plugin_name = plugin_name
         self.logger = logging.getLogger(f"jobdeck.plugins.{plugin_name}")
         self._manager = manager
+        self.scheduler = PluginScheduler(plugin_name, deck.register_job_type)
+        """Code-defined schedules: ``hooks.scheduler.call(fn, name).daily_at("02:00")``."""
 
     @property
     def settings(self) -> Any:
@@ -112,6 +115,12 @@ class Hooks:
 
     async def cleanup_old_jobs(self, days: int = 30) -> int:
         return int(await self.deck.cleanup_old_jobs(days))
+
+    def add_cron_job(self, **fields: Any) -> None:
+        """Declare a schedule from the fields of ``POST /api/cron-jobs`` (plugin_id
+        defaults to this plugin); it is created or updated by name once every plugin
+        has loaded, and deactivated when a later version no longer declares it."""
+        self.scheduler.add(fields)
 
     def add_action(self, name: str, fn: Action) -> None:
         """Run ``fn`` (sync or async) when action ``name`` fires; ``'init'`` fires once
@@ -151,6 +160,7 @@ class PluginManager:
         self.failures: list[PluginFailure] = []
         self.routes: list[PluginRoute] = []
         self.actions: dict[str, list[tuple[str, Action]]] = {}
+        self.schedulers: dict[str, PluginScheduler] = {}
 
     @property
     def names(self) -> list[str]:
@@ -165,7 +175,19 @@ class PluginManager:
                 )
                 continue
             await self._load_one(name, origin, importer)
+        for plugin in self.plugins:
+            await self._declare(plugin.name)
         return list(self.plugins)
+
+    async def _declare(self, plugin: str) -> None:
+        """Upsert the schedules ``plugin`` declared (none: its old ones deactivate).
+        A plugin whose declarations are invalid keeps its stored schedules as they are."""
+        scheduler = self.schedulers.get(plugin)
+        declared = scheduler.definitions() if scheduler is not None else []
+        try:
+            await self.deck.crons.declare(plugin, declared)
+        except JobdeckError as exc:
+            logger.error("plugin %s: its cron schedules were not saved: %s", plugin, exc)
 
     async def run_action(self, name: str, *args: Any) -> None:
         """Call every function added for action ``name`` concurrently; a failing one is
@@ -195,7 +217,8 @@ class PluginManager:
             setup = target if _is_setup_function(target) else getattr(target, "setup", None)
             if not callable(setup):
                 raise ValidationError(f"plugin {name} has no setup(hooks) function")
-            outcome = setup(Hooks(self.deck, self, name))
+            hooks = Hooks(self.deck, self, name)
+            outcome = setup(hooks)
             if inspect.isawaitable(outcome):
                 await outcome
         except asyncio.CancelledError:
@@ -213,6 +236,7 @@ class PluginManager:
             return
         module = inspect.getmodule(target) if _is_setup_function(target) else target
         self.plugins.append(LoadedPlugin(name, module, origin))
+        self.schedulers[name] = hooks.scheduler
         logger.info("plugin %s loaded from %s", name, origin)
 
     def _discover(self) -> list[tuple[str, str, Callable[[], Any]]]:
