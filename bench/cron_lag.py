@@ -96,9 +96,9 @@ async def one_run(args: argparse.Namespace, scenario: str) -> list[float] | floa
         with workers(url, 1, concurrency=50), scheduler(url) as proc:
             started = datetime.now(UTC)
             if scenario == "idle":
-                time.sleep(5)  # start-up done
+                await asyncio.sleep(5)  # start-up done
                 before = cpu_seconds(proc.pid)
-                time.sleep(args.seconds)
+                await asyncio.sleep(args.seconds)
                 return (cpu_seconds(proc.pid) - before) / args.seconds * 100
             if scenario == "burst":  # wait for second 0 and a little after it
                 await asyncio.sleep(60 - time.time() % 60 + 15)
