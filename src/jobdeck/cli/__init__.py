@@ -14,8 +14,10 @@ import click
 
 from jobdeck.cli.admin import cleanup, migrate
 from jobdeck.cli.common import debug_enabled, global_options
+from jobdeck.cli.cron import cron
 from jobdeck.cli.enqueue import enqueue
 from jobdeck.cli.jobs import jobs
+from jobdeck.cli.scheduler import scheduler
 from jobdeck.cli.serve import serve
 from jobdeck.cli.watch import watch
 from jobdeck.cli.worker import worker
@@ -49,7 +51,7 @@ def main() -> None:
     """jobdeck: durable background jobs with live progress."""
 
 
-for command in (serve, worker, enqueue, jobs, watch, cleanup, migrate):
+for command in (serve, worker, scheduler, enqueue, jobs, cron, watch, cleanup, migrate):
     main.add_command(command)
 
 

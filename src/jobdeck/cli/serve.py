@@ -1,4 +1,5 @@
-"""``jobdeck serve``: the API, a worker and the maintenance loop in one process."""
+"""``jobdeck serve``: the API, a worker, the cron scheduler and the maintenance loop in
+one process."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def serve(
     no_scheduler: bool,
     concurrency: int | None,
 ) -> None:
-    """Run the HTTP API, a worker and the maintenance loop until stopped."""
+    """Run the HTTP API, a worker, the cron scheduler and the maintenance loop until stopped."""
     setup_logging(ctx, logging.INFO)
     settings = settings_from(ctx, host=host, port=port, concurrency=concurrency)
 
@@ -53,13 +54,16 @@ def serve(
             else:
                 # The worker also runs the maintenance loop (rescues, timeouts, retention).
                 services["worker"] = lambda stop: deck.run_worker(settings.concurrency, stop=stop)
+            if not no_scheduler:
+                services["scheduler"] = deck.run_scheduler
             api = api_service(deck, settings.host, settings.port, manager)
             if api is not None:
                 services["api"] = api
             logger.info(
-                "jobdeck serving %s (worker: %s, plugins: %s)",
+                "jobdeck serving %s (worker: %s, scheduler: %s, plugins: %s)",
                 redact_url(settings.database_url),
                 "off" if no_worker else f"{settings.concurrency} at once",
+                "off" if no_scheduler else "on",
                 ", ".join(manager.names) or "none",
             )
             # 'init' actions run once everything is up; they may take long (a plugin
