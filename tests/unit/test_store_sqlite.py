@@ -15,9 +15,10 @@ from jobdeck.domain.job import JobFilter, Mode, NewJob
 from jobdeck.errors import StoreError, ValidationError
 from jobdeck.store.sqlite import SQLiteStore
 from jobdeck.store.sqlite.connection import Database, database_path
-from jobdeck.store.sqlite.queries import Q, parse, repeated_values, statements
+from jobdeck.store.sqlite.queries import Q, migrations, parse, repeated_values, statements
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+LATEST = migrations()[-1][0]  # each migration applied once, in order from 1
 
 
 def job() -> NewJob:
@@ -65,7 +66,7 @@ def test_queries_parse_names_and_fragments() -> None:
 
 async def test_open_creates_the_folder_and_migrates(store: SQLiteStore, tmp_path: Path) -> None:
     assert (tmp_path / "db" / "jobdeck.db").exists()
-    assert await store.schema_version() == 1
+    assert await store.schema_version() == LATEST
 
 
 async def test_concurrent_opens_of_a_new_file(tmp_path: Path) -> None:
@@ -73,10 +74,10 @@ async def test_concurrent_opens_of_a_new_file(tmp_path: Path) -> None:
     stores = [SQLiteStore(url) for _ in range(4)]
     await asyncio.gather(*(s.open() for s in stores))
     try:
-        assert {await s.schema_version() for s in stores} == {1}
+        assert {await s.schema_version() for s in stores} == {LATEST}
         conn = sqlite3.connect(tmp_path / "new.db")
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == LATEST
         conn.close()
     finally:
         for s in stores:

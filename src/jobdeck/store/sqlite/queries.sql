@@ -446,3 +446,208 @@ SELECT token_id FROM grants
 WHERE kind = :kind AND secret_hash = :secret_hash AND used_at IS NULL
   AND expires_at > :now
   AND token_id IN (SELECT id FROM tokens WHERE revoked_at IS NULL);
+
+-- ---------------------------------------------------------------------------------
+-- Cron schedules and executions (store/sqlite/schedules.py). Every write runs inside
+-- a Tx (BEGIN IMMEDIATE: the one writer), so a read of a schedule followed by a
+-- conditional write of it is atomic: nobody else can write between them. Rows written
+-- take the transaction's :seq (Tx.seq), jobs' feed rules.
+
+-- name: begin_read
+-- A read transaction: in WAL mode every SELECT until COMMIT sees the snapshot taken
+-- by the first one (changes_since reads three tables as of one instant).
+BEGIN;
+
+-- fragment: cron_definition_columns
+    name, description, cron_expression, timezone, job_type, configuration, plugin_id,
+    store_id, is_active, max_runs, max_failures, timeout_seconds, misfire_policy,
+    misfire_grace_seconds, overlap_policy, tags, priority, max_retries, show_notification
+
+-- name: insert_cron_job
+INSERT INTO cron_jobs (
+    {cron_definition_columns},
+    created_by, declared_by, next_run_at, created_at, updated_at, seq
+) VALUES (
+    :name, :description, :cron_expression, :timezone, :job_type, :configuration,
+    :plugin_id, :store_id, :is_active, :max_runs, :max_failures, :timeout_seconds,
+    :misfire_policy, :misfire_grace_seconds, :overlap_policy, :tags, :priority,
+    :max_retries, :show_notification,
+    :created_by, :declared_by, :next_run_at, :now, :now, :seq
+)
+RETURNING *;
+
+-- name: update_cron_definition
+-- Counters, is_paused and created_* stay; the caller checked the name key under the
+-- same write lock (cron_job_by_key), the unique index is the backstop.
+UPDATE cron_jobs SET
+    name = :name, description = :description, cron_expression = :cron_expression,
+    timezone = :timezone, job_type = :job_type, configuration = :configuration,
+    plugin_id = :plugin_id, store_id = :store_id, is_active = :is_active,
+    max_runs = :max_runs, max_failures = :max_failures, timeout_seconds = :timeout_seconds,
+    misfire_policy = :misfire_policy, misfire_grace_seconds = :misfire_grace_seconds,
+    overlap_policy = :overlap_policy, tags = :tags, priority = :priority,
+    max_retries = :max_retries, show_notification = :show_notification,
+    next_run_at = :next_run_at, updated_at = :now, seq = :seq
+WHERE id = :id
+RETURNING *;
+
+-- name: get_cron_job
+SELECT * FROM cron_jobs WHERE id = ?;
+
+-- name: cron_job_by_key
+-- The schedule holding a name key, NULLs matching NULLs (the cron_jobs_name_key index).
+SELECT * FROM cron_jobs
+WHERE name = :name
+  AND coalesce(plugin_id, x'') = coalesce(:plugin_id, x'')
+  AND coalesce(store_id, x'') = coalesce(:store_id, x'');
+
+-- name: find_cron_jobs
+SELECT * FROM cron_jobs WHERE name = ? ORDER BY id;
+
+-- fragment: cron_filter
+    (:status IS NULL
+     OR (:status = 'active' AND is_active = 1 AND is_paused = 0)
+     OR (:status = 'paused' AND is_active = 1 AND is_paused = 1)
+     OR (:status = 'inactive' AND is_active = 0))
+    AND (:job_type IS NULL OR job_type = :job_type)
+    AND (:plugin_id IS NULL OR plugin_id = :plugin_id)
+    AND (:store_id IS NULL OR store_id = :store_id)
+    AND (:text IS NULL
+         OR instr(lower(name), :text) > 0
+         OR instr(lower(coalesce(description, '')), :text) > 0)
+    AND NOT EXISTS (
+        SELECT 1 FROM json_each(:tags) AS wanted
+        WHERE wanted.value NOT IN (SELECT value FROM json_each(cron_jobs.tags)))
+
+-- name: list_cron_jobs
+-- :sort_by is one of domain.schedule.CRON_SORT_KEYS (checked by the caller); NULLs
+-- last in both directions, then id in the same direction.
+WITH keyed AS (
+    SELECT *, CASE :sort_by
+        WHEN 'name' THEN name
+        WHEN 'next_run_at' THEN next_run_at
+        WHEN 'last_run_at' THEN last_run_at
+        ELSE created_at
+    END AS sort_key
+    FROM cron_jobs
+    WHERE {cron_filter}
+)
+SELECT * FROM keyed
+ORDER BY sort_key IS NULL,
+         CASE WHEN :descending THEN NULL ELSE sort_key END,
+         CASE WHEN :descending THEN sort_key END DESC,
+         CASE WHEN :descending THEN NULL ELSE id END,
+         id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: count_cron_jobs
+SELECT count(*) FROM cron_jobs WHERE {cron_filter};
+
+-- name: set_paused
+-- Resuming starts the failure streak over (else one more failure would pause again).
+UPDATE cron_jobs SET
+    is_paused = :paused, next_run_at = :next_run_at,
+    consecutive_failures = CASE WHEN :paused THEN consecutive_failures ELSE 0 END,
+    updated_at = :now, seq = :seq
+WHERE id = :id
+RETURNING *;
+
+-- name: delete_executions_of
+DELETE FROM cron_executions WHERE cron_job_id = ?;
+
+-- name: delete_cron_job
+DELETE FROM cron_jobs WHERE id = ? RETURNING id;
+
+-- name: due_cron_jobs
+-- Walks the partial index cron_jobs_due.
+SELECT * FROM cron_jobs
+WHERE is_active = 1 AND is_paused = 0 AND next_run_at IS NOT NULL AND next_run_at <= :now
+ORDER BY next_run_at, id
+LIMIT :limit;
+
+-- name: next_cron_at
+SELECT min(next_run_at) FROM cron_jobs
+WHERE is_active = 1 AND is_paused = 0 AND next_run_at IS NOT NULL;
+
+-- name: fire_claim
+-- The compare-and-set of fire: the schedule as this scheduler last saw it due. Read
+-- under the write lock, and the tick rows and the schedule's new next_run_at are
+-- written before COMMIT, so of several schedulers that saw the same tick exactly one
+-- finds it here; the others find next_run_at moved on and record nothing. (The
+-- unique tick index would stop a duplicate run anyway: this only saves the work.)
+SELECT * FROM cron_jobs
+WHERE id = :id AND is_active = 1 AND is_paused = 0 AND next_run_at = :expected;
+
+-- name: cron_running
+-- A run of this schedule has not ended (overlap policy), via cron_executions_running.
+SELECT 1 FROM cron_executions WHERE cron_job_id = ? AND status = 'running' LIMIT 1;
+
+-- name: insert_execution
+-- DO NOTHING on the tick key (the partial unique index cron_executions_tick, named by
+-- its columns and WHERE): a tick already recorded is skipped, no run, no error.
+-- Manual runs never conflict (the index leaves them out).
+INSERT INTO cron_executions (
+    cron_job_id, scheduled_for, status, triggered_by, triggered_by_user, server_instance,
+    started_at, completed_at, job_id, seq
+) VALUES (
+    :cron_job_id, :scheduled_for, :status, :triggered_by, :triggered_by_user,
+    :server_instance, :now, :completed_at, :job_id, :seq
+)
+ON CONFLICT (cron_job_id, scheduled_for) WHERE triggered_by = 'scheduler' DO NOTHING
+RETURNING *;
+
+-- name: fired
+-- After a fire: the next tick, the runs it added, and inactive once max_runs is reached.
+UPDATE cron_jobs SET
+    next_run_at = CASE WHEN :exhausted THEN NULL ELSE :next_run_at END,
+    is_active = CASE WHEN :exhausted THEN 0 ELSE is_active END,
+    last_run_at = :now, run_count = run_count + :runs, updated_at = :now, seq = :seq
+WHERE id = :id;
+
+-- name: list_executions
+SELECT * FROM cron_executions WHERE cron_job_id = :id
+ORDER BY scheduled_for DESC, id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: count_executions
+SELECT count(*) FROM cron_executions WHERE cron_job_id = ?;
+
+-- name: get_execution
+SELECT * FROM cron_executions WHERE id = ?;
+
+-- name: cleanup_executions
+-- One batch; the caller repeats until a batch comes back short.
+DELETE FROM cron_executions
+WHERE id IN (SELECT id FROM cron_executions
+             WHERE completed_at < :before AND status <> 'running' LIMIT :batch);
+
+-- name: declared_by
+SELECT * FROM cron_jobs WHERE declared_by = ?;
+
+-- name: deactivate_cron_jobs
+-- A declaration gone from the plugin's code: its schedule stops, its history stays.
+UPDATE cron_jobs SET is_active = 0, next_run_at = NULL, updated_at = :now, seq = :seq
+WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: cron_changes_since
+-- changes_since for schedules; the group completion of changes_since (jobs).
+WITH page AS (
+    SELECT * FROM cron_jobs WHERE seq > :seq ORDER BY seq, id LIMIT :limit
+), last AS (
+    SELECT seq, id FROM page ORDER BY seq DESC, id DESC LIMIT 1
+)
+SELECT * FROM page
+UNION ALL
+SELECT cron_jobs.* FROM cron_jobs JOIN last ON cron_jobs.seq = last.seq
+                                          AND cron_jobs.id > last.id;
+
+-- name: execution_changes_since
+WITH page AS (
+    SELECT * FROM cron_executions WHERE seq > :seq ORDER BY seq, id LIMIT :limit
+), last AS (
+    SELECT seq, id FROM page ORDER BY seq DESC, id DESC LIMIT 1
+)
+SELECT * FROM page
+UNION ALL
+SELECT cron_executions.* FROM cron_executions
+JOIN last ON cron_executions.seq = last.seq AND cron_executions.id > last.id;

@@ -12,11 +12,9 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from itertools import chain
 from typing import Any
 
 from jobdeck.domain.feed import Change
-from jobdeck.domain.ids import new_job_ids
 from jobdeck.domain.job import (
     Fence,
     HistoryEvent,
@@ -36,27 +34,25 @@ from jobdeck.errors import (
     ValidationError,
 )
 from jobdeck.events.signals import Signals
-from jobdeck.store.sqlite import history
+from jobdeck.store.sqlite import feed, history
 from jobdeck.store.sqlite.connection import Database, Tx
+from jobdeck.store.sqlite.inserts import NewRows
 from jobdeck.store.sqlite.maintenance import MaintenanceVerbs
-from jobdeck.store.sqlite.queries import Q, repeated_values
+from jobdeck.store.sqlite.queries import Q
 from jobdeck.store.sqlite.rows import (
     Row,
-    as_read,
     dumps,
     dumps_or_none,
     fetch,
     fetch_many,
     fetch_one,
     from_ts,
-    insert_row,
-    inserted_job,
     status_of,
     to_event,
     to_job,
     to_ts,
-    ts_at,
 )
+from jobdeck.store.sqlite.schedules import ScheduleVerbs
 from jobdeck.store.sqlite.tokens import TokenVerbs
 from jobdeck.store.sqlite.watch import CommitWatcher
 
@@ -66,7 +62,7 @@ _ALLOWED = {
 _OWNED = (Status.RUNNING, Status.CANCELLING)
 
 
-class SQLiteStore(MaintenanceVerbs, TokenVerbs):
+class SQLiteStore(MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
     """``SQLiteStore("sqlite:///path/to/jobdeck.db")``; ``await open()`` before use."""
 
     def __init__(self, database_url: str, history_limit: int = 500) -> None:
@@ -100,39 +96,11 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
     async def insert_jobs(self, jobs: Sequence[NewJob], now: datetime) -> list[Job]:
         if not jobs:
             return []
-        at = to_ts(now)
-        created = ts_at(at)
-        job_ids = new_job_ids(len(jobs))
-        payloads = [_json_of(new.payload, new.payload_json) for new in jobs]
-        metadatas = [_json_of(new.metadata, new.metadata_json) for new in jobs]
-        # Most jobs run at once: their run_at is ``now`` itself, converted once here.
-        run_ats = [
-            at if new.run_at is None or new.run_at is now else to_ts(new.run_at) for new in jobs
-        ]
-        times = [
-            created if new.run_at is None or new.run_at is now else as_read(new.run_at)
-            for new in jobs
-        ]
+        rows = NewRows(jobs, now)
 
         def run(conn: sqlite3.Connection) -> list[Job]:
             with Tx(conn) as t:
-                seq = t.seq()
-                # Ids assigned here, under the write lock, so the rows go in as a few
-                # multi-row INSERTs with no per-row round trip to learn them.
-                first = int(conn.execute(Q["last_job_id"]).fetchone()[0]) + 1
-                rows = [
-                    insert_row(
-                        new, first + i, job_ids[i], payloads[i], metadatas[i], run_ats[i], at, seq
-                    )
-                    for i, new in enumerate(jobs)
-                ]
-                for query in ("insert_job_bare", "insert_job"):
-                    _insert_rows(conn, query, [row for name, row in rows if name == query])
-                conn.execute(Q["insert_created_history"], {"seq": seq, "at": at})
-            return [
-                inserted_job(new, first + i, job_ids[i], times[i], created, seq)
-                for i, new in enumerate(jobs)
-            ]
+                return rows.write(conn, t.seq())
 
         result = await self._db.run(run)
         self.signals.fire("jobs", "enqueue")
@@ -460,10 +428,7 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
 
     # --- change feed ----------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
-        params = {"seq": seq, "limit": max(1, limit)}
-        rows = await self._db.run(lambda c: fetch_many(c, "changes_since", params))
-        rows.sort(key=lambda r: (r["seq"], r["id"]))
-        return [Change(seq=row["seq"], record=to_job(row)) for row in rows]
+        return await self._db.run(lambda c: feed.changes(c, seq, limit))
 
     async def last_seq(self) -> int:
         return await self._db.run(lambda c: int(c.execute(Q["last_seq"]).fetchone()[0]))
@@ -517,30 +482,6 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs):
         if verb == "retry" and state["mode"] == "tracked":
             return InvalidTransition(f"job {job_id} is tracked: only queued jobs are retried")
         return _invalid(verb.replace("_", " "), job_id, status)
-
-
-MULTI_ROW = 50  # rows per multi-row INSERT (jobs: up to 23 parameters a row)
-
-
-def _insert_rows(conn: sqlite3.Connection, query: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    whole = len(rows) - len(rows) % MULTI_ROW
-    if whole:
-        conn.executemany(
-            repeated_values(query, MULTI_ROW),
-            [
-                tuple(chain.from_iterable(rows[i : i + MULTI_ROW]))
-                for i in range(0, whole, MULTI_ROW)
-            ],
-        )
-    if whole < len(rows):
-        conn.executemany(Q[query], rows[whole:])
-
-
-def _json_of(value: dict[str, Any], text: str | None) -> str:
-    """The text a validating caller already encoded (NewJob.payload_json), else ours."""
-    if text is not None:
-        return text
-    return dumps(value) if value else "{}"
 
 
 def _filter_params(where: JobFilter) -> dict[str, Any]:

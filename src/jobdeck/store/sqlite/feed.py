@@ -1,0 +1,62 @@
+"""The typed change feed of the SQLite store: jobs, executions and schedules after a
+seq, in one order (``Store.changes_since``).
+
+Each table is paged on its own (``seq > n ORDER BY seq, id LIMIT limit``, completed
+to the end of its last seq group), all in ONE read transaction, so the three pages
+are one snapshot: a transaction's job, execution and schedule rows share a seq and
+are either all seen or none. A table whose page came back full may hold more rows
+right after its last seq; every other table's page holds all its rows. So up to the
+smallest last seq among the full tables, every table's rows are all here: the merged
+page is cut there, then trimmed to about ``limit`` at a seq boundary.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from jobdeck.domain.feed import Change, Record
+from jobdeck.store.sqlite.cron_rows import to_cron_job, to_execution
+from jobdeck.store.sqlite.queries import Q
+from jobdeck.store.sqlite.rows import Row, fetch, fetch_many, to_job
+
+# Order among records sharing a seq: jobs, then executions, then schedules (then id).
+_TABLES: tuple[tuple[str, int, Callable[[Row], Record]], ...] = (
+    ("changes_since", 0, to_job),
+    ("execution_changes_since", 1, to_execution),
+    ("cron_changes_since", 2, to_cron_job),
+)
+
+
+def changes(conn: sqlite3.Connection, seq: int, limit: int) -> list[Change]:
+    params = {"seq": seq, "limit": max(1, limit)}
+    pages: list[tuple[int, list[Row], Callable[[Row], Record]]] = []
+    # (On an error, Database.run rolls the read transaction back.)
+    conn.execute(Q["begin_read"])
+    for query, rank, convert in _TABLES:
+        # Jobs in one step (rows.fetch_many): there may be many; schedules and
+        # executions change far less often.
+        if rank == 0:
+            rows = fetch_many(conn, query, params)
+        else:
+            rows = fetch(conn.execute(Q[query], params))
+        pages.append((rank, rows, convert))
+    conn.execute(Q["commit"])
+    # A page that returned at least ``limit`` rows was full (completion only adds rows
+    # to a full page): rows past its last seq were left out.
+    full = [rows for _, rows, _ in pages if len(rows) >= params["limit"]]
+    cut = min((max(row["seq"] for row in rows) for rows in full), default=None)
+    keyed = sorted(
+        (row["seq"], rank, row["id"], row, convert)
+        for rank, rows, convert in pages
+        for row in rows
+        if cut is None or row["seq"] <= cut
+    )
+    # About ``limit``: stop at the first seq boundary at or after it.
+    end = len(keyed)
+    if end > params["limit"]:
+        last = keyed[params["limit"] - 1][0]
+        end = params["limit"]
+        while end < len(keyed) and keyed[end][0] == last:
+            end += 1
+    return [Change(seq=s, record=convert(row)) for s, _, _, row, convert in keyed[:end]]
