@@ -113,15 +113,24 @@ class Principal:
             return False
         return not (self.store is not None and item.store_id != self.store)
 
+    @property
+    def created_by(self) -> str:
+        """The ``created_by`` of what this caller creates over HTTP (SPEC §2.1): the
+        token's id and name (the name alone may be reused once the token is revoked)."""
+        return f"token:{self.token_id}:{self.name}"
+
     def may_schedule(self, job_type: str) -> bool:
         return self.is_admin or job_type not in ADMIN_ONLY_TYPES
 
-    def binding_conflict(self, store_id: Any, plugin_id: Any) -> str | None:
-        """Why the requested store/plugin contradicts the binding, or None."""
+    def binding_conflict(
+        self, store_id: Any, plugin_id: Any, *, fields: tuple[str, str] = ("storeId", "pluginId")
+    ) -> str | None:
+        """Why the requested store/plugin contradicts the binding, or None; ``fields``
+        names them as the caller's API spells them."""
         if self.store is not None and store_id not in (None, self.store):
-            return f"storeId: this token is bound to store {self.store!r}"
+            return f"{fields[0]}: this token is bound to store {self.store!r}"
         if self.plugin is not None and plugin_id not in (None, self.plugin):
-            return f"pluginId: this token is bound to plugin {self.plugin!r}"
+            return f"{fields[1]}: this token is bound to plugin {self.plugin!r}"
         return None
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from jobdeck.api import background_jobs, errors, jobs_v1, ops, session, ws
+from jobdeck.api import background_jobs, cron_jobs, errors, jobs_v1, ops, session, ws
 from jobdeck.api.context import ApiContext
 from jobdeck.api.hub import QUEUE_SIZE, RECHECK_SECONDS, SEND_TIMEOUT, Hub
 from jobdeck.api.limits import BODY_LIMIT, BodyLimit
@@ -57,7 +57,14 @@ def create_app(
     )
     app.state.ctx = ctx
     errors.install(app)
-    for router in (ops.router, session.router, jobs_v1.router, background_jobs.router, ws.router):
+    for router in (
+        ops.router,
+        session.router,
+        jobs_v1.router,
+        background_jobs.router,
+        cron_jobs.router,
+        ws.router,
+    ):
         app.include_router(router)
     for router in routers:
         app.include_router(router)

@@ -100,6 +100,8 @@ def require(scope: str | None) -> Callable[..., Awaitable[Principal]]:
 
 read_jobs = require("jobs:read")
 write_jobs = require("jobs:write")
+read_cron = require("cron:read")
+write_cron = require("cron:write")
 any_token = require(None)
 admin = require("admin")
 
@@ -107,3 +109,5 @@ admin = require("admin")
 Reader = Annotated[Principal, Depends(read_jobs)]
 Writer = Annotated[Principal, Depends(write_jobs)]
 AdminOnly = Annotated[Principal, Depends(admin)]
+CronReader = Annotated[Principal, Depends(read_cron)]
+CronWriter = Annotated[Principal, Depends(write_cron)]

@@ -10,8 +10,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from jobdeck.api.context import context
+from jobdeck.api.cron_schemas import cron_job_json
 from jobdeck.api.schemas import PayloadTooLarge
 from jobdeck.errors import (
+    CronJobExists,
+    CronJobNotFound,
     InvalidTransition,
     JobdeckError,
     JobNotFound,
@@ -53,6 +57,8 @@ STATUS_OF: list[tuple[type[Exception], int]] = [
     (PayloadTooLarge, 413),
     (ValidationError, 400),
     (JobNotFound, 404),
+    (CronJobNotFound, 404),
+    (CronJobExists, 409),
     (InvalidTransition, 409),
     (StoreError, 503),
     (JobdeckError, 400),
@@ -86,6 +92,11 @@ def install(app: FastAPI) -> None:
         if status >= 500:
             log.error("store failure on %s %s: %s", request.method, request.url.path, exc)
             return failure(status, "the job store is unavailable, try again")
+        if isinstance(exc, CronJobExists):
+            # The existing schedule beside the message: seed 2's plugin creates its
+            # schedule on every start and reads data.job.id either way (SPEC §5.3).
+            existing = cron_job_json(exc.existing, context(request).deck.crons)
+            return JSONResponse({"success": False, "message": str(exc), "job": existing}, status)
         return failure(status, str(exc))
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:

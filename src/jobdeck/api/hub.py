@@ -19,6 +19,11 @@ waited for: when a send stalls longer than ``send_timeout`` or its control queue
 overflows. A burst of more distinct jobs than the board holds (``queue_size``)
 is not a slow client: whoever missed part of it catches up from the store.
 
+Topics: every socket gets the ``jobs`` topic unless it subscribes otherwise; the
+``cron`` topic (schedules and executions, ``cronfeed.py``) sits on the board beside
+the jobs, in its own table, so a jobs-only socket reads exactly what it read before
+cron existed, and a socket with both merges the two by seq (one sequence, in order).
+
 Revocation: a token revoked through this process closes its sockets at once
 (:meth:`Hub.close_token`); a revocation made by another process (the CLI, another
 API server) is noticed by a sweep that re-reads the live tokens every
@@ -31,14 +36,15 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from jobdeck.api.cronfeed import CronEntry, CronFeed
 from jobdeck.api.frames import text_frame
 from jobdeck.api.metrics import Metrics
 from jobdeck.api.schemas import job_camel
-from jobdeck.domain.feed import Change
+from jobdeck.domain.feed import CRON, JOBS, Change
 from jobdeck.domain.job import Job, Mode, Status
 from jobdeck.errors import ValidationError
 from jobdeck.events.tasks import stop_tasks
@@ -136,6 +142,20 @@ def _strings(key: str, value: Any) -> frozenset[str]:
 CONTROL_LIMIT = 64  # pongs and errors waiting to be sent; more means a flooding client
 
 
+class Message(Protocol):
+    """A board entry as a socket sends it: a job's (:class:`Entry`) or a schedule's or
+    execution's (:class:`CronEntry`)."""
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def frame(self) -> bytes: ...
+
+
 @dataclass(eq=False)
 class Entry:
     seq: int
@@ -157,13 +177,17 @@ class Entry:
 
 
 class Board:
-    """The latest state of up to ``capacity`` recently changed jobs, oldest seq first."""
+    """The latest state of up to ``capacity`` recently changed jobs, oldest seq first;
+    beside them, in a table of their own, as many schedules and executions."""
 
     def __init__(self, capacity: int = QUEUE_SIZE) -> None:
         self.capacity = capacity
         self.entries: dict[str, Entry] = {}
         self.last_seq = 0
         self.evicted_seq = 0  # a cursor below this may have missed an evicted job
+        self.cron: dict[str, CronEntry] = {}
+        self.cron_seq = 0
+        self.cron_evicted_seq = 0
 
     def put(self, change: Change) -> None:
         if change.seq < self.last_seq:
@@ -179,16 +203,43 @@ class Board:
             oldest = self.entries.pop(next(iter(self.entries)))
             self.evicted_seq = max(self.evicted_seq, oldest.seq)
 
+    def put_cron(self, entry: CronEntry) -> None:
+        """Like :meth:`put`, for the cron topic. Its own replay check: the hub puts a
+        batch's cron entries after its jobs, so ``last_seq`` may already be past them."""
+        if entry.seq < self.cron_seq:
+            return
+        self.cron.pop(entry.key, None)
+        self.cron[entry.key] = entry
+        self.cron_seq = entry.seq
+        self.last_seq = max(self.last_seq, entry.seq)
+        if len(self.cron) > self.capacity:
+            oldest = self.cron.pop(next(iter(self.cron)))
+            self.cron_evicted_seq = max(self.cron_evicted_seq, oldest.seq)
+
     def since(self, cursor: int) -> list[Entry]:
         """Entries changed after ``cursor``, in seq order (walks back from the newest)."""
-        found: list[Entry] = []
-        for job_id in reversed(self.entries):
-            entry = self.entries[job_id]
-            if entry.seq <= cursor:
-                break
-            found.append(entry)
-        found.reverse()
-        return found
+        return _since(self.entries, cursor)
+
+    def cron_since(self, cursor: int) -> list[CronEntry]:
+        return _since(self.cron, cursor)
+
+
+def _since(table: dict[str, Any], cursor: int) -> list[Any]:
+    found = []
+    for key in reversed(table):
+        entry = table[key]
+        if entry.seq <= cursor:
+            break
+        found.append(entry)
+    found.reverse()
+    return found
+
+
+JOBS_ONLY = frozenset({JOBS})
+
+
+def _seq(message: Message) -> int:
+    return message.seq
 
 
 @dataclass(eq=False)
@@ -198,6 +249,7 @@ class Client:
     principal: Principal
     cursor: int = 0  # board entries at or below this seq were sent (or caught up)
     match: JobMatch | None = None
+    topics: frozenset[str] = JOBS_ONLY
     batch: bool = False  # opted in to job_updates frames (see ws.py)
     control: deque[tuple[str, Any]] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -210,21 +262,40 @@ class Client:
     def sees_all(self) -> bool:
         return self.match is None and not self.principal.bound
 
+    @property
+    def jobs(self) -> bool:
+        return JOBS in self.topics
+
+    @property
+    def cron(self) -> bool:
+        return CRON in self.topics
+
     def wants(self, job: Job) -> bool:
         return self.principal.sees(job) and (self.match is None or self.match(job))
 
-    def pending(self, board: Board) -> list[Entry] | None:
+    def pending(self, board: Board) -> Sequence[Message] | None:
         """What to send now, advancing the cursor. None when the board no longer holds
         everything the client has not seen (a burst of more distinct jobs than it
         keeps): the client then catches up from the store instead."""
-        if board.evicted_seq > self.cursor:
+        cursor = self.cursor
+        if (self.jobs and board.evicted_seq > cursor) or (
+            self.cron and board.cron_evicted_seq > cursor
+        ):
             return None
-        entries = board.since(self.cursor)
-        if entries:
-            self.cursor = entries[-1].seq
-        if self.sees_all:
-            return entries
-        return [e for e in entries if self.wants(e.job)]
+        # Everything up to the board's last seq is read now, whatever the topics: a
+        # jobs-only socket is not woken again for a cron change it skipped.
+        self.cursor = max(cursor, board.last_seq)
+        if self.topics == JOBS_ONLY:  # the common case, as before topics existed
+            entries = board.since(cursor)
+            return entries if self.sees_all else [e for e in entries if self.wants(e.job)]
+        found: list[Message] = []
+        if self.jobs:
+            found.extend(e for e in board.since(cursor) if self.wants(e.job))
+        cron = [e for e in board.cron_since(cursor) if e.visible_to(self.principal)]
+        if cron:
+            found.extend(cron)
+            found.sort(key=_seq)  # stable: jobs first within a seq
+        return found
 
     def send(self, message: dict[str, Any]) -> None:
         self._control(("text", json.dumps(message, separators=(",", ":"))))
@@ -268,6 +339,7 @@ class Hub:
         self.batch_window = batch_window
         self.flush_interval = flush_interval
         self.clients: set[Client] = set()
+        self.cron_feed = CronFeed(deck)
         self._tasks: list[asyncio.Task[None]] = []
         self._wake: asyncio.Handle | None = None
 
@@ -315,10 +387,16 @@ class Hub:
         return closed
 
     # --- the feed --------------------------------------------------------
-    def publish(self, changes: Iterable[Change]) -> None:
+    def publish(
+        self, changes: Iterable[Change], cron: Mapping[int, CronEntry] | None = None
+    ) -> None:
+        """Put a batch on the board: its jobs, then ``cron``, its schedules and
+        executions encoded (:meth:`CronFeed.entries`); no socket reads in between."""
         for change in changes:
             self.board.put(change)
             self.metrics.feed_changes.inc()
+        for entry in (cron or {}).values():
+            self.board.put_cron(entry)
         if self._wake is None and self.clients:
             # The pending wake-up, if any, carries these changes too.
             loop = asyncio.get_running_loop()
@@ -352,17 +430,53 @@ class Hub:
             self._wake = loop.call_at(later, self._wake_due)
 
     async def _follow(self) -> None:
+        """Publish the feed a batch at a time.
+
+        A reader task queues what the feed yields. The feed yields a store page without
+        awaiting in between, and a page never splits the records that share a seq (one
+        transaction), so what is queued when this loop wakes is whole seq groups.
+        Schedules and executions need lookups before they can be encoded; they are done
+        before any change of the batch reaches the board, so a socket never reads half
+        a group (its cursor would pass the rest). A batch without cron records, the
+        job fan-out, publishes as before, without a lookup."""
+        queue: asyncio.Queue[Change] = asyncio.Queue()
+        reader = asyncio.create_task(self._read(queue), name="jobdeck-ws-feed-reader")
+        try:
+            while True:
+                batch = [await queue.get()]
+                while not queue.empty():
+                    batch.append(queue.get_nowait())
+                cron = None
+                if any(change.job is None for change in batch):
+                    cron = await self._encode_cron(batch)
+                self.publish(batch, cron)
+        finally:
+            await stop_tasks(reader)
+
+    async def _encode_cron(self, batch: list[Change]) -> dict[int, CronEntry]:
+        try:
+            return await self.cron_feed.entries(batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the jobs of the batch still go out
+            log.warning("cron topic: could not encode a batch (%s)", exc)
+            return {}
+
+    async def _read(self, queue: asyncio.Queue[Change]) -> None:
+        seq = self.seq
         while True:
-            # Resume one seq back: jobs written in one transaction share a seq, and the
-            # feed may have stopped half-way through such a group (replays are harmless).
-            since = max(0, self.seq - 1)
+            # Resume one seq back: records written in one transaction share a seq, and
+            # the feed may have stopped half-way through such a group (replays are
+            # harmless: the board keeps one entry per record).
+            since = max(0, seq - 1)
             try:
                 async for change in self.deck.subscribe(since=since):
-                    self.publish((change,))
+                    queue.put_nowait(change)
+                    seq = change.seq
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("change feed interrupted (%s); resuming from seq %s", exc, self.seq)
+                log.warning("change feed interrupted (%s); resuming from seq %s", exc, seq)
             await asyncio.sleep(1.0)
 
     async def _sweep(self) -> None:
@@ -384,7 +498,8 @@ class Hub:
                     client.drop(CLOSE_REVOKED, "token revoked")
 
     async def catch_up(self, client: Client, since: int) -> list[str]:
-        """Current state of every job the client may see that changed after ``since``."""
+        """Current state of every record the client may see that changed after
+        ``since``, in seq order (every topic it subscribed to)."""
         messages: list[str] = []
         cursor, limit = since, CATCH_UP_PAGE
         while True:
@@ -399,9 +514,19 @@ class Hub:
                     limit *= 2
                     continue
                 changes = whole
-            messages.extend(
-                encode_change(c) for c in changes if c.job is not None and client.wants(c.job)
-            )
+            if client.cron:
+                cron = await self._encode_cron(changes)
+                for index, change in enumerate(changes):
+                    job = change.job
+                    if job is not None:
+                        if client.jobs and client.wants(job):
+                            messages.append(encode_change(change))
+                    elif index in cron and cron[index].visible_to(client.principal):
+                        messages.append(cron[index].text)
+            elif client.jobs:
+                messages.extend(
+                    encode_change(c) for c in changes if c.job is not None and client.wants(c.job)
+                )
             if changes:
                 cursor = changes[-1].seq
             if not full:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 from starlette.websockets import WebSocket
 
 from jobdeck.api.frames import EXTENSION, text_frame
-from jobdeck.api.hub import CLOSE_TOO_SLOW, Client, Entry
+from jobdeck.api.hub import CLOSE_TOO_SLOW, Client, Message
 
 T = TypeVar("T", str, bytes)
 
@@ -51,7 +51,7 @@ class Outbox(ABC, Generic[T]):
     def encode(self, text: str) -> T: ...
 
     @abstractmethod
-    def encoded(self, entries: list[Entry]) -> list[T]: ...
+    def encoded(self, entries: Sequence[Message]) -> list[T]: ...
 
     @abstractmethod
     async def write(self, turn: list[T]) -> None: ...
@@ -59,7 +59,7 @@ class Outbox(ABC, Generic[T]):
     async def send_texts(self, texts: Iterable[str]) -> None:
         await self._send([self.encode(text) for text in texts])
 
-    async def send_entries(self, entries: list[Entry]) -> None:
+    async def send_entries(self, entries: Sequence[Message]) -> None:
         await self._send(self.encoded(entries))
 
     async def _send(self, items: list[T]) -> None:
@@ -100,7 +100,7 @@ class FrameOutbox(Outbox[bytes]):
     def encode(self, text: str) -> bytes:
         return text_frame(text.encode())
 
-    def encoded(self, entries: list[Entry]) -> list[bytes]:
+    def encoded(self, entries: Sequence[Message]) -> list[bytes]:
         return [entry.frame for entry in entries]
 
     async def write(self, turn: list[bytes]) -> None:
@@ -117,7 +117,7 @@ class TextOutbox(Outbox[str]):
     def encode(self, text: str) -> str:
         return text
 
-    def encoded(self, entries: list[Entry]) -> list[str]:
+    def encoded(self, entries: Sequence[Message]) -> list[str]:
         return [entry.text for entry in entries]
 
     async def write(self, turn: list[str]) -> None:

@@ -4,11 +4,18 @@ Client messages: ``{"type":"ping"}`` → ``{"type":"pong"}``;
 ``{"type":"subscribe","since":N,"filter":{…},"batch":false}`` → the current state
 of every job changed after seq N, then live updates matching the filter. With
 ``"batch": true`` (an extension for busy dashboards) updates arrive as
-``{"type":"job_updates","updates":[<job_update message>, …]}``, one frame a round,
+``{"type":"job_updates","updates":[<update message>, …]}``, one frame a round
+(each element keeps its own type: job_update, cron_update, execution_update),
 instead of one frame per update. While updates stream in, a client gets them in
 rounds, one per 0.1 s (0.05 s with ``batch``; ``Hub.publish``), each with a job's
 latest state only; a reply to the client's own message (a pong, a subscribe's
 catch-up) also carries what is pending.
+
+Topics: a socket gets job updates only, unless a subscribe names its ``"topics"``:
+``["jobs", "cron"]`` adds ``cron_update`` and ``execution_update`` messages (each
+topic needs its read scope: ``cron:read`` for ``cron``; a bound token sees only its
+own schedules). One sequence for all: ``since`` replays every subscribed topic in
+order. The ``filter`` applies to jobs.
 
 Auth: ``Authorization: Bearer`` header, the UI session cookie (only with an Origin
 naming this host), or a single-use ticket from ``POST /api/v1/ws-ticket`` as
@@ -28,8 +35,9 @@ from fastapi.responses import JSONResponse
 
 from jobdeck.api.auth import SESSION_COOKIE, bearer_secret, origin_matches_host
 from jobdeck.api.context import ApiContext, context
-from jobdeck.api.hub import Client, JobMatch
+from jobdeck.api.hub import JOBS_ONLY, Client, JobMatch
 from jobdeck.api.outbox import outbox
+from jobdeck.domain.feed import TOPICS
 from jobdeck.errors import ValidationError
 from jobdeck.tokens import Principal
 
@@ -149,11 +157,39 @@ def handle(client: Client, text: str) -> None:
         if not isinstance(batch, bool):
             client.send({"type": "error", "message": "batch must be true or false"})
             return
+        try:
+            topics = parse_topics(client, data.get("topics"))
+        except ValidationError as exc:
+            client.send({"type": "error", "message": exc.message})
+            return
         client.match = match
         client.batch = batch
+        client.topics = topics
         client.request_catch_up(since)
     else:
         client.send({"type": "error", "message": f"unknown message type {kind!r}"})
+
+
+# The scope each topic needs (the socket itself needs jobs:read).
+TOPIC_SCOPES = {"jobs": "jobs:read", "cron": "cron:read"}
+assert TOPIC_SCOPES.keys() == set(TOPICS)
+
+
+def parse_topics(client: Client, raw: Any) -> frozenset[str]:
+    """The topics of a subscribe (default: jobs only); one the token may not read is an
+    error, and the whole subscribe is refused (a subscribe applies fully or not at all)."""
+    if raw is None:
+        return JOBS_ONLY
+    if not isinstance(raw, list) or not raw or not all(isinstance(t, str) for t in raw):
+        raise ValidationError("topics must be a non-empty list of strings")
+    for topic in raw:
+        if topic not in TOPIC_SCOPES:
+            raise ValidationError(f"topics: unknown topic {topic!r} (known: {', '.join(TOPICS)})")
+        scope = TOPIC_SCOPES[topic]
+        if not client.principal.can(scope):
+            raise ValidationError(f"topics: the {topic} topic needs the {scope} scope")
+    topics = frozenset(raw)
+    return JOBS_ONLY if topics == JOBS_ONLY else topics
 
 
 async def write_loop(ctx: ApiContext, ws: WebSocket, client: Client) -> None:
