@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -193,7 +194,9 @@ def add_cron(
     if as_json:
         click.echo(to_json(data))
         return
-    following = data["next_run_at"] or "never (inactive)"
+    following = "never (inactive)"
+    if data["next_runs"]:
+        following = when(datetime.fromisoformat(data["next_runs"][0])) + " UTC"
     click.echo(
         f"Created cron job {data['id']} {data['name']!r}: {data['description_human']};"
         f" next run {following}"
