@@ -4,10 +4,14 @@ seq, in one order (``Store.changes_since``).
 Each table is paged on its own (``seq > n ORDER BY seq, id LIMIT limit``, completed
 to the end of its last seq group), all in ONE read transaction, so the three pages
 are one snapshot: a transaction's job, execution and schedule rows share a seq and
-are either all seen or none. A table whose page came back full may hold more rows
-right after its last seq; every other table's page holds all its rows. So up to the
-smallest last seq among the full tables, every table's rows are all here: the merged
-page is cut there, then trimmed to about ``limit`` at a seq boundary.
+are seen together or not at all.
+
+Why the merged page misses nothing: a table whose page is not full gave all its rows
+after n. A full page gave at least ``limit`` rows, all at seqs up to its last seq L,
+and (with the group completion) every row of its table up to L. So the ``limit``
+smallest merged rows lie at or below every full page's L, where every table's rows
+are all present: the page ends after the ``limit``-th row, extended to the end of
+that row's seq group, and the next page (after that seq) starts where it stopped.
 """
 
 from __future__ import annotations
@@ -42,17 +46,10 @@ def changes(conn: sqlite3.Connection, seq: int, limit: int) -> list[Change]:
             rows = fetch(conn.execute(Q[query], params))
         pages.append((rank, rows, convert))
     conn.execute(Q["commit"])
-    # A page that returned at least ``limit`` rows was full (completion only adds rows
-    # to a full page): rows past its last seq were left out.
-    full = [rows for _, rows, _ in pages if len(rows) >= params["limit"]]
-    cut = min((max(row["seq"] for row in rows) for rows in full), default=None)
     keyed = sorted(
-        (row["seq"], rank, row["id"], row, convert)
-        for rank, rows, convert in pages
-        for row in rows
-        if cut is None or row["seq"] <= cut
+        (row["seq"], rank, row["id"], row, convert) for rank, rows, convert in pages for row in rows
     )
-    # About ``limit``: stop at the first seq boundary at or after it.
+    # About ``limit``: stop at the first seq boundary at or after it (see above).
     end = len(keyed)
     if end > params["limit"]:
         last = keyed[params["limit"] - 1][0]
