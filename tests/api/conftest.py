@@ -1,4 +1,6 @@
-"""A real uvicorn server on 127.0.0.1 (a free port), over a real SQLite file in tmp_path.
+"""A real uvicorn server on 127.0.0.1 (a free port), over a real SQLite file in tmp_path
+(or ``make_api(database_url=...)``, e.g. the root conftest's ``database_url``, which
+also runs a test on PostgreSQL).
 
 Configured as ``jobdeck serve`` configures it (``uvicorn_config``); ``make_api``'s
 ``server_options`` override single settings (e.g. another WebSocket protocol).
@@ -65,9 +67,14 @@ MakeApi = Callable[..., Awaitable[Api]]
 async def make_api(tmp_path: Path) -> AsyncIterator[MakeApi]:
     running: list[tuple[_Server, asyncio.Task[None], Api]] = []
 
-    async def make(*, server_options: dict[str, Any] | None = None, **app_options: Any) -> Api:
+    async def make(
+        *,
+        server_options: dict[str, Any] | None = None,
+        database_url: str | None = None,
+        **app_options: Any,
+    ) -> Api:
         settings = Settings(
-            database_url=f"sqlite:///{tmp_path}/jobdeck-{len(running)}.db",
+            database_url=database_url or f"sqlite:///{tmp_path}/jobdeck-{len(running)}.db",
             poll_seconds=0.05,
             maintenance_seconds=0.2,
         )
