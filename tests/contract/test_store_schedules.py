@@ -687,3 +687,33 @@ async def test_concurrent_upserts_leave_one_schedule_per_name(open_store: OpenSt
     for i in range(5):
         assert len(await stores[0].find_cron_jobs(f"job-{i}")) == 1
     assert await stores[0].count_cron_jobs(CronFilter()) == 5
+
+
+# --- signals --------------------------------------------------------------------
+WAIT = 5.0  # seconds; the waits return as soon as the signal fires
+
+
+async def test_schedule_writes_wake_the_scheduler(store: Store, open_store: OpenStore) -> None:
+    signals = store.signals
+    cron_mark, jobs_mark = signals.mark("cron"), signals.mark("jobs")
+    cron = await make(store)
+    assert await signals.wait("cron", cron_mark, 0) and await signals.wait("jobs", jobs_mark, 0)
+    enqueue_mark = signals.mark("enqueue")
+    await fire_one(store, cron, at(60))
+    assert await signals.wait("enqueue", enqueue_mark, 0)
+    for write in (
+        lambda: store.set_paused(cron.id, True, None, at(61)),
+        lambda: store.set_paused(cron.id, False, at(120), at(62)),
+        lambda: store.update_cron_job(cron.id, cron.definition, at(180), at(63)),
+        lambda: store.upsert_declared("acme", [(definition("d", plugin_id="acme"), at(9))], T0),
+        lambda: store.delete_cron_job(cron.id),
+    ):
+        cron_mark = signals.mark("cron")
+        await write()
+        assert await signals.wait("cron", cron_mark, 0)
+
+    # Another process (a second store on the same database) changes a schedule.
+    scheduler = await open_store()
+    cron_mark = scheduler.signals.mark("cron")
+    await make(store, "elsewhere")
+    assert await scheduler.signals.wait("cron", cron_mark, WAIT)
