@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +31,7 @@ SEED_BODY = {
     "timezone": "UTC",
 }
 
-CRON_KEYS = {f.name for f in __import__("dataclasses").fields(CronDefinition)} | {
+CRON_KEYS = {f.name for f in dataclasses.fields(CronDefinition)} | {
     "id",
     "is_paused",
     "description_human",
@@ -354,7 +355,8 @@ async def test_executions_are_paged_newest_first(capi: Api, admin: httpx.AsyncCl
     cron_id = (await create(admin, "often"))["id"]
     ids = []
     for _ in range(12):
-        ids.append((await admin.post(f"/api/cron-jobs/{cron_id}/execute")).json()["execution"]["id"])
+        run = await admin.post(f"/api/cron-jobs/{cron_id}/execute")
+        ids.append(run.json()["execution"]["id"])
     page = await admin.get(f"/api/cron-jobs/{cron_id}/executions", params={"page": 2, "limit": 5})
     data = page.json()["data"]
     assert data["pagination"] == {"current_page": 2, "per_page": 5, "total": 12, "total_pages": 3}
@@ -409,7 +411,8 @@ async def test_preview(admin: httpx.AsyncClient) -> None:
     data = response.json()
     assert data["success"] is True and data["description_human"]
     runs = [utc(at) for at in data["next_runs"]]
-    assert len(runs) == 5 and all(at.weekday() < 5 and (at.hour, at.minute) == (9, 30) for at in runs)
+    assert len(runs) == 5
+    assert all(at.weekday() < 5 and (at.hour, at.minute) == (9, 30) for at in runs)
     for payload, named in (
         ({"cron_expression": "30 25 * * *"}, "hour"),
         ({"cron_expression": "@daily", "timezone": "Nowhere/Town"}, "Nowhere/Town"),
@@ -432,7 +435,8 @@ async def test_401_and_403(capi: Api, admin: httpx.AsyncClient) -> None:
     reader = capi.client(await capi.token("cron-reader", "cron:read"))
     writer = capi.client(await capi.token("cron-writer", "cron:write"))
     reads = [("GET", "/api/cron-jobs"), ("GET", f"/api/cron-jobs/{cron_id}"),
-             ("GET", f"/api/cron-jobs/{cron_id}/executions"), ("GET", "/api/cron-jobs/types")]  # fmt: skip
+             ("GET", f"/api/cron-jobs/{cron_id}/executions"),
+             ("GET", "/api/cron-jobs/types")]  # fmt: skip
     writes = [("POST", "/api/cron-jobs"), ("PUT", f"/api/cron-jobs/{cron_id}"),
               ("DELETE", f"/api/cron-jobs/{cron_id}"), ("POST", f"/api/cron-jobs/{cron_id}/pause"),
               ("POST", f"/api/cron-jobs/{cron_id}/resume"),
