@@ -32,7 +32,9 @@ from jobdeck.errors import JobdeckError, JobNotFound, ValidationError
 from jobdeck.events.feed import follow
 from jobdeck.events.tasks import stop_tasks
 from jobdeck.handlers.base import BaseJobHandler
+from jobdeck.handlers.builtin import register_builtins
 from jobdeck.handlers.registry import Registry
+from jobdeck.handlers.services import CleanupTarget, Services
 from jobdeck.inputs import JobFilters, ScheduleOptions
 from jobdeck.runtime.maintenance import Maintenance, MaintenanceReport
 from jobdeck.runtime.scheduler import Scheduler
@@ -124,12 +126,15 @@ class JobDeck:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.registry = Registry()
+        register_builtins(self.registry)
         self._store = store
         self._owns_store = store is None
         self._opening: asyncio.Lock | None = None
         self._workers: set[Worker] = set()
         self.tokens = Tokens(self._opened, lambda: self.clock.now())
         self.crons = Crons(self._opened, self.registry, lambda: self.clock.now())
+        # Handed to every handler through its context (docs/builtin-types.md).
+        self.services = Services(self.settings, self.clock, self._opened)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> JobDeck:
@@ -189,6 +194,14 @@ class JobDeck:
 
     def job_types(self) -> list[str]:
         return self.registry.types()
+
+    def register_cleanup_target(self, name: str, target: CleanupTarget) -> None:
+        """A ``cleanup`` job target: ``await target(before, statuses)`` → rows removed."""
+        self.services.add_cleanup_target(name, target)
+
+    def add_template_dir(self, path: str) -> None:
+        """A folder of ``email`` templates, searched after JOBDECK_TEMPLATES_DIR."""
+        self.services.add_template_dir(path)
 
     # --- creating jobs ----------------------------------------------------
 
@@ -268,7 +281,7 @@ class JobDeck:
     ) -> NewJob:
         job_type = inputs.required(type, "type")
         handler = self.registry.get(job_type)
-        return inputs.queued_job(
+        new = inputs.queued_job(
             job_type,
             payload,
             options,
@@ -279,6 +292,8 @@ class JobDeck:
             ),
             now=now,
         )
+        handler.check_config(new.payload, self.services)
+        return new
 
     async def _insert(self, new: list[NewJob], now: datetime) -> list[JobHandle]:
         store = await self._opened()
@@ -456,7 +471,12 @@ class JobDeck:
     async def _worker(self, concurrency: int | None) -> Worker:
         store = await self._opened()
         return Worker(
-            store, self.registry, settings=self.settings, clock=self.clock, concurrency=concurrency
+            store,
+            self.registry,
+            settings=self.settings,
+            clock=self.clock,
+            concurrency=concurrency,
+            services=self.services,
         )
 
     async def _maintenance(self) -> Maintenance:

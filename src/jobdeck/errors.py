@@ -10,6 +10,7 @@
     │   └── StaleWrite         a worker wrote for an attempt it no longer owns
     ├── DuplicateJobType       a type was registered twice
     ├── JobCancelled           raised inside a handler whose job is being cancelled
+    ├── PermanentFailure       raised by a handler: the job fails now, without retries
     ├── JobTimeout             the handler ran past its timeout
     └── StoreError             the database failed (driver errors are chained)
 
@@ -70,6 +71,10 @@ class DuplicateJobType(JobdeckError):
 
 class JobCancelled(JobdeckError):
     """The job was cancelled."""
+
+
+class PermanentFailure(JobdeckError):
+    """The job failed and retrying cannot help."""
 
 
 class JobTimeout(JobdeckError):

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from jobdeck.errors import StoreError, ValidationError
+from jobdeck.handlers.registry import Registry
 from jobdeck.store.base import Store, Token
 
 log = logging.getLogger("jobdeck.tokens")
@@ -32,8 +33,6 @@ LOGIN_CODE_TTL = timedelta(minutes=10)
 TICKET_TTL = timedelta(seconds=60)
 SESSION_TTL = timedelta(days=7)
 
-# Job types only an admin may schedule (SPEC §6, §8.1).
-ADMIN_ONLY_TYPES = frozenset({"database_query", "cleanup"})
 
 
 def new_secret(prefix: str = TOKEN_PREFIX) -> str:
@@ -119,8 +118,17 @@ class Principal:
         token's id and name (the name alone may be reused once the token is revoked)."""
         return f"token:{self.token_id}:{self.name}"
 
-    def may_schedule(self, job_type: str) -> bool:
-        return self.is_admin or job_type not in ADMIN_ONLY_TYPES
+    def may_schedule(self, job_type: str, registry: Registry | None = None) -> bool:
+        """Admin-only types are declared by their handler (``admin_only``); without a
+        registry the built-in types are consulted."""
+        if self.is_admin:
+            return True
+        if registry is not None:
+            return not registry.admin_only(job_type)
+        from jobdeck.handlers.builtin import BUILTIN_TYPES
+
+        handler = BUILTIN_TYPES.get(job_type)
+        return handler is None or not handler.admin_only
 
     def binding_conflict(
         self, store_id: Any, plugin_id: Any, *, fields: tuple[str, str] = ("storeId", "pluginId")

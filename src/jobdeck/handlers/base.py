@@ -16,18 +16,27 @@ returns an awaitable (``await self.update_progress(...)``); in a plain ``def exe
 (running in a worker thread) it writes before returning, so call it without
 ``await``. ``log`` never blocks and keeps lines in order. ``check_cancelled`` raises
 :class:`JobCancelled` once the job is being cancelled (or its attempt has ended).
+
+``config_schema`` (a JSON schema) is checked against the payload when a job is
+created, so a bad configuration is refused then rather than failing later;
+``admin_only`` types may be created by admin tokens only (SPEC §8.1). Outside
+services (settings, the guarded HTTP client, the query database …) reach a handler
+through ``self.services`` (see docs/builtin-types.md).
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Coroutine, Generator, Mapping, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from jobdeck.domain.job import Job
 from jobdeck.domain.progress import clamp_progress, split_progress_args
 from jobdeck.domain.values import METADATA_LIMIT, check_json
 from jobdeck.errors import JobCancelled
+
+if TYPE_CHECKING:
+    from jobdeck.handlers.services import Services
 
 
 class HandlerContext(Protocol):
@@ -38,6 +47,12 @@ class HandlerContext(Protocol):
 
     @property
     def cancel_requested(self) -> bool: ...
+
+    @property
+    def services(self) -> Services: ...
+
+    def redact(self, value: str) -> None:
+        """Scrub ``value`` (a resolved secret) from everything this attempt stores."""
 
     def on_loop_thread(self) -> bool:
         """True when called from the event loop that runs the attempt."""
@@ -63,6 +78,7 @@ class _Done:
 
 
 _DONE = _Done()
+_ANY_OBJECT = {"type": "object"}
 
 
 class BaseJobHandler:
@@ -74,12 +90,32 @@ class BaseJobHandler:
     timeout: ClassVar[int | None] = None
     """Seconds an attempt may run (0 = no limit). None: the configured default."""
 
+    config_schema: ClassVar[dict[str, Any]] = {"type": "object"}
+    """JSON schema of the payload, checked when a job of this type is created."""
+
+    admin_only: ClassVar[bool] = False
+    """Only admin tokens may create jobs of this type (SPEC §8.1)."""
+
     def __init__(self, context: HandlerContext) -> None:
         self.context = context
 
     @property
     def job(self) -> Job:
         return self.context.job
+
+    @property
+    def services(self) -> Services:
+        return self.context.services
+
+    @classmethod
+    def check_config(cls, config: dict[str, Any], services: Services | None = None) -> None:
+        """ValidationError naming the field when ``config`` breaks ``config_schema``
+        (``services``: for checks against what is configured, when at hand)."""
+        if cls.config_schema == _ANY_OBJECT:
+            return  # the payload is already known to be an object
+        from jobdeck.handlers.schema import check_schema
+
+        check_schema(cls.config_schema, config, "payload")
 
     def execute(self) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define execute()")

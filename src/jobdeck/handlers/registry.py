@@ -27,6 +27,12 @@ class Registry:
                 f"unknown job type {job_type!r}: register a handler for it first"
             ) from None
 
+    def admin_only(self, job_type: str) -> bool:
+        """Whether only admin tokens may create jobs of this type (declared by the
+        handler's ``admin_only``); False for an unknown type."""
+        handler = self._handlers.get(job_type)
+        return handler is not None and handler.admin_only
+
     def types(self) -> list[str]:
         return sorted(self._handlers)
 

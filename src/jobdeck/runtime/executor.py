@@ -12,6 +12,10 @@ job is cancelling), ``timeout``, ``lost`` or ``shutdown``. From then on
 ``CancelledError``), and the handler has ``grace`` seconds to stop before it is
 abandoned. A sync handler cannot be stopped from outside: after the grace its thread
 is left to finish alone, and any write it still makes is rejected by the fence.
+
+Everything an attempt stores (result, error, progress, log lines) leaves through
+here, so this is where the secrets a handler resolved (``redact``) are scrubbed; a
+:class:`PermanentFailure` fails the job without a retry (docs/builtin-types.md).
 """
 
 from __future__ import annotations
@@ -24,15 +28,26 @@ from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from jobdeck.clock import Clock
 from jobdeck.domain.job import Fence, Job, Status
+from jobdeck.domain.redaction import Redactor
 from jobdeck.domain.retry import backoff, retries_left
 from jobdeck.domain.values import RESULT_LIMIT, check_json, storable
-from jobdeck.errors import InvalidTransition, JobCancelled, StaleWrite, ValidationError
+from jobdeck.errors import (
+    InvalidTransition,
+    JobCancelled,
+    JobdeckError,
+    PermanentFailure,
+    StaleWrite,
+    ValidationError,
+)
 from jobdeck.handlers.base import BaseJobHandler, is_async_handler
 from jobdeck.store.base import Store
+
+if TYPE_CHECKING:
+    from jobdeck.handlers.services import Services
 
 logger = logging.getLogger("jobdeck.worker")
 
@@ -91,7 +106,15 @@ class WorkerStats:
 class Attempt:
     """One attempt's context: what a handler sees (see HandlerContext), plus control."""
 
-    def __init__(self, job: Job, fence: Fence, store: Store, clock: Clock, stats: WorkerStats):
+    def __init__(
+        self,
+        job: Job,
+        fence: Fence,
+        store: Store,
+        clock: Clock,
+        stats: WorkerStats,
+        services: Services | None = None,
+    ):
         self._job = job
         self.fence = fence
         self._store = store
@@ -103,10 +126,21 @@ class Attempt:
         self._tail: asyncio.Future[None] | None = None  # the last queued write
         self._logs: set[asyncio.Task[None]] = set()
         self.ended = False
+        self._services = services
+        self.redactor = Redactor()
 
     @property
     def job(self) -> Job:
         return self._job
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise JobdeckError("this attempt was started without services")
+        return self._services
+
+    def redact(self, value: str) -> None:
+        self.redactor.add(value)
 
     @property
     def cancel_requested(self) -> bool:
@@ -129,6 +163,9 @@ class Attempt:
     ) -> None:
         if self.cancel_requested:
             raise JobCancelled()
+        if self.redactor:
+            message = self.redactor.text(message) if message is not None else None
+            metadata = self.redactor.json(metadata)
         store, fence = self._store, self.fence
         now = self._clock.now()
         try:
@@ -157,7 +194,7 @@ class Attempt:
     def log(self, message: str) -> None:
         if self.ended:
             return
-        message = storable(message)
+        message = storable(self.redactor.text(message))
         now = self._clock.now()
         if self.on_loop_thread():
             self._queue_log(message, now)
@@ -230,7 +267,7 @@ async def run_attempt(
         handler = handler_class(attempt)
     except Exception as exc:
         await attempt.settle()
-        return failure(attempt.job, describe(exc), clock, rng, handler_class)
+        return failure(attempt.job, describe(exc, attempt), clock, rng, handler_class)
     work: asyncio.Future[Any]
     if is_async_handler(handler_class):
         work = loop.create_task(handler.execute())
@@ -274,10 +311,10 @@ def _outcome(
         error = work.exception()
         if error is None and reason != "lost":
             try:
-                result = work.result()
+                result = attempt.redactor.json(work.result())
                 check_json(result, "the result", RESULT_LIMIT)
             except ValidationError as exc:
-                return failure(attempt.job, str(exc), clock, rng, handler_class)
+                return failure(attempt.job, describe(exc, attempt), clock, rng, handler_class)
             return Completed(result)
     if reason == "timeout":
         message = f"Job timed out after {_seconds(timeout)} seconds"
@@ -288,10 +325,15 @@ def _outcome(
         return Cancelled(requested=False)
     if error is None:  # the task was cancelled though nobody asked: count it as a failure
         error = asyncio.CancelledError()
-    logger.info(
-        "job %s attempt %d failed", attempt.fence.job_id, attempt.fence.attempt, exc_info=error
-    )
-    return failure(attempt.job, describe(error), clock, rng, handler_class)
+    message = describe(error, attempt)
+    fence = attempt.fence
+    if attempt.redactor:  # a traceback could carry a resolved secret: the message only
+        logger.info("job %s attempt %d failed: %s", fence.job_id, fence.attempt, message)
+    else:
+        logger.info("job %s attempt %d failed", fence.job_id, fence.attempt, exc_info=error)
+    if isinstance(error, PermanentFailure):
+        return Failed(message, None)
+    return failure(attempt.job, message, clock, rng, handler_class)
 
 
 def _interrupted(attempt: Attempt) -> Outcome:
@@ -320,8 +362,9 @@ def failure(
     return Failed(error, clock.now() + timedelta(seconds=delay), timed_out)
 
 
-def describe(error: BaseException) -> str:
-    return storable(str(error)) or type(error).__name__
+def describe(error: BaseException, attempt: Attempt | None = None) -> str:
+    text = str(error) if attempt is None else attempt.redactor.text(str(error))
+    return storable(text) or type(error).__name__
 
 
 def _seconds(value: float) -> str:

@@ -23,7 +23,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -35,6 +35,7 @@ from jobdeck.domain.job import Fence, Job, Status
 from jobdeck.errors import InvalidTransition, StaleWrite, UnknownJobType
 from jobdeck.events.tasks import stop_tasks
 from jobdeck.handlers.registry import Registry
+from jobdeck.handlers.services import Services
 from jobdeck.runtime.executor import (
     Attempt,
     Cancelled,
@@ -78,6 +79,7 @@ class Worker:
         concurrency: int | None = None,
         worker_id: str | None = None,
         rng: random.Random | None = None,
+        services: Services | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -86,6 +88,8 @@ class Worker:
         self.concurrency = max(1, concurrency or settings.concurrency)
         self.id = worker_id or default_worker_id()
         self.stats = WorkerStats()
+        # What handlers reach the outside through (docs/builtin-types.md).
+        self.services = services or Services(settings, clock, _given(store))
         self._rng = rng
         # Keyed by attempt: a rescued job may be claimed again while its old attempt lingers.
         self._running: dict[Attempt, _Slot] = {}
@@ -224,9 +228,8 @@ class Worker:
         jobs = await self.store.claim(self.id, limit, self.clock.now(), self.settings.lease_seconds)
         self.stats.claimed += len(jobs)
         for job in jobs:
-            attempt = Attempt(
-                job, Fence(job.job_id, job.attempt, self.id), self.store, self.clock, self.stats
-            )
+            fence = Fence(job.job_id, job.attempt, self.id)
+            attempt = Attempt(job, fence, self.store, self.clock, self.stats, self.services)
             task = asyncio.create_task(self._run_one(attempt))
             self._running[attempt] = _Slot(attempt, task)
         return jobs
@@ -346,6 +349,13 @@ class Worker:
                 slot.attempt.interrupt("lost")
             elif status is Status.CANCELLING:
                 slot.attempt.interrupt("cancel")
+
+
+def _given(store: Store) -> Callable[[], Awaitable[Store]]:
+    async def opened() -> Store:
+        return store
+
+    return opened
 
 
 class _Completions:

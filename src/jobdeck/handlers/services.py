@@ -1,0 +1,119 @@
+"""Services: what handlers reach the outside world through (docs/builtin-types.md).
+
+The deck owns one and every worker hands it to each attempt, so a handler finds
+it at ``self.services``; nothing here is global. Tests build their own with a frozen
+clock and an ``environ`` of their choosing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jobdeck.clock import Clock
+from jobdeck.config import Settings
+from jobdeck.domain.job import Status
+from jobdeck.errors import DuplicateJobType, PermanentFailure, ValidationError
+from jobdeck.handlers.builtin.egress import EgressGuard, GuardedTransport, guarded_client
+from jobdeck.store.base import Store
+
+if TYPE_CHECKING:
+    import httpx
+
+    from jobdeck.handlers.builtin.mailer import SmtpConfig
+    from jobdeck.handlers.builtin.querydb import QueryDatabase
+
+CleanupTarget = Callable[[datetime, Sequence[str]], Awaitable[int]]
+"""A plugin's cleanup target: ``(before, statuses)`` → how many rows it removed."""
+
+BUILTIN_CLEANUP_TARGETS = ("jobs", "cron_executions", "job_history")
+
+
+class Services:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        store: Callable[[], Awaitable[Store]],
+        *,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._store = store  # opens the store lazily, like the deck's own verbs
+        self.environ = os.environ if environ is None else environ
+        self.egress = EgressGuard.from_setting(settings.egress_allow)
+        self.template_dirs: list[Path] = []  # added by plugins; searched before the default
+        self._cleanup_targets: dict[str, CleanupTarget] = {}
+
+    # --- outbound HTTP (always through the egress guard) ----------------------
+
+    def http_transport(self) -> GuardedTransport:
+        return GuardedTransport(self.egress)
+
+    def http_client(self, **options: Any) -> httpx.AsyncClient:
+        return guarded_client(self.egress, **options)
+
+    # --- operator-chosen peers ------------------------------------------------
+
+    @property
+    def smtp(self) -> SmtpConfig:
+        from jobdeck.handlers.builtin.mailer import SmtpConfig
+
+        if not self.settings.smtp_url:
+            raise PermanentFailure("email: no SMTP server is configured (JOBDECK_SMTP_URL)")
+        return SmtpConfig.parse(self.settings.smtp_url)
+
+    def query_database(self) -> QueryDatabase:
+        from jobdeck.handlers.builtin.querydb import QueryDatabase
+
+        url = self.settings.query_database_url
+        if not url:
+            raise PermanentFailure(
+                "database_query: no query database is configured (JOBDECK_QUERY_DATABASE_URL)"
+            )
+        return QueryDatabase(url)
+
+    def secret(self, name: str) -> str | None:
+        """``{{secret:NAME}}``: the variable JOBDECK_SECRET_NAME, read when a job runs."""
+        return self.environ.get(f"JOBDECK_SECRET_{name}")
+
+    def add_template_dir(self, path: str | Path) -> None:
+        folder = Path(path)
+        if folder not in self.template_dirs:
+            self.template_dirs.append(folder)
+
+    # --- the job store, through its verbs only ------------------------------------
+
+    async def cron_name(self, cron_job_id: int | None) -> str | None:
+        if cron_job_id is None:
+            return None
+        cron_job = await (await self._store()).get_cron_job(cron_job_id)
+        return cron_job.definition.name if cron_job is not None else None
+
+    def add_cleanup_target(self, name: str, target: CleanupTarget) -> None:
+        if name in BUILTIN_CLEANUP_TARGETS or name in self._cleanup_targets:
+            raise DuplicateJobType(f"cleanup target {name!r} is already registered")
+        self._cleanup_targets[name] = target
+
+    def cleanup_targets(self) -> list[str]:
+        return [*BUILTIN_CLEANUP_TARGETS, *sorted(self._cleanup_targets)]
+
+    async def cleanup(self, target: str, before: datetime, statuses: Sequence[str]) -> int:
+        """Remove ``target``'s rows older than ``before``; how many were removed."""
+        custom = self._cleanup_targets.get(target)
+        if custom is not None:
+            return int(await custom(before, statuses))
+        store = await self._store()
+        if target == "jobs":
+            return await store.cleanup(before, [Status(s) for s in statuses])
+        if statuses:
+            raise ValidationError(f"cleanup: statuses apply to the jobs target, not {target!r}")
+        if target == "job_history":
+            return await store.prune_history(before)
+        if target == "cron_executions":
+            return await store.cleanup_executions(before)
+        raise PermanentFailure(f"cleanup: unknown target {target!r}")
