@@ -58,6 +58,7 @@ _BLOCKED: tuple[tuple[str, str], ...] = (
 )
 _BLOCKED_NETS = tuple((ipaddress.ip_network(net), kind) for net, kind in _BLOCKED)
 _HOST = re.compile(r"^(?:[A-Za-z0-9_.-]+|[0-9A-Fa-f:.]+)$")
+_LOOPBACK = ipaddress.IPv4Address("127.0.0.1")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _COMPATIBLE = ipaddress.ip_network("::/96")
 
@@ -153,9 +154,9 @@ class EgressGuard:
     def _allowed(self, address: IPAddress) -> bool:
         return any(address.version == n.version and address in n for n in self.allow)
 
-    async def resolve(self, url: httpx.URL) -> IPAddress:
-        """The one address to connect to for ``url``, once every address of its host
-        has been checked; EgressRefused (never retried) otherwise."""
+    async def resolve(self, url: httpx.URL) -> list[IPAddress]:
+        """The addresses to connect to for ``url``, each of them checked;
+        EgressRefused (never retried) when any of them is refused."""
         if url.scheme not in ("http", "https"):
             raise EgressRefused(f"egress guard: only http and https URLs, not {url.scheme!r}")
         host = url.host
@@ -171,7 +172,7 @@ class EgressGuard:
                 raise EgressRefused(
                     f"egress guard: {host} refused: {why} (allow it with JOBDECK_EGRESS_ALLOW)"
                 )
-        return addresses[0]
+        return addresses
 
 
 async def _addresses(host: str, port: int) -> list[IPAddress]:
@@ -182,6 +183,9 @@ async def _addresses(host: str, port: int) -> list[IPAddress]:
     numeric = numeric_ipv4(host)
     if numeric is not None:
         return [numeric]
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return [_LOOPBACK]  # RFC 6761: loopback by name, whatever a resolver says
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
@@ -212,20 +216,26 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
-        address = await self.guard.resolve(url)
-        host = str(address)
+        addresses = await self.guard.resolve(url)
         extensions = dict(request.extensions)
         if url.scheme == "https":
             extensions["sni_hostname"] = url.host
-        # The Host header was set from the original URL when the request was built.
-        direct = httpx.Request(
-            request.method,
-            url.copy_with(host=host),
-            headers=request.headers,
-            stream=request.stream,
-            extensions=extensions,
-        )
-        return await self._pool(url).handle_async_request(direct)
+        pool = self._pool(url)
+        for index, address in enumerate(addresses):
+            # The Host header was set from the original URL when the request was built.
+            direct = httpx.Request(
+                request.method,
+                url.copy_with(host=str(address)),
+                headers=request.headers,
+                stream=request.stream,
+                extensions=extensions,
+            )
+            try:
+                return await pool.handle_async_request(direct)
+            except httpx.ConnectError:
+                if index == len(addresses) - 1:
+                    raise
+        raise AssertionError("resolve() returns at least one address")
 
     def _pool(self, url: httpx.URL) -> httpx.AsyncHTTPTransport:
         key = (url.scheme, url.host, url.port)
