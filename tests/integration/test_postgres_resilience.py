@@ -24,7 +24,7 @@ import pytest
 
 import pg
 from jobdeck.domain.job import Fence, JobFilter, Mode, NewJob, Status
-from jobdeck.store.postgres.queries import Q
+from jobdeck.store.postgres.queries import MIGRATIONS, Q
 from jobdeck.store.postgres.store import PostgresStore
 
 pytestmark = pytest.mark.postgres
@@ -199,7 +199,7 @@ async def test_open_migrates_once_when_processes_start_together(database_url: st
     stores = [PostgresStore(database_url, listen=False) for _ in range(5)]
     try:
         await asyncio.gather(*(s.open() for s in stores))
-        assert {await s.schema_version() for s in stores} == {1}
+        assert {await s.schema_version() for s in stores} == {len(MIGRATIONS)}
     finally:
         for s in stores:
             await s.close()

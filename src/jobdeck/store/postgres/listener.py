@@ -1,7 +1,9 @@
 """LISTEN/NOTIFY → :class:`Signals`, on a dedicated connection that heals itself.
 
-Every job-writing transaction NOTIFYs ``jobdeck_jobs`` (payload: its seq) and, when it
-made a queued job claimable, ``jobdeck_enqueue``; PostgreSQL delivers them at commit.
+Every transaction that writes a feed record (job, schedule, execution) NOTIFYs
+``jobdeck_jobs`` (payload: its seq); one that made a queued job claimable,
+``jobdeck_enqueue``; one that changed a schedule, ``jobdeck_cron`` (schedulers re-read
+their next fire time). PostgreSQL delivers them at commit.
 The listener turns each into a local signal, so an idle worker in another process (or
 on another host) wakes at once.
 
@@ -28,7 +30,7 @@ from jobdeck.store.postgres.queries import Q
 
 log = logging.getLogger("jobdeck.store.postgres")
 
-CHANNELS = {"jobdeck_jobs": "jobs", "jobdeck_enqueue": "enqueue"}
+CHANNELS = {"jobdeck_jobs": "jobs", "jobdeck_enqueue": "enqueue", "jobdeck_cron": "cron"}
 HEALTH_CHECK_SECONDS = 10.0  # a silent half-open connection is found within this time
 BACKOFF_FIRST, BACKOFF_MAX = 0.05, 5.0
 

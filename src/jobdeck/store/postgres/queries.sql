@@ -47,6 +47,42 @@ pruned AS (
     WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
 )
 
+-- fragment: new_job_input
+-- The jobs of %(jobs)s (one JSON array, rows.job_entry) as typed columns `t.*`, with
+-- `ord`, their position in the array.
+ROWS FROM (jsonb_to_recordset(%(jobs)s::jsonb) AS (
+    job_id text, name text, type text, mode text, priority smallint, description text,
+    payload jsonb, metadata jsonb, icon_svg text, source text, plugin_id text,
+    store_id text, user_id text, show_notification boolean, run_at timestamptz,
+    max_retries integer, timeout integer, retry_delays jsonb, cron_job_id bigint
+)) WITH ORDINALITY AS t(job_id, name, type, mode, priority, description, payload,
+                        metadata, icon_svg, source, plugin_id, store_id, user_id,
+                        show_notification, run_at, max_retries, timeout, retry_delays,
+                        cron_job_id, ord)
+
+-- fragment: insert_new_jobs
+-- Reads `input` (rows of new_job_input) and `s`: inserts them pending, in the caller's
+-- order (ids increase in it), each with its `created` history row. Already present
+-- job_ids are skipped (see insert_jobs).
+ins AS (
+    INSERT INTO jobdeck_jobs (
+        job_id, name, type, mode, status, priority, description, payload, metadata, icon_svg,
+        source, plugin_id, store_id, user_id, show_notification, run_at, attempt, max_retries,
+        timeout, retry_delays, cron_job_id, created_at, updated_at, seq, history_count)
+    SELECT i.job_id, i.name, i.type, i.mode, 'pending', i.priority, i.description, i.payload,
+           i.metadata, i.icon_svg, i.source, i.plugin_id, i.store_id, i.user_id,
+           i.show_notification, coalesce(i.run_at, %(now)s), 0, i.max_retries, i.timeout,
+           i.retry_delays, i.cron_job_id, %(now)s, %(now)s, s.seq, 1
+    FROM input i, s
+    ORDER BY i.ord
+    ON CONFLICT (job_id) DO NOTHING
+    RETURNING *
+),
+hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    SELECT id, 'created', NULL, NULL, %(now)s FROM ins ORDER BY id
+)
+
 -- fragment: job_filter
 -- The optional filters of list_jobs, count_jobs and count_by_status.
 (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
@@ -76,6 +112,9 @@ BEGIN
 
 -- name: commit
 COMMIT
+
+-- name: rollback
+ROLLBACK
 
 -- name: feed_lock
 -- The change-feed order. Job.seq must grow in COMMIT order (a follower that has read
@@ -107,8 +146,8 @@ COMMIT
 SELECT pg_advisory_xact_lock(7452019283746501)
 
 -- name: listen
--- Channels of jobdeck.store.postgres.listener (simple protocol: two statements).
-LISTEN jobdeck_jobs; LISTEN jobdeck_enqueue
+-- Channels of jobdeck.store.postgres.listener (simple protocol: three statements).
+LISTEN jobdeck_jobs; LISTEN jobdeck_enqueue; LISTEN jobdeck_cron
 
 -- name: ping
 SELECT 1
@@ -136,35 +175,8 @@ INSERT INTO jobdeck_schema_version (version) VALUES (%(version)s)
 -- after an ambiguous failure (commit sent, answer lost) inserts nothing twice and the
 -- rows are then read back by job_id.
 WITH {feed_seq},
-input AS (
-    SELECT * FROM ROWS FROM (jsonb_to_recordset(%(jobs)s::jsonb) AS (
-        job_id text, name text, type text, mode text, priority smallint, description text,
-        payload jsonb, metadata jsonb, icon_svg text, source text, plugin_id text,
-        store_id text, user_id text, show_notification boolean, run_at timestamptz,
-        max_retries integer, timeout integer, retry_delays jsonb, cron_job_id bigint
-    )) WITH ORDINALITY AS t(job_id, name, type, mode, priority, description, payload,
-                            metadata, icon_svg, source, plugin_id, store_id, user_id,
-                            show_notification, run_at, max_retries, timeout, retry_delays,
-                            cron_job_id, ord)
-),
-ins AS (
-    INSERT INTO jobdeck_jobs (
-        job_id, name, type, mode, status, priority, description, payload, metadata, icon_svg,
-        source, plugin_id, store_id, user_id, show_notification, run_at, attempt, max_retries,
-        timeout, retry_delays, cron_job_id, created_at, updated_at, seq, history_count)
-    SELECT i.job_id, i.name, i.type, i.mode, 'pending', i.priority, i.description, i.payload,
-           i.metadata, i.icon_svg, i.source, i.plugin_id, i.store_id, i.user_id,
-           i.show_notification, coalesce(i.run_at, %(now)s), 0, i.max_retries, i.timeout,
-           i.retry_delays, i.cron_job_id, %(now)s, %(now)s, s.seq, 1
-    FROM input i, s
-    ORDER BY i.ord  -- ids increase in the caller's order
-    ON CONFLICT (job_id) DO NOTHING
-    RETURNING *
-),
-hist AS (
-    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
-    SELECT id, 'created', NULL, NULL, %(now)s FROM ins ORDER BY id
-)
+input AS (SELECT * FROM {new_job_input}),
+{insert_new_jobs}
 SELECT ins.*,
        pg_notify('jobdeck_jobs', ins.seq::text) AS _n1,
        CASE WHEN ins.mode = 'queued' THEN pg_notify('jobdeck_enqueue', '') END AS _n2
@@ -601,30 +613,66 @@ SELECT * FROM (
 ) newest ORDER BY id
 
 -- name: changes_since
--- Jobs written by one transaction share a seq: a page that ends inside such a group is
--- completed with the rest of the group, so a follower resuming after the page's last
--- seq never skips a job. One statement, so one snapshot for both parts.
-WITH page AS (
+-- One statement, so one snapshot for jobs, executions and schedules. Records are
+-- ordered by seq, then jobs, executions, schedules (a job's execution and schedule
+-- take its seq in the jobs trigger), then id. About `limit` records: the page is cut
+-- at `cut`, the seq of the limit-th record of all three tables together, and takes
+-- every record with seq <= cut, so a group sharing one seq is never split and a
+-- follower resuming after the page's last seq never skips a record.
+-- Why every record up to `cut` is read: a table's first `limit` records reach at
+-- least `cut` (the limit-th record of the union is no later than the limit-th of any
+-- one table). Jobs, the busy table, are read once (`page`) and completed at the edge;
+-- the cron tables are small and read again by range. Cron records travel as jsonb
+-- (`_record`) beside the job columns (NULL for them), so one result holds all three.
+WITH page AS MATERIALIZED (
     SELECT * FROM jobdeck_jobs WHERE seq > %(seq)s::bigint ORDER BY seq, id
     LIMIT %(limit)s::int
 ),
+exe_seqs AS (
+    SELECT seq FROM jobdeck_cron_executions WHERE seq > %(seq)s::bigint ORDER BY seq
+    LIMIT %(limit)s::int
+),
+cron_seqs AS (
+    SELECT seq FROM jobdeck_cron_jobs WHERE seq > %(seq)s::bigint ORDER BY seq
+    LIMIT %(limit)s::int
+),
+cut AS MATERIALIZED (
+    SELECT coalesce(
+        (SELECT seq FROM (SELECT seq FROM page UNION ALL SELECT seq FROM exe_seqs
+                          UNION ALL SELECT seq FROM cron_seqs) a
+         ORDER BY seq OFFSET %(limit)s::int - 1 LIMIT 1),
+        9223372036854775807) AS seq
+),
+-- A full job page ending at `cut`: the jobs sharing that seq past its last row.
 edge AS (
-    SELECT seq, max(id) AS id FROM page
-    WHERE seq = (SELECT max(seq) FROM page)
-    GROUP BY seq
-    HAVING (SELECT count(*) FROM page) >= %(limit)s::int
+    SELECT seq, id FROM page
+    WHERE (SELECT count(*) FROM page) >= %(limit)s::int
+    ORDER BY seq DESC, id DESC LIMIT 1
 )
 SELECT * FROM (
-    SELECT * FROM page
+    SELECT p.seq AS _seq, 0 AS _kind, p.id AS _id, NULL::jsonb AS _record, p.*
+    FROM page p WHERE p.seq <= (SELECT seq FROM cut)
     UNION ALL
-    SELECT j.* FROM jobdeck_jobs j JOIN edge ON j.seq = edge.seq AND j.id > edge.id
+    SELECT j.seq, 0, j.id, NULL::jsonb, j.*
+    FROM jobdeck_jobs j JOIN edge ON j.seq = edge.seq AND j.id > edge.id
+    WHERE edge.seq <= (SELECT seq FROM cut)
+    UNION ALL
+    SELECT x.seq, 1, x.id, to_jsonb(x), (NULL::jobdeck_jobs).*
+    FROM jobdeck_cron_executions x
+    WHERE x.seq > %(seq)s::bigint AND x.seq <= (SELECT seq FROM cut)
+    UNION ALL
+    SELECT c.seq, 2, c.id, to_jsonb(c), (NULL::jobdeck_jobs).*
+    FROM jobdeck_cron_jobs c
+    WHERE c.seq > %(seq)s::bigint AND c.seq <= (SELECT seq FROM cut)
 ) feed
-ORDER BY seq, id
+ORDER BY _seq, _kind, _id
 
 -- name: last_seq
 -- The newest committed number, never the sequence's own value: a number handed to a
 -- transaction that has not committed yet must not be reported.
-SELECT coalesce(max(seq), 0) AS seq FROM jobdeck_jobs
+SELECT greatest(coalesce((SELECT max(seq) FROM jobdeck_jobs), 0),
+                (SELECT max(seq) FROM jobdeck_cron_executions),
+                (SELECT max(seq) FROM jobdeck_cron_jobs)) AS seq
 
 -- name: create_token
 INSERT INTO jobdeck_tokens (name, token_hash, scopes, plugin, store, created_at)
@@ -670,3 +718,326 @@ SELECT t.* FROM jobdeck_tokens t JOIN g ON t.id = g.token_id
 SELECT t.* FROM jobdeck_grants g JOIN jobdeck_tokens t ON t.id = g.token_id
 WHERE g.kind = %(kind)s AND g.secret_hash = %(secret_hash)s AND g.used_at IS NULL
   AND g.expires_at > %(now)s AND t.revoked_at IS NULL
+
+-- ===================================================================================
+-- Cron schedules and their executions (ScheduleStore in store/base.py; the tables and
+-- the jobs trigger that mirrors a job into its execution are in migration 0002).
+--
+-- Every statement that gives a schedule or an execution a seq runs as a job write does
+-- (PostgresStore._write): feed lock first, then seqs from jobdeck_seq, so the feed's
+-- guarantee (seqs commit in order) covers them. Schedules are also written by the jobs
+-- trigger, always inside a job write, so every writer of a schedule row holds the feed
+-- lock: writers of one schedule run one at a time, and no two of them can deadlock.
+-- Writes NOTIFY jobdeck_jobs (the feed) and jobdeck_cron (schedulers re-read their
+-- next fire time; listener.py turns it into the "cron" signal).
+
+-- fragment: cron_definition_columns
+-- The columns of a CronDefinition (rows.definition_json gives them as one JSON object).
+name, cron_expression, job_type, configuration, description, timezone, plugin_id, store_id,
+is_active, max_runs, max_failures, timeout_seconds, misfire_policy, misfire_grace_seconds,
+overlap_policy, tags, priority, max_retries, show_notification
+
+-- fragment: cron_definition_values
+-- The same columns of `d`, a definition (jsonb_populate_record of the JSON object).
+d.name, d.cron_expression, d.job_type, d.configuration, d.description, d.timezone,
+d.plugin_id, d.store_id, d.is_active, d.max_runs, d.max_failures, d.timeout_seconds,
+d.misfire_policy, d.misfire_grace_seconds, d.overlap_policy, d.tags, d.priority,
+d.max_retries, d.show_notification
+
+-- fragment: cron_definition_set
+-- A new definition `excluded` replaces the stored one, except is_active (an upsert of
+-- declared schedules keeps it; update_cron_job sets it itself).
+name = excluded.name, cron_expression = excluded.cron_expression,
+job_type = excluded.job_type, configuration = excluded.configuration,
+description = excluded.description, timezone = excluded.timezone,
+plugin_id = excluded.plugin_id, store_id = excluded.store_id,
+max_runs = excluded.max_runs, max_failures = excluded.max_failures,
+timeout_seconds = excluded.timeout_seconds, misfire_policy = excluded.misfire_policy,
+misfire_grace_seconds = excluded.misfire_grace_seconds,
+overlap_policy = excluded.overlap_policy, tags = excluded.tags,
+priority = excluded.priority, max_retries = excluded.max_retries,
+show_notification = excluded.show_notification
+
+-- fragment: cron_definition_row
+-- Every column of a stored definition `c` but is_active, to compare with a new one.
+c.name, c.cron_expression, c.job_type, c.configuration, c.description, c.timezone,
+c.plugin_id, c.store_id, c.max_runs, c.max_failures, c.timeout_seconds, c.misfire_policy,
+c.misfire_grace_seconds, c.overlap_policy, c.tags, c.priority, c.max_retries,
+c.show_notification
+
+-- fragment: cron_definition_row_excluded
+-- The same columns of the new definition `excluded`.
+excluded.name, excluded.cron_expression, excluded.job_type, excluded.configuration,
+excluded.description, excluded.timezone, excluded.plugin_id, excluded.store_id,
+excluded.max_runs, excluded.max_failures, excluded.timeout_seconds, excluded.misfire_policy,
+excluded.misfire_grace_seconds, excluded.overlap_policy, excluded.tags, excluded.priority,
+excluded.max_retries, excluded.show_notification
+
+-- fragment: cron_notify
+-- Announces a written schedule `c` to feed followers and to schedulers.
+pg_notify('jobdeck_jobs', c.seq::text) AS _n1, pg_notify('jobdeck_cron', '') AS _n2
+
+-- fragment: same_name_key
+-- Schedule `c` holds the name key of definition `d` (NULL plugin or store = one value,
+-- as in the unique index jobdeck_cron_jobs_name).
+c.name = d.name AND coalesce(c.plugin_id, '') = coalesce(d.plugin_id, '')
+  AND coalesce(c.store_id, '') = coalesce(d.store_id, '')
+
+-- fragment: cron_filter
+-- The filters of list_cron_jobs and count_cron_jobs (domain.schedule.CronFilter).
+(%(status)s::text IS NULL
+   OR (%(status)s::text = 'active' AND is_active AND NOT is_paused)
+   OR (%(status)s::text = 'paused' AND is_active AND is_paused)
+   OR (%(status)s::text = 'inactive' AND NOT is_active))
+  AND (%(job_type)s::text IS NULL OR job_type = %(job_type)s::text)
+  AND (%(plugin_id)s::text IS NULL OR plugin_id = %(plugin_id)s::text)
+  AND (%(store_id)s::text IS NULL OR store_id = %(store_id)s::text)
+  AND (%(q)s::text IS NULL OR name ILIKE %(q)s::text OR description ILIKE %(q)s::text)
+  AND tags @> %(tags)s::text[]
+
+-- name: insert_cron_job
+-- ON CONFLICT DO NOTHING on the name key: no row back means the name is taken, and
+-- the caller reads the schedule holding it (CronJobExists).
+WITH {feed_seq}
+INSERT INTO jobdeck_cron_jobs AS c ({cron_definition_columns}, created_by, declared_by,
+                                    next_run_at, created_at, updated_at, seq)
+SELECT {cron_definition_values}, %(created_by)s::text, %(declared_by)s::text,
+       %(next_run_at)s::timestamptz, %(now)s, %(now)s, s.seq
+FROM jsonb_populate_record(NULL::jobdeck_cron_jobs, %(definition)s::jsonb) d, s
+ON CONFLICT DO NOTHING
+RETURNING c.*, {cron_notify}
+
+-- name: get_cron_job
+SELECT * FROM jobdeck_cron_jobs WHERE id = %(id)s::bigint
+
+-- name: find_cron_jobs
+SELECT * FROM jobdeck_cron_jobs WHERE name = %(name)s::text ORDER BY id
+
+-- name: cron_job_by_key
+SELECT c.* FROM jobdeck_cron_jobs c,
+    (SELECT %(name)s::text AS name, %(plugin_id)s::text AS plugin_id,
+            %(store_id)s::text AS store_id) d
+WHERE {same_name_key}
+
+-- name: list_cron_jobs
+-- NULLs last in either direction, then id in the same direction. Names sort by code
+-- point (COLLATE "C"), as SQLite's BINARY does, so both backends agree.
+SELECT * FROM jobdeck_cron_jobs
+WHERE {cron_filter}
+ORDER BY
+    CASE WHEN %(sort)s::text = 'name' AND NOT %(desc)s::boolean THEN name END COLLATE "C" ASC,
+    CASE WHEN %(sort)s::text = 'name' AND %(desc)s::boolean THEN name END COLLATE "C" DESC,
+    CASE WHEN %(sort)s::text = 'next_run_at' AND NOT %(desc)s::boolean THEN next_run_at END
+        ASC NULLS LAST,
+    CASE WHEN %(sort)s::text = 'next_run_at' AND %(desc)s::boolean THEN next_run_at END
+        DESC NULLS LAST,
+    CASE WHEN %(sort)s::text = 'last_run_at' AND NOT %(desc)s::boolean THEN last_run_at END
+        ASC NULLS LAST,
+    CASE WHEN %(sort)s::text = 'last_run_at' AND %(desc)s::boolean THEN last_run_at END
+        DESC NULLS LAST,
+    CASE WHEN %(sort)s::text = 'created_at' AND NOT %(desc)s::boolean THEN created_at END
+        ASC NULLS LAST,
+    CASE WHEN %(sort)s::text = 'created_at' AND %(desc)s::boolean THEN created_at END
+        DESC NULLS LAST,
+    CASE WHEN %(desc)s::boolean THEN id END DESC,
+    id ASC
+LIMIT %(limit)s::bigint OFFSET %(offset)s::bigint
+
+-- name: count_cron_jobs
+SELECT count(*) AS n FROM jobdeck_cron_jobs WHERE {cron_filter}
+
+-- name: update_cron_job
+-- `excluded` names the new definition, as ON CONFLICT names its proposed row, so
+-- cron_definition_set serves this and upsert_declared alike. A name clash raises a
+-- unique violation (the caller reads the holder for CronJobExists).
+WITH {feed_seq}
+UPDATE jobdeck_cron_jobs c
+SET {cron_definition_set}, is_active = excluded.is_active,
+    next_run_at = %(next_run_at)s::timestamptz, updated_at = %(now)s, seq = s.seq
+FROM jsonb_populate_record(NULL::jobdeck_cron_jobs, %(definition)s::jsonb) excluded, s
+WHERE c.id = %(id)s::bigint
+RETURNING c.*, {cron_notify}
+
+-- name: set_paused
+-- Resuming also forgets the failures that paused it (max_failures counts afresh).
+WITH {feed_seq}
+UPDATE jobdeck_cron_jobs c
+SET is_paused = %(paused)s::boolean, next_run_at = %(next_run_at)s::timestamptz,
+    consecutive_failures = CASE WHEN %(paused)s::boolean THEN c.consecutive_failures
+                                ELSE 0 END,
+    updated_at = %(now)s, seq = s.seq
+FROM s
+WHERE c.id = %(id)s::bigint
+RETURNING c.*, {cron_notify}
+
+-- name: delete_cron_job
+-- The schedule and its executions; its jobs stay (their cron_job_id then points
+-- nowhere, and the jobs trigger finds no execution to mirror). Run under the feed
+-- lock although it takes no seq: every other writer of these rows holds that lock, so
+-- this one waits its turn rather than taking row locks in another order.
+WITH del AS (DELETE FROM jobdeck_cron_jobs WHERE id = %(id)s::bigint RETURNING id),
+exe AS (DELETE FROM jobdeck_cron_executions WHERE cron_job_id IN (SELECT id FROM del))
+SELECT id, pg_notify('jobdeck_cron', '') AS _n FROM del
+
+-- name: due_cron_jobs
+SELECT * FROM jobdeck_cron_jobs
+WHERE is_active AND NOT is_paused AND next_run_at <= %(now)s
+ORDER BY next_run_at, id
+LIMIT %(limit)s::int
+
+-- name: next_cron_at
+SELECT min(next_run_at) AS next_run_at FROM jobdeck_cron_jobs
+WHERE is_active AND NOT is_paused
+
+-- name: fire_lock
+-- The first half of fire (PostgresStore.fire; the feed lock is already held): the
+-- compare-and-set. The row comes back, locked, only while the schedule is active,
+-- unpaused and still due at the time this scheduler read; a scheduler that lost the
+-- race (or a retry of a fire whose COMMIT landed but whose answer was lost) gets no row
+-- and records nothing. `_running`: whether a run is still going (the overlap policy).
+SELECT c.*, EXISTS (SELECT 1 FROM jobdeck_cron_executions e
+                    WHERE e.cron_job_id = c.id AND e.status = 'running') AS _running
+FROM jobdeck_cron_jobs c
+WHERE c.id = %(id)s::bigint AND c.is_active AND NOT c.is_paused
+  AND c.next_run_at = %(expected)s::timestamptz
+FOR UPDATE OF c
+
+-- name: fire
+-- The second half of fire, in the same transaction: what domain.schedule.decide made
+-- of the due ticks. %(ticks)s: objects (scheduled_for, job_id) in order, job_id NULL for a
+-- tick recorded as skipped. An execution whose key (cron_job_id, scheduled_for) already
+-- exists is not inserted again, and neither is its job (`input` keeps only the jobs of
+-- inserted executions); the jobs go in as insert_jobs puts them.
+WITH {feed_seq},
+ticks AS (
+    SELECT * FROM ROWS FROM (jsonb_to_recordset(%(ticks)s::jsonb)
+                             AS (scheduled_for timestamptz, job_id text))
+        WITH ORDINALITY AS t(scheduled_for, job_id, ord)
+),
+exe AS (
+    INSERT INTO jobdeck_cron_executions (
+        cron_job_id, scheduled_for, status, triggered_by, started_at, completed_at,
+        duration_ms, server_instance, job_id, seq)
+    SELECT %(id)s::bigint, t.scheduled_for,
+           CASE WHEN t.job_id IS NULL THEN 'skipped' ELSE 'running' END, 'scheduler',
+           %(now)s, CASE WHEN t.job_id IS NULL THEN %(now)s END,
+           CASE WHEN t.job_id IS NULL THEN 0 END, %(server_instance)s::text, t.job_id, s.seq
+    FROM ticks t, s
+    ORDER BY t.ord
+    ON CONFLICT DO NOTHING
+    RETURNING *
+),
+input AS (SELECT * FROM {new_job_input} WHERE t.job_id IN (SELECT job_id FROM exe)),
+{insert_new_jobs},
+cron AS (
+    UPDATE jobdeck_cron_jobs c
+    SET next_run_at = %(next_run_at)s::timestamptz,
+        is_active = c.is_active AND NOT %(reached)s::boolean,
+        last_run_at = %(now)s,
+        run_count = c.run_count + (SELECT count(*) FROM exe WHERE exe.job_id IS NOT NULL),
+        updated_at = %(now)s, seq = s.seq
+    FROM s
+    WHERE c.id = %(id)s::bigint
+    RETURNING c.id, {cron_notify},
+              CASE WHEN EXISTS (SELECT 1 FROM ins) THEN pg_notify('jobdeck_enqueue', '') END
+                  AS _n3
+)
+SELECT exe.* FROM exe ORDER BY exe.scheduled_for, exe.id
+
+-- name: run_now
+-- A manual run: its execution and its job, whatever the schedule's state or overlap
+-- policy. A retry after a lost answer inserts nothing (the execution's job_id is
+-- unique and chosen before the first try); the caller then reads it by job_id.
+WITH {feed_seq},
+cron AS (SELECT id FROM jobdeck_cron_jobs WHERE id = %(id)s::bigint),
+exe AS (
+    INSERT INTO jobdeck_cron_executions (
+        cron_job_id, scheduled_for, status, triggered_by, triggered_by_user, started_at,
+        server_instance, job_id, seq)
+    SELECT cron.id, %(now)s, 'running', %(triggered_by)s::text, %(user)s::text, %(now)s,
+           %(server_instance)s::text, %(job_id)s::text, s.seq
+    FROM cron, s
+    ON CONFLICT DO NOTHING
+    RETURNING *
+),
+input AS (SELECT * FROM {new_job_input} WHERE t.job_id IN (SELECT job_id FROM exe)),
+{insert_new_jobs}
+SELECT exe.*, pg_notify('jobdeck_jobs', exe.seq::text) AS _n1,
+       pg_notify('jobdeck_enqueue', '') AS _n2
+FROM exe
+
+-- name: execution_by_job
+SELECT * FROM jobdeck_cron_executions WHERE job_id = %(job_id)s::text
+
+-- name: get_execution
+SELECT * FROM jobdeck_cron_executions WHERE id = %(id)s::bigint
+
+-- name: list_executions
+SELECT * FROM jobdeck_cron_executions
+WHERE cron_job_id = %(id)s::bigint
+ORDER BY scheduled_for DESC, id DESC
+LIMIT %(limit)s::bigint OFFSET %(offset)s::bigint
+
+-- name: count_executions
+SELECT count(*) AS n FROM jobdeck_cron_executions WHERE cron_job_id = %(id)s::bigint
+
+-- name: cleanup_executions
+-- No feed lock: it deletes finished executions only, writes no seq, and locks nothing
+-- but the rows it deletes.
+WITH del AS (
+    DELETE FROM jobdeck_cron_executions
+    WHERE status <> 'running' AND completed_at < %(before)s
+    RETURNING 1
+)
+SELECT count(*) AS n FROM del
+
+-- name: upsert_declared
+-- A plugin's code-declared schedules (SPEC §7.4), in one statement. Concurrent calls
+-- from several processes serialize on the feed lock, and the ON CONFLICT on the name
+-- key would make a racing second insert an update anyway: one row per name. An
+-- existing schedule takes the new definition only when this plugin declared it and
+-- the definition changed (the DO UPDATE's WHERE: an unchanged declaration writes
+-- nothing, so a restart does not touch every schedule); declarations that wrote
+-- nothing come back with `_written` false, and a name held by a schedule this plugin
+-- did not declare makes the caller report the holder (CronJobExists) and roll back. next_run_at changes only with the
+-- expression or timezone, and never on a paused or inactive schedule. `gone`: this
+-- plugin's declared schedules missing from the declarations are deactivated (never
+-- deleted: their history stays).
+WITH {feed_seq},
+d AS (
+    SELECT * FROM jsonb_populate_recordset(NULL::jobdeck_cron_jobs, %(declared)s::jsonb)
+        WITH ORDINALITY
+),
+up AS (
+    INSERT INTO jobdeck_cron_jobs AS c ({cron_definition_columns}, created_by, declared_by,
+                                        next_run_at, created_at, updated_at, seq)
+    SELECT {cron_definition_values}, 'plugin:' || %(plugin)s::text, %(plugin)s::text,
+           d.next_run_at, %(now)s, %(now)s, s.seq
+    FROM d, s
+    ORDER BY d.ordinality
+    ON CONFLICT (name, (coalesce(plugin_id, '')), (coalesce(store_id, '')))
+    DO UPDATE SET {cron_definition_set},
+        next_run_at = CASE
+            WHEN c.is_paused OR NOT c.is_active THEN c.next_run_at
+            WHEN c.cron_expression IS DISTINCT FROM excluded.cron_expression
+                 OR c.timezone IS DISTINCT FROM excluded.timezone THEN excluded.next_run_at
+            ELSE c.next_run_at END,
+        updated_at = excluded.updated_at, seq = excluded.seq
+    WHERE c.declared_by = %(plugin)s::text
+      AND ({cron_definition_row}) IS DISTINCT FROM ({cron_definition_row_excluded})
+    RETURNING c.*
+),
+gone AS (
+    UPDATE jobdeck_cron_jobs c
+    SET is_active = false, next_run_at = NULL, updated_at = %(now)s, seq = s.seq
+    FROM s
+    WHERE c.declared_by = %(plugin)s::text AND c.is_active
+      AND NOT EXISTS (SELECT 1 FROM d WHERE {same_name_key})
+    RETURNING c.id, {cron_notify}
+)
+SELECT c.*, true AS _written, {cron_notify} FROM up c
+UNION ALL
+-- The declarations that wrote nothing, as they stand: unchanged ones of this plugin,
+-- or a name held otherwise (the statement's snapshot is their current state).
+SELECT c.*, false, NULL, NULL FROM jobdeck_cron_jobs c, d
+WHERE {same_name_key} AND c.id NOT IN (SELECT id FROM up)

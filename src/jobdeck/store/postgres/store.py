@@ -18,18 +18,15 @@ or fence check. ``insert_jobs`` is idempotent by caller-chosen job_ids.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, LiteralString, TypeVar
+from typing import Any
 
 import psycopg
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
-from jobdeck.domain.feed import Change
+from jobdeck.domain.feed import Change, Record
 from jobdeck.domain.ids import new_job_ids
 from jobdeck.domain.job import (
     TERMINAL,
@@ -39,7 +36,6 @@ from jobdeck.domain.job import (
     JobFilter,
     Mode,
     NewJob,
-    Priority,
     Status,
 )
 from jobdeck.domain.states import ALLOWED_FROM
@@ -50,73 +46,23 @@ from jobdeck.errors import (
     StoreError,
     ValidationError,
 )
-from jobdeck.events.signals import Signals
 from jobdeck.store.base import Token
-from jobdeck.store.postgres.listener import Listener, connection_defaults
-from jobdeck.store.postgres.queries import MIGRATIONS, Q
-
-log = logging.getLogger("jobdeck.store.postgres")
-
-T = TypeVar("T")
-Conn = psycopg.AsyncConnection[DictRow]
-
-# Retries of a verb whose connection failed: 0.05 s doubling to 2 s, about 15 s in all,
-# long enough to ride out a server restart, short enough to report a dead database.
-RETRIES = 11
-BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0
-
+from jobdeck.store.postgres.database import Conn
+from jobdeck.store.postgres.queries import Q
+from jobdeck.store.postgres.rows import (
+    cron_job_of_json,
+    execution_of_json,
+    job_entry,
+    job_of,
+    json_param,
+)
+from jobdeck.store.postgres.schedules import ScheduleVerbs
 
 _OWNED = ("running", "cancelling")  # statuses in which an attempt still owns its job
 
 
 def _allowed(verb: str) -> list[str]:
     return sorted(s.value for s in ALLOWED_FROM[verb])
-
-
-def _json(value: Any) -> Jsonb | None:
-    """SQL NULL for None, else the JSON value (jsonb keeps numbers and nesting)."""
-    return None if value is None else Jsonb(value)
-
-
-def _job(r: DictRow) -> Job:
-    delays = r["retry_delays"]
-    return Job(
-        id=r["id"],
-        job_id=r["job_id"],
-        name=r["name"],
-        type=r["type"],
-        mode=Mode(r["mode"]),
-        status=Status(r["status"]),
-        priority=Priority(r["priority"]),
-        description=r["description"],
-        progress=r["progress"],
-        progress_message=r["progress_message"],
-        payload=r["payload"],
-        metadata=r["metadata"],
-        result=r["result"],
-        error_message=r["error_message"],
-        icon_svg=r["icon_svg"],
-        source=r["source"],
-        plugin_id=r["plugin_id"],
-        store_id=r["store_id"],
-        user_id=r["user_id"],
-        show_notification=r["show_notification"],
-        run_at=r["run_at"],
-        attempt=r["attempt"],
-        max_retries=r["max_retries"],
-        timeout=r["timeout"],
-        retry_delays=tuple(delays) if delays is not None else None,
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-        started_at=r["started_at"],
-        completed_at=r["completed_at"],
-        cron_job_id=r["cron_job_id"],
-        locked_by=r["locked_by"],
-        lease_expires_at=r["lease_expires_at"],
-        seq=r["seq"],
-        eta_seconds=r["eta_seconds"],
-        rate=r["rate"],
-    )
 
 
 def _token(r: DictRow) -> Token:
@@ -169,188 +115,22 @@ def _fences(fences: Sequence[Fence]) -> dict[str, Any]:
     }
 
 
-class _SchemaChanged(psycopg.InterfaceError):
-    """A pooled connection's prepared statements no longer match the schema."""
+def _record(r: DictRow) -> Record:
+    """A changes_since row: a job's columns, or a cron record as jsonb (``_record``)."""
+    if r["_kind"] == 0:
+        return job_of(r)
+    if r["_kind"] == 1:
+        return execution_of_json(r["_record"])
+    return cron_job_of_json(r["_record"])
 
 
-class PostgresStore:
-    """A :class:`~jobdeck.store.base.Store` on PostgreSQL (``postgresql://…``)."""
+class PostgresStore(ScheduleVerbs):
+    """A :class:`~jobdeck.store.base.Store` on PostgreSQL (``postgresql://…``).
 
-    def __init__(
-        self,
-        database_url: str,
-        history_limit: int = 500,
-        *,
-        min_connections: int = 1,
-        max_connections: int = 8,
-        listen: bool = True,
-    ) -> None:
-        if history_limit < 1:
-            raise ValidationError("history_limit must be at least 1")
-        self.database_url = database_url
-        self.history_limit = history_limit
-        self.signals = Signals()
-        self._keep = history_limit - 1  # old rows kept when a verb adds one
-        self._pool = AsyncConnectionPool(
-            database_url,
-            connection_class=psycopg.AsyncConnection[DictRow],
-            kwargs={
-                **connection_defaults(database_url),
-                "autocommit": True,
-                "row_factory": dict_row,
-                "prepare_threshold": 0,
-            },
-            configure=self._configure,
-            min_size=min_connections,
-            max_size=max_connections,
-            timeout=10.0,
-            open=False,
-            name="jobdeck",
-        )
-        self._listener = Listener(database_url, self.signals) if listen else None
-        self._opened = False
-
-    @staticmethod
-    async def _configure(conn: Conn) -> None:
-        # All datetimes come back timezone-aware in UTC, whatever the server's setting;
-        # generic plans for the prepared statements (see queries.sql "session").
-        await conn.execute(Q["session"], prepare=False)
-
-    # --- lifecycle -------------------------------------------------------
-    async def open(self) -> None:
-        if self._opened:
-            return
-        try:
-            await self._pool.open(wait=True, timeout=15.0)
-        except psycopg.Error as exc:
-            await self._pool.close()
-            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
-        self._opened = True
-        try:
-            await self._run(self._migrate)
-            if self._listener is not None:
-                await self._listener.start()
-        except BaseException:
-            await self.close()
-            raise
-
-    async def close(self) -> None:
-        if self._listener is not None:
-            await self._listener.stop()
-        if self._opened:
-            self._opened = False
-            await self._pool.close()
-
-    async def _migrate(self, conn: Conn) -> None:
-        # One transaction under an advisory lock: processes starting together queue up
-        # here, and each one after the first finds the schema already current.
-        async with conn.transaction():
-            await conn.execute(Q["schema_lock"])
-            await conn.execute(Q["schema_table"])
-            current = await self._scalar(conn, "schema_current", {})
-            for version, sql in MIGRATIONS:
-                if version > current:
-                    log.info("jobdeck: migrating PostgreSQL schema to version %d", version)
-                    await conn.execute(sql, prepare=False)  # many statements
-                    await conn.execute(Q["schema_record"], {"version": version})
-
-    async def schema_version(self) -> int:
-        return await self._run(lambda c: self._scalar(c, "schema_current", {}))
-
-    # --- plumbing --------------------------------------------------------
-    async def _run(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
-        """Run ``fn`` on a pooled connection; retry it when the connection fails.
-
-        Only OperationalError is retried (lost connection, server shutdown, pool
-        timeout, deadlock or serialization rollback). That is safe because every verb
-        is one conditional transaction: when the answer to a COMMIT is lost, the first
-        try either rolled back or landed, and a re-run of a landed write is refused by
-        its own status or fence check (so the caller may then see InvalidTransition,
-        StaleWrite or a None from complete_many for a write that did land; the job is
-        in the state it asked for). Inserts are made idempotent by their job_ids.
-        """
-        if not self._opened:
-            raise StoreError("the store is not open")
-        delay = BACKOFF_FIRST
-        for attempt in range(RETRIES + 1):
-            try:
-                async with self._pool.connection() as conn:
-                    try:
-                        return await fn(conn)
-                    except psycopg.errors.FeatureNotSupported as exc:
-                        if "cached plan" not in str(exc):
-                            raise
-                        # Another process migrated the schema (a newer version added
-                        # columns): this connection's prepared statements are stale.
-                        # Drop the connection; the retry prepares them afresh.
-                        await conn.close()
-                        raise _SchemaChanged(str(exc)) from exc
-            except _SchemaChanged as exc:
-                if attempt == RETRIES:
-                    raise StoreError(f"PostgreSQL error: {exc}") from exc
-                log.info("jobdeck: schema changed under a pooled connection; reconnecting")
-            except psycopg.OperationalError as exc:
-                if attempt == RETRIES or not self._opened:
-                    raise StoreError(f"PostgreSQL unavailable: {exc}") from exc
-                log.warning(
-                    "jobdeck: PostgreSQL call failed (%s); retry %d in %.2fs",
-                    exc.__class__.__name__,
-                    attempt + 1,
-                    delay,
-                )
-                # After a restart every idle pooled connection is dead: drop them all
-                # now rather than failing once per connection.
-                await asyncio.sleep(delay)
-                await self._drop_dead_connections()
-                delay = min(delay * 2, BACKOFF_MAX)
-            except psycopg.Error as exc:
-                raise StoreError(f"PostgreSQL error: {exc}") from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _drop_dead_connections(self) -> None:
-        try:
-            await asyncio.wait_for(self._pool.check(), 5.0)
-        except Exception as exc:  # the next try reports the real failure
-            log.debug("jobdeck: pool check failed: %s", exc)
-
-    @staticmethod
-    async def _scalar(conn: Conn, name: str, params: dict[str, Any]) -> Any:
-        cur = await conn.execute(Q[name], params)
-        row = await cur.fetchone()
-        return None if row is None else next(iter(row.values()))
-
-    @staticmethod
-    async def _rows(conn: Conn, name: str, params: dict[str, Any]) -> list[DictRow]:
-        cur = await conn.execute(Q[name], params)
-        return await cur.fetchall()
-
-    @staticmethod
-    async def _search(conn: Conn, name: str, params: dict[str, Any]) -> list[DictRow]:
-        """A list query, planned for its actual filters (one pipelined round trip).
-
-        Its optional filters (``%(type)s IS NULL OR type = …``) can only use an index
-        once the planner sees the values, which the session's generic plans never do.
-        """
-        async with conn.pipeline():
-            await conn.execute(Q["begin"])
-            await conn.execute(Q["custom_plans"])
-            cur = await conn.execute(Q[name], params, prepare=False)
-            await conn.execute(Q["commit"])
-        return await cur.fetchall()
-
-    async def _write(self, conn: Conn, sql: LiteralString, params: dict[str, Any]) -> list[DictRow]:
-        """BEGIN; feed lock; the verb; COMMIT — pipelined into one round trip.
-
-        Plain BEGIN/COMMIT statements rather than ``conn.transaction()``, which syncs
-        the pipeline on entry and exit (two extra round trips). If the verb fails, the
-        pipeline skips the COMMIT and the pool rolls the connection back.
-        """
-        async with conn.pipeline():
-            await conn.execute(Q["begin"])
-            await conn.execute(Q["feed_lock"])
-            cur = await conn.execute(sql, params)
-            await conn.execute(Q["commit"])
-        return await cur.fetchall()
+    The job, feed and token verbs are here; the schedule verbs come from
+    :class:`~jobdeck.store.postgres.schedules.ScheduleVerbs`; the pool, migrations,
+    retries and the feed-locked write from :class:`~jobdeck.store.postgres.database.Database`.
+    """
 
     def _fired(self, jobs: Sequence[Job]) -> None:
         """Own commits wake local waiters at once (the NOTIFY also reaches other processes)."""
@@ -371,7 +151,7 @@ class PostgresStore:
         async def go(conn: Conn) -> Job | DictRow | None:
             rows = await self._write(conn, sql, params)
             if rows:
-                return _job(rows[0])
+                return job_of(rows[0])
             cur = await conn.execute(Q["get_job"], {"job_id": job_id})
             return await cur.fetchone()
 
@@ -408,30 +188,7 @@ class PostgresStore:
             return []
         job_ids = new_job_ids(len(jobs))  # chosen once: retries are idempotent
         # One JSON parameter rather than an array per column: see insert_jobs in queries.sql.
-        entries = [
-            {
-                "job_id": job_id,
-                "name": j.name,
-                "type": j.type,
-                "mode": Mode(j.mode).value,
-                "priority": int(Priority.parse(j.priority)),
-                "description": j.description,
-                "payload": j.payload if j.payload is not None else {},
-                "metadata": j.metadata if j.metadata is not None else {},
-                "icon_svg": j.icon_svg,
-                "source": j.source,
-                "plugin_id": j.plugin_id,
-                "store_id": j.store_id,
-                "user_id": j.user_id,
-                "show_notification": bool(j.show_notification),
-                "run_at": j.run_at.isoformat() if j.run_at is not None else None,
-                "max_retries": j.max_retries,
-                "timeout": j.timeout,
-                "retry_delays": list(j.retry_delays) if j.retry_delays is not None else None,
-                "cron_job_id": j.cron_job_id,
-            }
-            for job_id, j in zip(job_ids, jobs, strict=True)
-        ]
+        entries = [job_entry(job_id, j) for job_id, j in zip(job_ids, jobs, strict=True)]
         params = {"now": now, "jobs": Jsonb(entries)}
 
         async def go(conn: Conn) -> list[Job]:
@@ -440,7 +197,7 @@ class PostgresStore:
                 # A retry after a commit whose answer was lost: read what is there.
                 rows = await self._rows(conn, "jobs_by_ids", {"job_ids": job_ids})
             by_id = {r["job_id"]: r for r in rows}
-            return [_job(by_id[i]) for i in job_ids]
+            return [job_of(by_id[i]) for i in job_ids]
 
         inserted = await self._run(go)
         self._fired(inserted)
@@ -448,12 +205,12 @@ class PostgresStore:
 
     async def get_job(self, job_id: str) -> Job | None:
         rows = await self._run(lambda c: self._rows(c, "get_job", {"job_id": job_id}))
-        return _job(rows[0]) if rows else None
+        return job_of(rows[0]) if rows else None
 
     async def list_jobs(self, where: JobFilter, limit: int, offset: int) -> list[Job]:
         params = _filter(where) | {"limit": max(0, limit), "offset": max(0, offset)}
         rows = await self._run(lambda c: self._search(c, "list_jobs", params))
-        return [_job(r) for r in rows]
+        return [job_of(r) for r in rows]
 
     async def count_jobs(self, where: JobFilter) -> int:
         rows = await self._run(lambda c: self._search(c, "count_jobs", _filter(where)))
@@ -479,7 +236,7 @@ class PostgresStore:
         params = {
             "now": now,
             "progress": float(progress),
-            "metadata": _json(metadata),
+            "metadata": json_param(metadata),
             "message": message,
         } | _fence(fence)
         return await self._transition("progress", job_id, params, fence)
@@ -487,7 +244,7 @@ class PostgresStore:
     async def complete(
         self, job_id: str, result: Any, now: datetime, fence: Fence | None = None
     ) -> Job:
-        params = {"now": now, "result": _json(result)} | _fence(fence)
+        params = {"now": now, "result": json_param(result)} | _fence(fence)
         return await self._transition("complete", job_id, params, fence)
 
     async def fail(self, job_id: str, error: str, now: datetime, fence: Fence | None = None) -> Job:
@@ -530,7 +287,7 @@ class PostgresStore:
             "keep": self._keep,
         }
         rows = await self._run(lambda c: self._write(c, Q["claim"], params))
-        jobs = [_job(r) for r in rows]
+        jobs = [job_of(r) for r in rows]
         self._fired(jobs)
         return jobs
 
@@ -557,11 +314,11 @@ class PostgresStore:
         ordered = sorted(items, key=lambda item: _lock_order(item[0]))
         params = _fences([f for f, _ in ordered]) | {
             "now": now,
-            "results": [_json(result) for _, result in ordered],
+            "results": [json_param(result) for _, result in ordered],
             "keep": self._keep,
         }
         rows = await self._run(lambda c: self._write(c, Q["complete_many"], params))
-        jobs = [_job(r) for r in rows]
+        jobs = [job_of(r) for r in rows]
         self._fired(jobs)
         done = {(j.job_id, j.attempt): j for j in jobs}
         return [done.get((f.job_id, f.attempt)) for f, _ in items]
@@ -588,7 +345,7 @@ class PostgresStore:
             "keep": self._keep,
         }
         rows = await self._run(lambda c: self._write(c, Q["release"], params))
-        jobs = [_job(r) for r in rows]
+        jobs = [job_of(r) for r in rows]
         self._fired(jobs)
         return len(jobs)
 
@@ -596,14 +353,14 @@ class PostgresStore:
     async def rescue_expired(self, now: datetime) -> list[Job]:
         params = {"now": now, "keep": self._keep}
         rows = await self._run(lambda c: self._write(c, Q["rescue_expired"], params))
-        jobs = [_job(r) for r in rows]
+        jobs = [job_of(r) for r in rows]
         self._fired(jobs)
         return jobs
 
     async def fail_timed_out_tracked(self, now: datetime) -> list[Job]:
         params = {"now": now, "keep": self._keep}
         rows = await self._run(lambda c: self._write(c, Q["fail_timed_out_tracked"], params))
-        jobs = [_job(r) for r in rows]
+        jobs = [job_of(r) for r in rows]
         self._fired(jobs)
         return jobs
 
@@ -644,7 +401,7 @@ class PostgresStore:
             "job_id": job_id,
             "kind": kind,
             "message": message,
-            "data": _json(data),
+            "data": json_param(data),
             "now": now,
             "keep": self._keep,
         }
@@ -672,7 +429,7 @@ class PostgresStore:
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
         params = {"seq": seq, "limit": max(1, limit)}
         rows = await self._run(lambda c: self._rows(c, "changes_since", params))
-        return [Change(seq=r["seq"], record=_job(r)) for r in rows]
+        return [Change(seq=r["_seq"], record=_record(r)) for r in rows]
 
     async def last_seq(self) -> int:
         return int(await self._run(lambda c: self._scalar(c, "last_seq", {})))

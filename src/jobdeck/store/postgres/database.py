@@ -1,0 +1,220 @@
+"""The PostgreSQL store's plumbing: the pool, migrations, retries and the feed-locked write.
+
+:class:`Database` is what every group of verbs builds on (``store.py``: jobs and
+tokens, ``schedules.py``: cron schedules and executions).
+
+Connection failures (server restart, killed backend) are retried with bounded backoff.
+Re-running a verb is safe because each one is a single conditional transaction: either
+its first try rolled back, or it committed and the retry is refused by its own status
+or fence check (see :meth:`Database._run`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, LiteralString, TypeVar
+
+import psycopg
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from jobdeck.errors import StoreError, ValidationError
+from jobdeck.events.signals import Signals
+from jobdeck.store.postgres.listener import Listener, connection_defaults
+from jobdeck.store.postgres.queries import MIGRATIONS, Q
+
+log = logging.getLogger("jobdeck.store.postgres")
+
+T = TypeVar("T")
+Conn = psycopg.AsyncConnection[DictRow]
+
+# Retries of a verb whose connection failed: 0.05 s doubling to 2 s, about 15 s in all,
+# long enough to ride out a server restart, short enough to report a dead database.
+RETRIES = 11
+BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0
+
+
+class _SchemaChanged(psycopg.InterfaceError):
+    """A pooled connection's prepared statements no longer match the schema."""
+
+
+class Database:
+    """The pool, the schema and the transaction plumbing every verb shares."""
+
+    def __init__(
+        self,
+        database_url: str,
+        history_limit: int = 500,
+        *,
+        min_connections: int = 1,
+        max_connections: int = 8,
+        listen: bool = True,
+    ) -> None:
+        if history_limit < 1:
+            raise ValidationError("history_limit must be at least 1")
+        self.database_url = database_url
+        self.history_limit = history_limit
+        self.signals = Signals()
+        self._keep = history_limit - 1  # old rows kept when a verb adds one
+        self._pool = AsyncConnectionPool(
+            database_url,
+            connection_class=psycopg.AsyncConnection[DictRow],
+            kwargs={
+                **connection_defaults(database_url),
+                "autocommit": True,
+                "row_factory": dict_row,
+                "prepare_threshold": 0,
+            },
+            configure=self._configure,
+            min_size=min_connections,
+            max_size=max_connections,
+            timeout=10.0,
+            open=False,
+            name="jobdeck",
+        )
+        self._listener = Listener(database_url, self.signals) if listen else None
+        self._opened = False
+
+    @staticmethod
+    async def _configure(conn: Conn) -> None:
+        # All datetimes come back timezone-aware in UTC, whatever the server's setting;
+        # generic plans for the prepared statements (see queries.sql "session").
+        await conn.execute(Q["session"], prepare=False)
+
+    # --- lifecycle -------------------------------------------------------
+    async def open(self) -> None:
+        if self._opened:
+            return
+        try:
+            await self._pool.open(wait=True, timeout=15.0)
+        except psycopg.Error as exc:
+            await self._pool.close()
+            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+        self._opened = True
+        try:
+            await self._run(self._migrate)
+            if self._listener is not None:
+                await self._listener.start()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.stop()
+        if self._opened:
+            self._opened = False
+            await self._pool.close()
+
+    async def _migrate(self, conn: Conn) -> None:
+        # One transaction under an advisory lock: processes starting together queue up
+        # here, and each one after the first finds the schema already current.
+        async with conn.transaction():
+            await conn.execute(Q["schema_lock"])
+            await conn.execute(Q["schema_table"])
+            current = await self._scalar(conn, "schema_current", {})
+            for version, sql in MIGRATIONS:
+                if version > current:
+                    log.info("jobdeck: migrating PostgreSQL schema to version %d", version)
+                    await conn.execute(sql, prepare=False)  # many statements
+                    await conn.execute(Q["schema_record"], {"version": version})
+
+    async def schema_version(self) -> int:
+        return await self._run(lambda c: self._scalar(c, "schema_current", {}))
+
+    # --- plumbing --------------------------------------------------------
+    async def _run(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        """Run ``fn`` on a pooled connection; retry it when the connection fails.
+
+        Only OperationalError is retried (lost connection, server shutdown, pool
+        timeout, deadlock or serialization rollback). That is safe because every verb
+        is one conditional transaction: when the answer to a COMMIT is lost, the first
+        try either rolled back or landed, and a re-run of a landed write is refused by
+        its own status or fence check (so the caller may then see InvalidTransition,
+        StaleWrite or a None from complete_many for a write that did land; the job is
+        in the state it asked for). Inserts are made idempotent by their job_ids.
+        """
+        if not self._opened:
+            raise StoreError("the store is not open")
+        delay = BACKOFF_FIRST
+        for attempt in range(RETRIES + 1):
+            try:
+                async with self._pool.connection() as conn:
+                    try:
+                        return await fn(conn)
+                    except psycopg.errors.FeatureNotSupported as exc:
+                        if "cached plan" not in str(exc):
+                            raise
+                        # Another process migrated the schema (a newer version added
+                        # columns): this connection's prepared statements are stale.
+                        # Drop the connection; the retry prepares them afresh.
+                        await conn.close()
+                        raise _SchemaChanged(str(exc)) from exc
+            except _SchemaChanged as exc:
+                if attempt == RETRIES:
+                    raise StoreError(f"PostgreSQL error: {exc}") from exc
+                log.info("jobdeck: schema changed under a pooled connection; reconnecting")
+            except psycopg.OperationalError as exc:
+                if attempt == RETRIES or not self._opened:
+                    raise StoreError(f"PostgreSQL unavailable: {exc}") from exc
+                log.warning(
+                    "jobdeck: PostgreSQL call failed (%s); retry %d in %.2fs",
+                    exc.__class__.__name__,
+                    attempt + 1,
+                    delay,
+                )
+                # After a restart every idle pooled connection is dead: drop them all
+                # now rather than failing once per connection.
+                await asyncio.sleep(delay)
+                await self._drop_dead_connections()
+                delay = min(delay * 2, BACKOFF_MAX)
+            except psycopg.Error as exc:
+                raise StoreError(f"PostgreSQL error: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _drop_dead_connections(self) -> None:
+        try:
+            await asyncio.wait_for(self._pool.check(), 5.0)
+        except Exception as exc:  # the next try reports the real failure
+            log.debug("jobdeck: pool check failed: %s", exc)
+
+    @staticmethod
+    async def _scalar(conn: Conn, name: str, params: dict[str, Any]) -> Any:
+        cur = await conn.execute(Q[name], params)
+        row = await cur.fetchone()
+        return None if row is None else next(iter(row.values()))
+
+    @staticmethod
+    async def _rows(conn: Conn, name: str, params: dict[str, Any]) -> list[DictRow]:
+        cur = await conn.execute(Q[name], params)
+        return await cur.fetchall()
+
+    @staticmethod
+    async def _search(conn: Conn, name: str, params: dict[str, Any]) -> list[DictRow]:
+        """A list query, planned for its actual filters (one pipelined round trip).
+
+        Its optional filters (``%(type)s IS NULL OR type = …``) can only use an index
+        once the planner sees the values, which the session's generic plans never do.
+        """
+        async with conn.pipeline():
+            await conn.execute(Q["begin"])
+            await conn.execute(Q["custom_plans"])
+            cur = await conn.execute(Q[name], params, prepare=False)
+            await conn.execute(Q["commit"])
+        return await cur.fetchall()
+
+    async def _write(self, conn: Conn, sql: LiteralString, params: dict[str, Any]) -> list[DictRow]:
+        """BEGIN; feed lock; the verb; COMMIT — pipelined into one round trip.
+
+        Plain BEGIN/COMMIT statements rather than ``conn.transaction()``, which syncs
+        the pipeline on entry and exit (two extra round trips). If the verb fails, the
+        pipeline skips the COMMIT and the pool rolls the connection back.
+        """
+        async with conn.pipeline():
+            await conn.execute(Q["begin"])
+            await conn.execute(Q["feed_lock"])
+            cur = await conn.execute(sql, params)
+            await conn.execute(Q["commit"])
+        return await cur.fetchall()

@@ -1,0 +1,206 @@
+"""Rows ↔ records: the PostgreSQL columns of jobs, schedules and executions as domain
+objects, and new records as the JSON parameters the statements take."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from jobdeck.domain.job import Job, Mode, NewJob, Priority, Status
+from jobdeck.domain.schedule import (
+    CronDefinition,
+    CronJob,
+    Execution,
+    ExecutionStatus,
+    MisfirePolicy,
+    OverlapPolicy,
+    TriggeredBy,
+)
+
+Row = Mapping[str, Any]
+
+
+def json_param(value: Any) -> Jsonb | None:
+    """SQL NULL for None, else the JSON value (jsonb keeps numbers and nesting)."""
+    return None if value is None else Jsonb(value)
+
+
+def job_of(r: Row) -> Job:
+    delays = r["retry_delays"]
+    return Job(
+        id=r["id"],
+        job_id=r["job_id"],
+        name=r["name"],
+        type=r["type"],
+        mode=Mode(r["mode"]),
+        status=Status(r["status"]),
+        priority=Priority(r["priority"]),
+        description=r["description"],
+        progress=r["progress"],
+        progress_message=r["progress_message"],
+        payload=r["payload"],
+        metadata=r["metadata"],
+        result=r["result"],
+        error_message=r["error_message"],
+        icon_svg=r["icon_svg"],
+        source=r["source"],
+        plugin_id=r["plugin_id"],
+        store_id=r["store_id"],
+        user_id=r["user_id"],
+        show_notification=r["show_notification"],
+        run_at=r["run_at"],
+        attempt=r["attempt"],
+        max_retries=r["max_retries"],
+        timeout=r["timeout"],
+        retry_delays=tuple(delays) if delays is not None else None,
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        started_at=r["started_at"],
+        completed_at=r["completed_at"],
+        cron_job_id=r["cron_job_id"],
+        locked_by=r["locked_by"],
+        lease_expires_at=r["lease_expires_at"],
+        seq=r["seq"],
+        eta_seconds=r["eta_seconds"],
+        rate=r["rate"],
+    )
+
+
+def job_entry(job_id: str, j: NewJob) -> dict[str, Any]:
+    """One element of the ``%(jobs)s`` array (queries.sql ``new_job_input``)."""
+    return {
+        "job_id": job_id,
+        "name": j.name,
+        "type": j.type,
+        "mode": Mode(j.mode).value,
+        "priority": int(Priority.parse(j.priority)),
+        "description": j.description,
+        "payload": j.payload if j.payload is not None else {},
+        "metadata": j.metadata if j.metadata is not None else {},
+        "icon_svg": j.icon_svg,
+        "source": j.source,
+        "plugin_id": j.plugin_id,
+        "store_id": j.store_id,
+        "user_id": j.user_id,
+        "show_notification": bool(j.show_notification),
+        "run_at": j.run_at.isoformat() if j.run_at is not None else None,
+        "max_retries": j.max_retries,
+        "timeout": j.timeout,
+        "retry_delays": list(j.retry_delays) if j.retry_delays is not None else None,
+        "cron_job_id": j.cron_job_id,
+    }
+
+
+def definition_json(d: CronDefinition) -> dict[str, Any]:
+    """A definition as the JSON object the cron statements read with
+    ``jsonb_populate_record(NULL::jobdeck_cron_jobs, …)`` (one key per column)."""
+    return {
+        "name": d.name,
+        "cron_expression": d.cron_expression,
+        "job_type": d.job_type,
+        "configuration": d.configuration if d.configuration is not None else {},
+        "description": d.description,
+        "timezone": d.timezone,
+        "plugin_id": d.plugin_id,
+        "store_id": d.store_id,
+        "is_active": bool(d.is_active),
+        "max_runs": d.max_runs,
+        "max_failures": d.max_failures,
+        "timeout_seconds": d.timeout_seconds,
+        "misfire_policy": MisfirePolicy(d.misfire_policy).value,
+        "misfire_grace_seconds": d.misfire_grace_seconds,
+        "overlap_policy": OverlapPolicy(d.overlap_policy).value,
+        "tags": list(d.tags),
+        "priority": int(Priority.parse(d.priority)),
+        "max_retries": d.max_retries,
+        "show_notification": bool(d.show_notification),
+    }
+
+
+def cron_job_of(r: Row) -> CronJob:
+    last_status = r["last_status"]
+    return CronJob(
+        id=r["id"],
+        definition=CronDefinition(
+            name=r["name"],
+            cron_expression=r["cron_expression"],
+            job_type=r["job_type"],
+            configuration=r["configuration"],
+            description=r["description"],
+            timezone=r["timezone"],
+            plugin_id=r["plugin_id"],
+            store_id=r["store_id"],
+            is_active=r["is_active"],
+            max_runs=r["max_runs"],
+            max_failures=r["max_failures"],
+            timeout_seconds=r["timeout_seconds"],
+            misfire_policy=MisfirePolicy(r["misfire_policy"]),
+            misfire_grace_seconds=r["misfire_grace_seconds"],
+            overlap_policy=OverlapPolicy(r["overlap_policy"]),
+            tags=tuple(r["tags"]),
+            priority=Priority(r["priority"]),
+            max_retries=r["max_retries"],
+            show_notification=r["show_notification"],
+        ),
+        created_by=r["created_by"],
+        declared_by=r["declared_by"],
+        is_paused=r["is_paused"],
+        next_run_at=r["next_run_at"],
+        last_run_at=r["last_run_at"],
+        last_status=ExecutionStatus(last_status) if last_status is not None else None,
+        last_error=r["last_error"],
+        run_count=r["run_count"],
+        success_count=r["success_count"],
+        failure_count=r["failure_count"],
+        consecutive_failures=r["consecutive_failures"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        seq=r["seq"],
+    )
+
+
+def execution_of(r: Row) -> Execution:
+    return Execution(
+        id=r["id"],
+        cron_job_id=r["cron_job_id"],
+        scheduled_for=r["scheduled_for"],
+        status=ExecutionStatus(r["status"]),
+        triggered_by=TriggeredBy(r["triggered_by"]),
+        started_at=r["started_at"],
+        completed_at=r["completed_at"],
+        duration_ms=r["duration_ms"],
+        result=r["result"],
+        error_message=r["error_message"],
+        triggered_by_user=r["triggered_by_user"],
+        server_instance=r["server_instance"],
+        job_id=r["job_id"],
+        seq=r["seq"],
+    )
+
+
+# The timestamp columns of the cron tables: to_jsonb (changes_since) writes them as ISO
+# 8601 text, in UTC since every session's time zone is UTC (queries.sql "session").
+_CRON_TIMES = ("next_run_at", "last_run_at", "created_at", "updated_at")
+_EXECUTION_TIMES = ("scheduled_for", "started_at", "completed_at")
+
+
+def _times(record: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    decoded = dict(record)
+    for name in names:
+        value = decoded[name]
+        if value is not None:
+            decoded[name] = datetime.fromisoformat(value)
+    return decoded
+
+
+def cron_job_of_json(record: Mapping[str, Any]) -> CronJob:
+    """A schedule row as ``to_jsonb`` gave it."""
+    return cron_job_of(_times(record, _CRON_TIMES))
+
+
+def execution_of_json(record: Mapping[str, Any]) -> Execution:
+    """An execution row as ``to_jsonb`` gave it."""
+    return execution_of(_times(record, _EXECUTION_TIMES))
