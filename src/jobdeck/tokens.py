@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from jobdeck.errors import StoreError, ValidationError
+from jobdeck.handlers.builtin import BUILTIN_TYPES
 from jobdeck.handlers.registry import Registry
 from jobdeck.store.base import Store, Token
 
@@ -32,6 +33,10 @@ FIRST_ADMIN_NAME = "admin"
 LOGIN_CODE_TTL = timedelta(minutes=10)
 TICKET_TTL = timedelta(seconds=60)
 SESSION_TTL = timedelta(days=7)
+
+# The built-in types whose handler declares ``admin_only`` (derived, not declared
+# here: with a registry at hand, ask ``Registry.admin_only``, which sees plugins too).
+ADMIN_ONLY_TYPES = frozenset(t for t, handler in BUILTIN_TYPES.items() if handler.admin_only)
 
 
 
@@ -125,10 +130,7 @@ class Principal:
             return True
         if registry is not None:
             return not registry.admin_only(job_type)
-        from jobdeck.handlers.builtin import BUILTIN_TYPES
-
-        handler = BUILTIN_TYPES.get(job_type)
-        return handler is None or not handler.admin_only
+        return job_type not in ADMIN_ONLY_TYPES
 
     def binding_conflict(
         self, store_id: Any, plugin_id: Any, *, fields: tuple[str, str] = ("storeId", "pluginId")
