@@ -77,6 +77,8 @@ class ApiCallStub(BaseJobHandler):
 class CleanupStub(BaseJobHandler):
     """Stands in for the built-in cleanup type."""
 
+    admin_only = True
+
     async def execute(self) -> None:
         return None
 
@@ -176,6 +178,7 @@ async def test_seed_body_creates_and_a_repeat_answers_409_with_the_same_id(
         ({"timezone": "Mars/Olympus_Mons"}, "Mars/Olympus_Mons"),
         ({"job_type": "no-such-type"}, "no-such-type"),
         ({"configuration": "not an object"}, "configuration"),
+        ({"job_type": "report", "configuration": {"day": 5}}, "configuration.day"),
         ({"configuration": {"key": "nul\x00"}}, "configuration"),
         ({"misfire_policy": "sometimes"}, "misfire_policy"),
         ({"priority": "asap"}, "priority"),

@@ -20,7 +20,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from jobdeck import tokens
 from jobdeck.api import cron_schemas as cs
 from jobdeck.api.auth import CronReader, CronWriter, bearer_secret
 from jobdeck.api.context import context
@@ -77,27 +76,47 @@ async def visible_cron(request: Request, principal: Principal, cron_id: int) -> 
     return cron
 
 
-def needs_admin(request: Request, job_type: Any) -> bool:
-    """SPEC §8.1's admin-only types, and any handler that declares itself so."""
-    if not isinstance(job_type, str):
-        return False
-    registry = context(request).deck.registry
-    handler = registry.get(job_type) if job_type in registry else None
-    return job_type in tokens.ADMIN_ONLY_TYPES or bool(getattr(handler, "admin_only", False))
-
-
 def check_allowed(
     request: Request, principal: Principal, fields: dict[str, Any], *job_types: Any
 ) -> None:
     """403 for a job type or a secret reference that needs an admin token."""
     if principal.is_admin:
         return
+    registry = context(request).deck.registry
     for job_type in job_types:
-        if needs_admin(request, job_type):
+        if isinstance(job_type, str) and not principal.may_schedule(job_type, registry):
             raise forbidden(f"job_type {job_type!r} needs an admin token")
     configuration = fields.get("configuration")
     if configuration is not None and SECRET_REFERENCE.search(repr(configuration)):
         raise forbidden("configuration: referencing a secret needs an admin token")
+
+
+def check_configuration(
+    request: Request, fields: dict[str, Any], current: CronJob | None = None
+) -> None:
+    """The configuration against its job type's schema (SPEC §6), as a queued job's
+    payload is checked, so a bad one is a 400 now rather than a failed run later.
+    Other problems (unknown type, not an object) are left to the service to name."""
+    if current is not None and "job_type" not in fields and "configuration" not in fields:
+        return
+    job_type = fields.get("job_type", current.definition.job_type if current else None)
+    configuration = fields.get(
+        "configuration", current.definition.configuration if current else None
+    )
+    deck = context(request).deck
+    if not isinstance(job_type, str) or job_type not in deck.registry:
+        return
+    if configuration is None:
+        configuration = {}
+    if not isinstance(configuration, dict):
+        return
+    try:
+        deck.registry.get(job_type).check_config(configuration, deck.services)
+    except ValidationError as exc:
+        message = exc.message
+        if message.startswith("payload"):  # the schema check names a job's field
+            message = "configuration" + message.removeprefix("payload")
+        raise ValidationError(message) from None
 
 
 def bind(principal: Principal, fields: dict[str, Any], *, create: bool) -> None:
@@ -189,14 +208,15 @@ async def create_cron_job(request: Request, principal: CronWriter, body: Fields)
     fields = _definition_fields(body)
     bind(principal, fields, create=True)
     check_allowed(request, principal, fields, fields.get("job_type"))
+    check_configuration(request, fields)
     cron = await context(request).deck.crons.create(created_by=principal.created_by, **fields)
     return JSONResponse({"success": True, "job": _json(request, cron)}, 201)
 
 
-def type_info(name: str, handler: type[Any]) -> dict[str, Any]:
+def type_info(name: str, handler: type[Any], admin_only: bool) -> dict[str, Any]:
     """A job type as ``GET /types`` lists it. The description: the handler's
     ``description`` attribute, else its own docstring's first line (not one it
-    inherits). admin_only: the handler says so, or SPEC §8.1's list does."""
+    inherits)."""
     description = getattr(handler, "description", None)
     if not isinstance(description, str) or not description:
         doc = handler.__dict__.get("__doc__")
@@ -207,15 +227,16 @@ def type_info(name: str, handler: type[Any]) -> dict[str, Any]:
         "type": name,
         "description": description,
         "schema": dict(schema) if isinstance(schema, Mapping) else {"type": "object"},
-        "admin_only": bool(getattr(handler, "admin_only", False))
-        or name in tokens.ADMIN_ONLY_TYPES,
+        "admin_only": admin_only,
     }
 
 
 @router.get("/types", responses={200: {"model": cs.JobTypeList}})
 async def job_types(request: Request, principal: CronReader) -> JSONResponse:
     registry = context(request).deck.registry
-    data = [type_info(name, registry.get(name)) for name in registry.types()]
+    data = [
+        type_info(name, registry.get(name), registry.admin_only(name)) for name in registry.types()
+    ]
     return JSONResponse({"success": True, "data": data})
 
 
@@ -267,6 +288,7 @@ async def update_cron_job(
     fields = _definition_fields(body)
     bind(principal, fields, create=False)
     check_allowed(request, principal, fields, current.definition.job_type, fields.get("job_type"))
+    check_configuration(request, fields, current)
     cron = await context(request).deck.crons.update(id, **fields)
     return JSONResponse({"success": True, "job": _json(request, cron)})
 
