@@ -9,7 +9,10 @@ job = await deck.create_job(name="Import Products", type="import")
 from jobdeck.config import Settings
 from jobdeck.deck import JobDeck, JobHandle
 from jobdeck.domain.job import Job, Mode, Priority, Status
+from jobdeck.domain.schedule import CronJob, Execution
 from jobdeck.errors import (
+    CronJobExists,
+    CronJobNotFound,
     DuplicateJobType,
     InvalidTransition,
     JobCancelled,
@@ -27,7 +30,11 @@ from jobdeck.sync import SyncJobDeck, SyncJobHandle
 
 __all__ = [
     "BaseJobHandler",
+    "CronJob",
+    "CronJobExists",
+    "CronJobNotFound",
     "DuplicateJobType",
+    "Execution",
     "InvalidTransition",
     "Job",
     "JobCancelled",

@@ -16,6 +16,17 @@ from jobdeck.errors import ValidationError
 from jobdeck.plugins import Hooks, PluginManager, PluginRoute
 
 
+class FakeCrons:
+    """Records the schedules each loaded plugin declares."""
+
+    def __init__(self) -> None:
+        self.declared: dict[str, list[dict[str, Any]]] = {}
+
+    async def declare(self, plugin: str, declared: list[dict[str, Any]]) -> list[Any]:
+        self.declared[plugin] = declared
+        return []
+
+
 class FakeDeck:
     """Records what plugins ask of the deck."""
 
@@ -23,6 +34,7 @@ class FakeDeck:
         self.settings = Settings(plugins_dir=str(plugins_dir))
         self.types: dict[str, type] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.crons = FakeCrons()
 
     def register_job_type(self, type: str, handler: type) -> None:
         self.types[type] = handler
@@ -298,3 +310,49 @@ async def test_same_plugin_name_in_two_folders_loads_each_afresh(tmp_path: Path)
 async def test_missing_plugins_folder_is_not_an_error(tmp_path: Path) -> None:
     manager = manager_for(FakeDeck(tmp_path / "nowhere"))
     assert await manager.load() == []
+
+
+async def test_schedules_are_declared_once_every_plugin_has_loaded(
+    folder: Path, deck: FakeDeck
+) -> None:
+    write(
+        folder,
+        "nightly.py",
+        "async def report(handler):\n    return 1\n"
+        "def setup(hooks):\n"
+        "    hooks.scheduler.call(report, 'report').daily_at('02:30').timezone('Europe/Berlin')"
+        ".allow_overlapping()\n"
+        "    hooks.add_cron_job(name='sync', cron_expression='@hourly', job_type='x')\n",
+    )
+    write(folder, "quiet.py", "def setup(hooks):\n    pass\n")
+    write(folder, "broken.py", "def setup(hooks):\n    hooks.add_cron_job(name='b')\n    1/0\n")
+    await manager_for(deck).load()
+    assert set(deck.crons.declared) == {"nightly", "quiet"}  # a failed plugin keeps its own
+    assert deck.crons.declared["quiet"] == []  # its old declarations deactivate
+    call, added = deck.crons.declared["nightly"]
+    assert call == {
+        "name": "report",
+        "job_type": "plugin:nightly:cron:report",
+        "plugin_id": "nightly",
+        "cron_expression": "30 2 * * *",
+        "timezone": "Europe/Berlin",
+        "overlap_policy": "allow",
+    }
+    assert added == {
+        "plugin_id": "nightly",
+        "name": "sync",
+        "cron_expression": "@hourly",
+        "job_type": "x",
+    }
+    assert "plugin:nightly:cron:report" in deck.types
+
+
+def test_daily_at_checks_its_time() -> None:
+    from jobdeck.errors import ValidationError
+    from jobdeck.plugin_scheduler import ScheduledCall
+
+    call = ScheduledCall("n", "t", "p")
+    assert call.daily_at("7:05").fields["cron_expression"] == "5 7 * * *"
+    assert call.weekly().fields["cron_expression"] == "@weekly"
+    with pytest.raises(ValidationError, match="HH:MM"):
+        call.daily_at("25:00")
