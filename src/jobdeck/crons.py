@@ -26,6 +26,7 @@ from jobdeck.domain.schedule import (
 )
 from jobdeck.errors import CronJobNotFound, ValidationError
 from jobdeck.handlers.registry import Registry
+from jobdeck.handlers.services import Services
 from jobdeck.store.base import Store
 
 LOCAL = "local"  # created_by for the CLI and the Python API (SPEC §2.1)
@@ -48,10 +49,12 @@ class Crons:
         self,
         store: Callable[[], Awaitable[Store]],
         registry: Registry,
+        services: Services,
         now: Callable[[], datetime],
     ) -> None:
         self._store = store  # opens the store lazily, like the deck's own verbs
         self._registry = registry
+        self._services = services
         self._now = now
 
     # --- definitions --------------------------------------------------------
@@ -61,7 +64,15 @@ class Crons:
     ) -> tuple[CronDefinition, cron.CronExpression]:
         """The checked definition and its expression; ValidationError / UnknownJobType."""
         definition, expression = cron_inputs.definition(given, base)
-        self._registry.get(definition.job_type)
+        handler = self._registry.get(definition.job_type)
+        try:
+            handler.check_config(definition.configuration, self._services)
+        except ValidationError as exc:
+            # The handler names the job's payload; a schedule calls it its configuration.
+            message = exc.message
+            if message.startswith("payload"):
+                message = "configuration" + message.removeprefix("payload")
+            raise type(exc)(message) from None
         return definition, expression
 
     def _next(self, definition: CronDefinition, expression: cron.CronExpression) -> datetime | None:

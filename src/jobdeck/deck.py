@@ -132,9 +132,9 @@ class JobDeck:
         self._opening: asyncio.Lock | None = None
         self._workers: set[Worker] = set()
         self.tokens = Tokens(self._opened, lambda: self.clock.now())
-        self.crons = Crons(self._opened, self.registry, lambda: self.clock.now())
         # Handed to every handler through its context (docs/builtin-types.md).
         self.services = Services(self.settings, self.clock, self._opened)
+        self.crons = Crons(self._opened, self.registry, self.services, lambda: self.clock.now())
 
     @classmethod
     def from_env(cls, **overrides: Any) -> JobDeck:
