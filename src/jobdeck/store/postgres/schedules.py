@@ -110,14 +110,34 @@ class ScheduleVerbs(Database):
             "next_run_at": next_run_at,
             "now": now,
         }
-        for _ in range(3):  # the holder may be deleted between our insert and our read
-            rows = await self._run(lambda c: self._write(c, Q["insert_cron_job"], params))
+        tries = 0
+
+        async def go(conn: Conn) -> tuple[CronJob, bool] | None:
+            nonlocal tries
+            tries += 1
+            rows = await self._write(conn, Q["insert_cron_job"], params)
             if rows:
+                return cron_job_of(rows[0]), True
+            rows = await self._rows(conn, "cron_job_by_key", _key_params(definition))
+            return (cron_job_of(rows[0]), False) if rows else None
+
+        for _ in range(3):  # the holder may be deleted between our insert and our read
+            outcome = await self._run(go)
+            if outcome is None:
+                continue
+            cron, inserted = outcome
+            # A retry after a lost COMMIT answer finds our own row: same definition,
+            # creator and creation time. Report it as inserted, not as a clash.
+            ours = tries > 1 and (
+                cron.definition == definition
+                and cron.created_by == created_by
+                and cron.declared_by == declared_by
+                and cron.created_at == now
+            )
+            if inserted or ours:
                 self._cron_written()
-                return cron_job_of(rows[0])
-            holder = await self._holder(definition)
-            if holder is not None:
-                raise _exists(holder)
+                return cron
+            raise _exists(cron)
         raise StoreError(f"cannot insert cron job {definition.name!r}: its name keeps changing")
 
     async def get_cron_job(self, cron_job_id: int) -> CronJob | None:
