@@ -122,10 +122,12 @@ ROLLBACK
 -- give: nextval order is not commit order. Every job-writing transaction therefore
 -- takes this transaction-level advisory lock as its FIRST lock, before any row lock,
 -- takes its seq with nextval() while holding it, and keeps it until COMMIT: seqs are
--- handed out and committed one transaction at a time. It cannot deadlock: it is
+-- handed out and committed one transaction at a time. This holds for schedules and
+-- executions too: their writers take it the same way, and the jobs trigger (migration
+-- 0002) writes them inside a job write that holds it. It cannot deadlock: it is
 -- taken before any row lock, so a transaction holding it and waiting for a row can
--- only be waiting for a writer that does not take it (heartbeat, delete, cleanup),
--- and those never wait for this lock.
+-- only be waiting for a writer that does not take it (heartbeat, delete, cleanup,
+-- cleanup_executions), and those never wait for this lock.
 --
 -- Cost, measured with bench/pg_store.py --compare-feed-lock on the 2-core dev box:
 -- batched worker traffic (claim + complete_many, 100 jobs a transaction) is unchanged
