@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from jobdeck import retention
 from jobdeck.errors import JobdeckError, ValidationError
 from jobdeck.plugin_scheduler import PluginScheduler
 
@@ -176,14 +177,13 @@ class PluginManager:
                 continue
             await self._load_one(name, origin, importer)
         for plugin in self.plugins:
-            await self._declare(plugin.name)
+            await self._declare(plugin.name, self.schedulers[plugin.name].definitions())
+        await self._declare(retention.OWNER, retention.declarations(self.deck.settings))
         return list(self.plugins)
 
-    async def _declare(self, plugin: str) -> None:
+    async def _declare(self, plugin: str, declared: list[dict[str, Any]]) -> None:
         """Upsert the schedules ``plugin`` declared (none: its old ones deactivate).
         A plugin whose declarations are invalid keeps its stored schedules as they are."""
-        scheduler = self.schedulers.get(plugin)
-        declared = scheduler.definitions() if scheduler is not None else []
         try:
             await self.deck.crons.declare(plugin, declared)
         except JobdeckError as exc:

@@ -84,3 +84,24 @@ async def test_update_recomputes_the_next_run(deck: JobDeck) -> None:
     assert len(deck.crons.next_runs(updated)) == 5
     description, runs = deck.crons.preview("0 9 * * mon-fri", "Europe/Berlin")
     assert "09:00" in description and len(runs) == 5
+
+
+async def test_retention_days_is_a_daily_cleanup_schedule(tmp_path: Path) -> None:
+    from jobdeck import Settings
+    from jobdeck.plugins import PluginManager
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}", retention_days=7)
+    async with JobDeck(settings=settings) as deck:
+        await PluginManager(deck, tmp_path / "none", entry_points=False).load()
+        await PluginManager(deck, tmp_path / "none", entry_points=False).load()  # a restart
+        [cron] = (await deck.crons.search()).items
+        d = cron.definition
+        assert (d.job_type, d.configuration) == (
+            "cleanup",
+            {"target": "jobs", "older_than_days": 7},
+        )
+        assert cron.declared_by == "jobdeck" and cron.scheduled
+    async with JobDeck(settings=settings.with_(retention_days=0)) as deck:
+        await PluginManager(deck, tmp_path / "none", entry_points=False).load()
+        [cron] = (await deck.crons.search()).items
+        assert not cron.definition.is_active  # unset: deactivated, its history kept

@@ -1,6 +1,6 @@
-"""Maintenance (SPEC §2.3, §2.4, §2.6): rescue expired leases, fail timed-out tracked
-jobs, prune old jobs when retention is configured, delete expired login codes,
-WebSocket tickets and sessions.
+"""Maintenance (SPEC §2.3, §2.4): rescue expired leases, fail timed-out tracked jobs,
+delete expired login codes, WebSocket tickets and sessions. (Retention,
+``JOBDECK_RETENTION_DAYS``, is a daily ``cleanup`` schedule: :mod:`jobdeck.retention`.)
 
 Every pass is a few conditional updates, so any number of processes may run it at
 once: a job is rescued or failed by exactly one of them.
@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
 from jobdeck.clock import Clock
 from jobdeck.config import Settings
@@ -20,14 +19,13 @@ from jobdeck.store.base import Store
 
 logger = logging.getLogger("jobdeck.maintenance")
 
-RETENTION_EVERY = 60.0  # seconds between prunes (old jobs, expired grants): not urgent
+PURGE_EVERY = 60.0  # seconds between purges of expired grants: not urgent
 
 
 @dataclass(frozen=True)
 class MaintenanceReport:
     rescued: int = 0
     timed_out: int = 0
-    deleted: int = 0
     grants_purged: int = 0
 
 
@@ -36,39 +34,31 @@ class Maintenance:
         self.store = store
         self.settings = settings
         self.clock = clock
-        self._last_retention: float | None = None
+        self._last_purge: float | None = None
 
-    async def run_once(self, *, retention: bool = True) -> MaintenanceReport:
+    async def run_once(self, *, purge: bool = True) -> MaintenanceReport:
         now = self.clock.now()
         rescued = await self.store.rescue_expired(now)
         timed_out = await self.store.fail_timed_out_tracked(now)
-        deleted = purged = 0
-        days = self.settings.retention_days
-        if retention and days is not None and days > 0:
-            deleted = await self.store.cleanup(now - timedelta(days=days))
-        if retention:
-            purged = await self.store.purge_grants(now)
-        if rescued or timed_out or deleted or purged:
+        purged = await self.store.purge_grants(now) if purge else 0
+        if rescued or timed_out or purged:
             logger.info(
-                "maintenance: rescued=%d timed_out=%d deleted=%d grants_purged=%d",
+                "maintenance: rescued=%d timed_out=%d grants_purged=%d",
                 len(rescued),
                 len(timed_out),
-                deleted,
                 purged,
             )
-        return MaintenanceReport(len(rescued), len(timed_out), deleted, purged)
+        return MaintenanceReport(len(rescued), len(timed_out), purged)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Every ``maintenance_seconds`` until ``stop`` is set or the task is cancelled."""
         loop = asyncio.get_running_loop()
         while stop is None or not stop.is_set():
-            due = self._last_retention is None or (
-                loop.time() - self._last_retention >= RETENTION_EVERY
-            )
+            due = self._last_purge is None or (loop.time() - self._last_purge >= PURGE_EVERY)
             try:
-                await self.run_once(retention=due)
+                await self.run_once(purge=due)
                 if due:
-                    self._last_retention = loop.time()
+                    self._last_purge = loop.time()
             except Exception:
                 logger.exception("maintenance pass failed")
             await _pause(self.settings.maintenance_seconds, stop)
