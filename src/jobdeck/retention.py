@@ -20,8 +20,7 @@ def declarations(settings: Settings) -> list[dict[str, Any]]:
     return [
         {
             "name": NAME,
-            "description": f"Deletes finished jobs older than {days} days "
-            "(JOBDECK_RETENTION_DAYS)",
+            "description": f"JOBDECK_RETENTION_DAYS: deletes finished jobs after {days} days",
             "cron_expression": "17 3 * * *",  # a quiet hour, off the top of the hour
             "job_type": "cleanup",
             "configuration": {"target": "jobs", "older_than_days": days},

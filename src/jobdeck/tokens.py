@@ -39,7 +39,6 @@ SESSION_TTL = timedelta(days=7)
 ADMIN_ONLY_TYPES = frozenset(t for t, handler in BUILTIN_TYPES.items() if handler.admin_only)
 
 
-
 def new_secret(prefix: str = TOKEN_PREFIX) -> str:
     return prefix + secrets.token_urlsafe(32)
 
