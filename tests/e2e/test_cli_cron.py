@@ -362,12 +362,14 @@ CODE_PLUGIN = {
 }
 
 
-def test_the_scheduler_loads_plugins_and_fires_their_code_defined_schedules(
+def test_two_servers_starting_at_once_declare_one_code_defined_schedule_and_fire_it(
     cli: Cli, tmp_path: Path
 ) -> None:
     cli.env["JOBDECK_PLUGINS_DIR"] = str(write_plugins(tmp_path / "plugins", CODE_PLUGIN))
-    schedulers = [cli.start("scheduler"), cli.start("scheduler")]  # both declare it
-    worker = cli.start("worker")
+    # Both load the plugin and upsert its schedule at the same moment; a scheduler
+    # process declares it too.
+    servers = [cli.start("serve", "--port", str(free_port())) for _ in range(2)]
+    scheduler = cli.start("scheduler")
 
     def declared() -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = cli.json("cron", "list", "--plugin", "clock")["cron_jobs"]
@@ -375,10 +377,10 @@ def test_the_scheduler_loads_plugins_and_fires_their_code_defined_schedules(
 
     listed = wait_for(declared, "the plugin's schedule")
     done = wait_for(lambda: successes(cli, "tick", 2), "runs of the code-defined schedule")
-    for process in (*schedulers, worker):
+    for process in (*servers, scheduler):
         code, err = cli.stop(process)
         assert code == 0, err
-    assert len(declared()) == 1  # two schedulers declared it: one schedule
+    assert len(declared()) == 1  # declared three times at once: one schedule
     assert listed[0]["job_type"] == "plugin:clock:cron:tick"
     assert listed[0]["created_by"] == "plugin:clock"
     job = cli.json("jobs", "show", done[0]["job_id"])
