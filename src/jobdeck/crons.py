@@ -17,6 +17,7 @@ from typing import Any
 
 from jobdeck import cron_inputs, inputs
 from jobdeck.domain import cron
+from jobdeck.domain.job import LOCAL_CREATOR
 from jobdeck.domain.schedule import (
     CronDefinition,
     CronJob,
@@ -29,7 +30,7 @@ from jobdeck.handlers.registry import Registry
 from jobdeck.handlers.services import Services
 from jobdeck.store.base import Store
 
-LOCAL = "local"  # created_by for the CLI and the Python API (SPEC §2.1)
+LOCAL = LOCAL_CREATOR  # created_by for the CLI and the Python API (SPEC §2.1)
 PREVIEW_RUNS = 5
 
 

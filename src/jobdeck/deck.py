@@ -19,6 +19,7 @@ from jobdeck.config import Settings
 from jobdeck.crons import Crons, server_instance
 from jobdeck.domain.feed import Change
 from jobdeck.domain.job import (
+    LOCAL_CREATOR,
     HistoryEvent,
     Job,
     Mode,
@@ -219,8 +220,12 @@ class JobDeck:
         store_id: str | None = None,
         plugin_id: str | None = None,
         user_id: str | None = None,
+        created_by: str = LOCAL_CREATOR,
     ) -> JobHandle:
-        """A tracked job: its creator drives it (start, progress, complete/fail)."""
+        """A tracked job: its creator drives it (start, progress, complete/fail).
+
+        ``created_by`` is for servers (the API passes the calling token's, plugin hooks
+        ``plugin:{name}``); jobs of the Python API are ``local`` (SPEC §2.1)."""
         meta, meta_json = inputs.metadata(metadata)
         new = NewJob(
             name=inputs.required(name, "name"),
@@ -233,6 +238,7 @@ class JobDeck:
             plugin_id=inputs.text(plugin_id, "plugin_id"),
             store_id=inputs.text(store_id, "store_id"),
             user_id=inputs.text(user_id, "user_id"),
+            created_by=inputs.required(created_by, "created_by"),
             show_notification=inputs.flag(show_notification, "show_notification"),
             max_retries=0,
             timeout=inputs.timeout(timeout, self.settings.tracked_timeout_seconds),
@@ -245,17 +251,23 @@ class JobDeck:
         self,
         type: str,
         payload: Mapping[str, Any] | None = None,
+        *,
+        created_by: str = LOCAL_CREATOR,
         **options: Unpack[ScheduleOptions],
     ) -> JobHandle:
         """A queued job, run by a worker with the handler registered for ``type``.
 
-        Raises UnknownJobType when no handler is registered for it.
+        Raises UnknownJobType when no handler is registered for it. ``created_by``: as
+        for :meth:`create_job`.
         """
         now = self.clock.now()
-        [job] = await self._insert([self._queued(type, payload, options, now)], now)
+        new = self._queued(type, payload, options, now, created_by)
+        [job] = await self._insert([new], now)
         return job
 
-    async def schedule_jobs(self, jobs: Sequence[Mapping[str, Any]]) -> list[JobHandle]:
+    async def schedule_jobs(
+        self, jobs: Sequence[Mapping[str, Any]], *, created_by: str = LOCAL_CREATOR
+    ) -> list[JobHandle]:
         """Schedule many queued jobs (each a dict of schedule_job's arguments) in one
         transaction: all are valid and written, or none is."""
         prepared = []
@@ -267,7 +279,9 @@ class JobDeck:
             given = len(spec) - ("type" in spec) - ("payload" in spec)
             options = {k: v for k, v in spec.items() if k not in _JOB_KEYS} if given else {}
             try:
-                prepared.append(self._queued(spec.get("type"), spec.get("payload"), options, now))
+                prepared.append(
+                    self._queued(spec.get("type"), spec.get("payload"), options, now, created_by)
+                )
             except ValidationError as exc:
                 raise type(exc)(f"job {index}: {exc.message}") from None
         return await self._insert(prepared, now)
@@ -278,6 +292,7 @@ class JobDeck:
         payload: Mapping[str, Any] | None,
         options: Mapping[str, Any],
         now: datetime,
+        created_by: str = LOCAL_CREATOR,
     ) -> NewJob:
         job_type = inputs.required(type, "type")
         handler = self.registry.get(job_type)
@@ -291,6 +306,7 @@ class JobDeck:
                 else self.settings.queued_timeout_seconds
             ),
             now=now,
+            created_by=created_by,
         )
         handler.check_config(new.payload, self.services)
         return new

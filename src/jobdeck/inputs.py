@@ -11,7 +11,15 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 
-from jobdeck.domain.job import JobFilter, Mode, NewJob, Priority, Status, construct
+from jobdeck.domain.job import (
+    LOCAL_CREATOR,
+    JobFilter,
+    Mode,
+    NewJob,
+    Priority,
+    Status,
+    construct,
+)
 from jobdeck.domain.values import METADATA_LIMIT, PAYLOAD_LIMIT, check_text, json_text
 from jobdeck.errors import ValidationError
 
@@ -174,6 +182,7 @@ _QUEUED_DEFAULTS: dict[str, Any] = {
     "plugin_id": None,
     "store_id": None,
     "user_id": None,
+    "created_by": LOCAL_CREATOR,
     "show_notification": True,
     "max_retries": 3,
     "retry_delays": None,
@@ -189,9 +198,13 @@ def queued_job(
     *,
     default_timeout: int,
     now: datetime,
+    created_by: str = LOCAL_CREATOR,
 ) -> NewJob:
-    """The NewJob ``schedule_job(job_type, body, **options)`` asks for."""
+    """The NewJob ``schedule_job(job_type, body, **options)`` asks for; ``created_by``
+    is the server's to set (SPEC §2.1), never an option."""
     values = dict(_QUEUED_DEFAULTS)
+    if created_by != LOCAL_CREATOR:
+        values["created_by"] = required(created_by, "created_by")
     values["type"] = values["name"] = job_type
     values["payload"], values["payload_json"] = payload(body)
     values["metadata"] = {}

@@ -89,9 +89,15 @@ class Hooks:
     def settings(self) -> Any:
         return self.deck.settings
 
+    @property
+    def created_by(self) -> str:
+        """What the jobs this plugin creates record as their creator (SPEC §2.1)."""
+        return f"plugin:{self.plugin_name}"
+
     async def create_job(self, **fields: Any) -> Any:
         """A tracked job the plugin drives itself (``start``, ``update_progress``, …)."""
         fields.setdefault("source", self.plugin_name)
+        fields["created_by"] = self.created_by
         return await self.deck.create_job(**fields)
 
     async def schedule_job(
@@ -99,11 +105,14 @@ class Hooks:
     ) -> Any:
         """A queued job run by a worker with the handler registered for ``type``."""
         fields.setdefault("source", self.plugin_name)
+        fields["created_by"] = self.created_by
         return await self.deck.schedule_job(type, payload, **fields)
 
     async def schedule_jobs(self, jobs: Sequence[dict[str, Any]]) -> Any:
         """Several queued jobs in one transaction."""
-        return await self.deck.schedule_jobs([{"source": self.plugin_name, **job} for job in jobs])
+        return await self.deck.schedule_jobs(
+            [{"source": self.plugin_name, **job} for job in jobs], created_by=self.created_by
+        )
 
     def register_job_type(self, type: str, handler: type) -> None:
         self.deck.register_job_type(type, handler)

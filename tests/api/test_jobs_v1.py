@@ -13,7 +13,7 @@ from .conftest import Api
 JOB_KEYS = {
     "id", "jobId", "name", "description", "type", "mode", "status", "priority", "progress",
     "progressMessage", "payload", "metadata", "result", "errorMessage", "iconSvg", "source",
-    "pluginId", "storeId", "userId", "showNotification", "attempt", "maxRetries", "runAt",
+    "pluginId", "storeId", "userId", "createdBy", "showNotification", "attempt", "maxRetries", "runAt",
     "startedAt", "completedAt", "createdAt", "updatedAt", "cronJobId", "etaSeconds", "rate",
     "timeoutSeconds",
 }  # fmt: skip
@@ -50,6 +50,26 @@ async def test_seed1_create_exactly_as_written(api: Api, admin: httpx.AsyncClien
     assert job["priority"] == "normal" and job["progress"] == 0
     assert job["showNotification"] is True and job["timeoutSeconds"] == 300
     assert job["createdAt"].endswith("Z") and "T" in job["createdAt"]
+    assert job["createdBy"] == "token:1:test-admin"  # make_api's admin: the first token
+
+
+async def test_a_client_cannot_choose_created_by(api: Api, admin: httpx.AsyncClient) -> None:
+    response = await admin.post(
+        "/api/v1/jobs", json={"name": "n", "type": "t", "createdBy": "local"}
+    )
+    if response.status_code == 201:  # unknown fields ignored or refused: never taken
+        assert response.json()["data"]["createdBy"] == "token:1:test-admin"
+    else:
+        assert response.status_code in (400, 422)
+    response = await admin.post(
+        "/api/background-jobs/schedule",
+        json={"type": "cleanup", "payload": {"target": "jobs"}, "created_by": "local"},
+    )
+    if response.status_code == 201:
+        job = (await admin.get(f"/api/background-jobs/{response.json()['job']['id']}")).json()
+        assert job["job"]["created_by"] == "token:1:test-admin"
+    else:
+        assert response.status_code in (400, 422)
 
 
 async def test_seed1_list_and_get(api: Api, admin: httpx.AsyncClient) -> None:

@@ -36,7 +36,13 @@ async def make(
 def run_job(cron: CronJob) -> NewJob:
     """The job a run creates (the store sets cron_job_id itself)."""
     d = cron.definition
-    return new_job(name=d.name, type=d.job_type, max_retries=d.max_retries, timeout=300)
+    return new_job(
+        name=d.name,
+        type=d.job_type,
+        max_retries=d.max_retries,
+        timeout=300,
+        created_by=cron.created_by,
+    )
 
 
 async def fire(

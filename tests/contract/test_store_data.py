@@ -48,6 +48,7 @@ OPTIONAL_FIELDS: list[dict[str, object]] = [
     {"plugin_id": "p"},
     {"store_id": "s"},
     {"user_id": "u"},
+    {"created_by": "token:7:ci"},
     {"retry_delays": (1.0, 2.0)},
     {"cron_job_id": 3},
 ]
@@ -64,6 +65,17 @@ async def test_a_mixed_batch_reads_back_exactly_in_order(store: Store) -> None:
         assert job == await store.get_job(job.job_id)
         for field, value in spec.items():
             assert getattr(job, field) == value
+
+
+async def test_created_by_defaults_to_local_and_round_trips(store: Store) -> None:
+    jobs = await store.insert_jobs(
+        [new_job(), new_job(created_by="token:3:deploy"), new_job(Mode.TRACKED)], T0
+    )
+    assert [j.created_by for j in jobs] == ["local", "token:3:deploy", "local"]
+    for job in jobs:
+        assert (await store.get_job(job.job_id)) == job
+    [listed] = [j for j in await store.list_jobs(JobFilter(), 10, 0) if j.id == jobs[1].id]
+    assert listed.created_by == "token:3:deploy"
 
 
 async def test_get_unknown_job_is_none(store: Store) -> None:
@@ -85,6 +97,7 @@ async def test_json_and_every_field_round_trip(store: Store) -> None:
         plugin_id="shop-plugin",
         store_id="store-1",
         user_id="u-1",
+        created_by="plugin:shop",
         show_notification=False,
         max_retries=7,
         timeout=42,
@@ -97,6 +110,7 @@ async def test_json_and_every_field_round_trip(store: Store) -> None:
     assert stored.payload == payload
     assert stored.retry_delays == (1.0, 2.5, 60.0)
     assert stored.priority is Priority.HIGH and stored.show_notification is False
+    assert stored.created_by == "plugin:shop"
     assert stored.created_at is not None and stored.created_at.tzinfo is not None
     for result in ({"a": [1, {"b": None}]}, [1, 2], "text", 3.25, None, True):
         tracked = await insert(store, Mode.TRACKED)

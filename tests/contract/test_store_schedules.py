@@ -281,7 +281,7 @@ async def test_due_cron_jobs_and_next_cron_at(store: Store) -> None:
 
 # --- firing -------------------------------------------------------------------
 async def test_fire_records_the_tick_and_its_job(store: Store) -> None:
-    cron = await make(store, "tick", plugin_id="shop", store_id="s1")
+    cron = await make(store, "tick", created_by="token:9:ci", plugin_id="shop", store_id="s1")
     [execution] = await fire(store, cron, at(60), now=at(60.25)) or []
     assert execution.cron_job_id == cron.id and execution.scheduled_for == at(60)
     assert execution.status is ExecutionStatus.RUNNING
@@ -292,7 +292,7 @@ async def test_fire_records_the_tick_and_its_job(store: Store) -> None:
     job = await job_of(store, execution)
     assert job.cron_job_id == cron.id and job.mode is Mode.QUEUED
     assert job.status is Status.PENDING and job.name == "tick" and job.type == "test:noop"
-    assert job.run_at == at(60.25)
+    assert job.run_at == at(60.25) and job.created_by == "token:9:ci"
     assert [e.kind for e in await store.get_history(job.job_id)] == ["created"]
     assert job.seq == execution.seq  # one transaction
     after = await cron_now(store, cron)

@@ -47,8 +47,10 @@ class FakeDeck:
         self.calls.append(("schedule_job", {"type": type, "payload": payload, **fields}))
         return fields
 
-    async def schedule_jobs(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        self.calls.append(("schedule_jobs", {"jobs": jobs}))
+    async def schedule_jobs(
+        self, jobs: list[dict[str, Any]], created_by: str = "local"
+    ) -> list[dict[str, Any]]:
+        self.calls.append(("schedule_jobs", {"jobs": jobs, "created_by": created_by}))
         return jobs
 
     async def get_jobs(self, **filters: Any) -> list[Any]:
@@ -189,8 +191,18 @@ async def test_jobs_a_plugin_creates_get_its_name_as_source(folder: Path, deck: 
         "payload": {"a": 1},
         "priority": "high",
         "source": "my-plugin",
+        "created_by": "plugin:my-plugin",
     }
     assert [job["source"] for job in bulk[1]["jobs"]] == ["my-plugin", "own"]
+    # SPEC §2.1: the plugin is the creator, whatever it passes.
+    assert create[1]["created_by"] == create_own[1]["created_by"] == "plugin:my-plugin"
+    assert bulk[1]["created_by"] == "plugin:my-plugin"
+
+
+async def test_a_plugin_cannot_pass_another_creator(deck: FakeDeck) -> None:
+    hooks = Hooks(deck, manager_for(deck), "p")  # type: ignore[arg-type]
+    await hooks.schedule_job("t", {}, created_by="local")
+    assert deck.calls[0][1]["created_by"] == "plugin:p"
 
 
 async def test_read_and_cleanup_hooks_go_to_the_deck(deck: FakeDeck) -> None:

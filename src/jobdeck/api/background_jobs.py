@@ -64,6 +64,7 @@ async def schedule(request: Request, principal: Writer, body: s.ScheduleJob) -> 
         store_id=principal.store or body.storeId,
         user_id=body.userId,
         plugin_id=principal.plugin or wanted_plugin,
+        created_by=principal.created_by,
     )
     data = job_snake(job)
     return JSONResponse(

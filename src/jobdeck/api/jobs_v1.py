@@ -131,6 +131,7 @@ async def create_job(request: Request, principal: Writer, body: s.CreateJob) -> 
         store_id=principal.store or body.storeId,
         plugin_id=principal.plugin or body.pluginId,
         user_id=body.userId,
+        created_by=principal.created_by,
     )
     return ok(job_camel(job), 201)
 

@@ -98,9 +98,9 @@ def page_summary(count: int, total: int, offset: int) -> str:
 DETAIL_FIELDS = (
     "job_id", "id", "name", "description", "type", "mode", "status", "priority",
     "progress", "progress_message", "error_message", "source", "plugin_id", "store_id",
-    "user_id", "show_notification", "attempt", "max_retries", "timeout", "retry_delays",
-    "run_at", "created_at", "updated_at", "started_at", "completed_at", "cron_job_id",
-    "locked_by", "lease_expires_at", "eta_seconds", "rate", "seq",
+    "user_id", "created_by", "show_notification", "attempt", "max_retries", "timeout",
+    "retry_delays", "run_at", "created_at", "updated_at", "started_at", "completed_at",
+    "cron_job_id", "locked_by", "lease_expires_at", "eta_seconds", "rate", "seq",
 )  # fmt: skip
 
 

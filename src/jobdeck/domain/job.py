@@ -9,6 +9,10 @@ from typing import Any, TypeVar
 
 from jobdeck.errors import ValidationError
 
+LOCAL_CREATOR = "local"
+"""``created_by`` of jobs made through the CLI or the Python API (SPEC §2.1); HTTP callers
+give ``token:{id}:{name}``, plugin hooks ``plugin:{name}``."""
+
 
 class Status(StrEnum):
     PENDING = "pending"
@@ -81,6 +85,7 @@ class Job:
     plugin_id: str | None = None
     store_id: str | None = None
     user_id: str | None = None
+    created_by: str = LOCAL_CREATOR
     show_notification: bool = True
     run_at: datetime | None = None
     attempt: int = 0
@@ -120,6 +125,7 @@ class NewJob:
     plugin_id: str | None = None
     store_id: str | None = None
     user_id: str | None = None
+    created_by: str = LOCAL_CREATOR
     show_notification: bool = True
     run_at: datetime | None = None
     max_retries: int = 3

@@ -183,7 +183,8 @@ def decide(cron: CronJob, due: list[datetime], running: bool) -> tuple[list[Tick
 
 def job_of(cron: CronJob) -> NewJob:
     """The queued job one run of ``cron`` creates (SPEC §5.3: it takes the schedule's
-    name, store, plugin and settings; its attempt is bounded by ``timeout_seconds``)."""
+    name, store, plugin, creator and settings; its attempt is bounded by
+    ``timeout_seconds``)."""
     d = cron.definition
     return NewJob(
         name=d.name,
@@ -195,6 +196,7 @@ def job_of(cron: CronJob) -> NewJob:
         source=cron.declared_by,
         plugin_id=d.plugin_id,
         store_id=d.store_id,
+        created_by=cron.created_by,
         show_notification=d.show_notification,
         max_retries=d.max_retries,
         timeout=d.timeout_seconds,

@@ -53,12 +53,13 @@ pruned AS (
 ROWS FROM (jsonb_to_recordset(%(jobs)s::jsonb) AS (
     job_id text, name text, type text, mode text, priority smallint, description text,
     payload jsonb, metadata jsonb, icon_svg text, source text, plugin_id text,
-    store_id text, user_id text, show_notification boolean, run_at timestamptz,
-    max_retries integer, timeout integer, retry_delays jsonb, cron_job_id bigint
+    store_id text, user_id text, created_by text, show_notification boolean,
+    run_at timestamptz, max_retries integer, timeout integer, retry_delays jsonb,
+    cron_job_id bigint
 )) WITH ORDINALITY AS t(job_id, name, type, mode, priority, description, payload,
                         metadata, icon_svg, source, plugin_id, store_id, user_id,
-                        show_notification, run_at, max_retries, timeout, retry_delays,
-                        cron_job_id, ord)
+                        created_by, show_notification, run_at, max_retries, timeout,
+                        retry_delays, cron_job_id, ord)
 
 -- fragment: insert_new_jobs
 -- Reads `input` (rows of new_job_input) and `s`: inserts them pending, in the caller's
@@ -67,10 +68,11 @@ ROWS FROM (jsonb_to_recordset(%(jobs)s::jsonb) AS (
 ins AS (
     INSERT INTO jobdeck_jobs (
         job_id, name, type, mode, status, priority, description, payload, metadata, icon_svg,
-        source, plugin_id, store_id, user_id, show_notification, run_at, attempt, max_retries,
-        timeout, retry_delays, cron_job_id, created_at, updated_at, seq, history_count)
+        source, plugin_id, store_id, user_id, created_by, show_notification, run_at, attempt,
+        max_retries, timeout, retry_delays, cron_job_id, created_at, updated_at, seq,
+        history_count)
     SELECT i.job_id, i.name, i.type, i.mode, 'pending', i.priority, i.description, i.payload,
-           i.metadata, i.icon_svg, i.source, i.plugin_id, i.store_id, i.user_id,
+           i.metadata, i.icon_svg, i.source, i.plugin_id, i.store_id, i.user_id, i.created_by,
            i.show_notification, coalesce(i.run_at, %(now)s), 0, i.max_retries, i.timeout,
            i.retry_delays, i.cron_job_id, %(now)s, %(now)s, s.seq, 1
     FROM input i, s
@@ -225,18 +227,20 @@ hist AS (
 {changed_rows}
 
 -- name: update_progress
--- rate/eta: jobdeck_rate/jobdeck_eta (migration 1) mirror domain.progress.estimate; in
--- SET, column names are the row before this update, so they are the previous sample.
+-- rate/eta: jobdeck_progress_window/jobdeck_window_rate (migration 5) and jobdeck_eta
+-- (migration 1) mirror domain.progress.estimate (docs/progress.md). In SET, column names
+-- are the row before this update; the sub-SELECT computes the new window once.
 WITH {feed_seq},
 upd AS (
     UPDATE jobdeck_jobs j
     SET progress = %(progress)s::float8,
         metadata = j.metadata || coalesce(%(metadata)s::jsonb, '{}'::jsonb),
         progress_message = coalesce(%(message)s::text, j.progress_message),
-        rate = jobdeck_rate(j.rate, j.progress, j.progress_at, %(progress)s::float8, %(now)s),
-        eta_seconds = jobdeck_eta(
-            jobdeck_rate(j.rate, j.progress, j.progress_at, %(progress)s::float8, %(now)s),
-            %(progress)s::float8),
+        (progress_window, rate, eta_seconds) = (
+            SELECT w.win, w.rate, jobdeck_eta(w.rate, %(progress)s::float8)
+            FROM (SELECT v.win, jobdeck_window_rate(v.win) AS rate
+                  FROM (SELECT jobdeck_progress_window(
+                      j.progress_window, %(progress)s::float8, %(now)s) AS win) v) w),
         progress_at = %(now)s, updated_at = %(now)s, seq = s.seq,
         history_count = CASE WHEN %(message)s::text IS NULL THEN j.history_count
                              ELSE {next_history_count} END
@@ -263,6 +267,7 @@ pruned AS (
 )
 {changed_rows}
 
+        progress_window = NULL,
 -- name: complete
 WITH {feed_seq},
 upd AS (
@@ -437,8 +442,8 @@ upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'pending', run_at = %(run_at)s, error_message = %(error)s::text,
         locked_by = NULL, lease_expires_at = NULL, progress = 0, progress_at = NULL,
-        rate = NULL, eta_seconds = NULL, updated_at = %(now)s, seq = s.seq,
-        history_count = {next_history_count}
+        rate = NULL, eta_seconds = NULL, progress_window = NULL, updated_at = %(now)s,
+        seq = s.seq, history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
       AND j.attempt = %(attempt)s::int AND j.locked_by = %(worker)s::text

@@ -18,7 +18,7 @@ from jobdeck.domain.job import Job, NewJob
 from jobdeck.store.sqlite.queries import Q, repeated_values
 from jobdeck.store.sqlite.rows import as_read, dumps, insert_row, inserted_job, to_ts, ts_at
 
-MULTI_ROW = 50  # rows per multi-row INSERT (jobs: up to 23 parameters a row)
+MULTI_ROW = 50  # rows per multi-row INSERT (jobs: up to 24 parameters a row)
 
 
 class NewRows:

@@ -61,10 +61,10 @@ SELECT max(
 -- name: insert_job
 INSERT INTO jobs (
     id, job_id, name, description, type, mode, status, priority, payload, metadata,
-    icon_svg, source, plugin_id, store_id, user_id, show_notification, run_at,
+    icon_svg, source, plugin_id, store_id, user_id, created_by, show_notification, run_at,
     max_retries, timeout, retry_delays, created_at, updated_at, cron_job_id, seq,
     history_count
-) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1);
+) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1);
 
 -- name: insert_job_bare
 -- insert_job for a job without description, icon, plugin, store, user, retry delays or
@@ -73,9 +73,9 @@ INSERT INTO jobs (
 -- AttributeError, ~0.4 µs each): seven of them were a fifth of a bulk insert's time.
 INSERT INTO jobs (
     id, job_id, name, type, mode, status, priority, payload, metadata, source,
-    show_notification, run_at, max_retries, timeout, created_at, updated_at, seq,
+    created_by, show_notification, run_at, max_retries, timeout, created_at, updated_at, seq,
     history_count
-) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1);
+) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1);
 
 -- name: insert_created_history
 -- History ``created`` for every job insert_jobs just wrote, in one statement: they
@@ -124,6 +124,7 @@ SELECT json_group_array(json_object(
     'payload', payload, 'metadata', metadata, 'result', result,
     'error_message', error_message, 'icon_svg', icon_svg, 'source', source,
     'plugin_id', plugin_id, 'store_id', store_id, 'user_id', user_id,
+    'created_by', created_by,
     'show_notification', show_notification, 'run_at', run_at, 'attempt', attempt,
     'max_retries', max_retries, 'timeout', timeout, 'retry_delays', retry_delays,
     'created_at', created_at, 'updated_at', updated_at, 'started_at', started_at,

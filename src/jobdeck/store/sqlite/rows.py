@@ -123,6 +123,7 @@ def to_job(row: Row) -> Job:
         plugin_id=row["plugin_id"],
         store_id=row["store_id"],
         user_id=row["user_id"],
+        created_by=row["created_by"],
         show_notification=bool(row["show_notification"]),
         run_at=from_ts(row["run_at"]),
         attempt=row["attempt"],
@@ -165,15 +166,15 @@ def insert_row(
     ):
         return "insert_job_bare", (
             rowid, job_id, new.name, new.type, new.mode.value, int(new.priority), payload,
-            metadata, new.source, int(new.show_notification), run_at, new.max_retries,
-            new.timeout, at, at, seq,
+            metadata, new.source, new.created_by, int(new.show_notification), run_at,
+            new.max_retries, new.timeout, at, at, seq,
         )  # fmt: skip
     delays = None if new.retry_delays is None else dumps(list(new.retry_delays))
     return "insert_job", (
         rowid, job_id, new.name, new.description, new.type, new.mode.value,
         int(new.priority), payload, metadata, new.icon_svg, new.source, new.plugin_id,
-        new.store_id, new.user_id, int(new.show_notification), run_at, new.max_retries,
-        new.timeout, delays, at, at, new.cron_job_id, seq,
+        new.store_id, new.user_id, new.created_by, int(new.show_notification), run_at,
+        new.max_retries, new.timeout, delays, at, at, new.cron_job_id, seq,
     )  # fmt: skip
 
 

@@ -46,7 +46,6 @@ from jobdeck.store.sqlite.rows import (
     fetch,
     fetch_many,
     fetch_one,
-    from_ts,
     status_of,
     to_event,
     to_job,
@@ -156,13 +155,15 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
                 if row is None:
                     raise JobNotFound(f"no job {job_id}")
                 status = status_of(row["status"])
+                    "window": dumps(window),
                 if fence is not None and not _owns(row, fence):
                     raise _stale(job_id, fence)
                 if status not in ALLOWED_FROM["progress"]:
                     raise _invalid("update the progress of", job_id, status)
                 merged = merge_metadata(json.loads(row["metadata"]), metadata)
-                rate, eta = estimate(
-                    row["rate"], float(row["progress"]), from_ts(row["progress_at"]), progress, now
+                samples = row["progress_window"]
+                window, rate, eta = estimate(
+                    None if samples is None else json.loads(samples), progress, at
                 )
                 params = {
                     "id": row["id"],
