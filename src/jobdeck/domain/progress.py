@@ -1,10 +1,9 @@
-"""Progress rules (SPEC §2.5): clamping, metadata merge, rate and ETA."""
+"""Progress rules (docs/progress.md): clamping, metadata merge, rate and ETA."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jobdeck.domain.values import check_text
@@ -44,29 +43,63 @@ def merge_metadata(current: Mapping[str, Any], patch: Mapping[str, Any] | None) 
     return merged
 
 
-SMOOTHING = 0.3  # weight of the newest sample in the rate's moving average
+# The rate's window (docs/progress.md): the updates of the last WINDOW_US, at least
+# SPACING_US apart, so a job row holds at most ~21 samples however often it reports.
+WINDOW_US = 10_000_000
+SPACING_US = 500_000
+
+Sample = tuple[int, float]
+"""One progress update: (microseconds since the epoch, progress)."""
+
+
+def advance_window(samples: Sequence[Sample] | None, progress: float, now_us: int) -> list[Sample]:
+    """The samples after an update of ``progress`` at ``now_us``.
+
+    The instant of ``start`` is never a sample: a job that reports 10 % a moment
+    after it starts did not move at thousands of percent per second. Samples from a
+    later clock than ``now_us`` (another host's) are dropped; progress that went back
+    starts a new series. An update closer than SPACING_US to the sample before the
+    newest replaces the newest. Samples older than WINDOW_US go, except the newest of
+    them when the window would otherwise hold only this update (a job that reports
+    rarely, or after a stall, still has a rate).
+
+    jobdeck_progress_window (PostgreSQL migration 5) mirrors this step for step.
+    """
+    kept = [(int(t), float(p)) for t, p in samples or () if t <= now_us]
+    if kept and progress < kept[-1][1]:
+        kept = []
+    if len(kept) >= 2 and now_us - kept[-2][0] < SPACING_US:
+        kept[-1] = (now_us, progress)
+    else:
+        kept.append((now_us, progress))
+    first = 0
+    while first < len(kept) - 1 and kept[first][0] < now_us - WINDOW_US:
+        first += 1
+    if first == len(kept) - 1 and first > 0:
+        first -= 1
+    return kept[first:]
+
+
+def window_rate(samples: Sequence[Sample]) -> float | None:
+    """Percent per second from the oldest to the newest sample; None with fewer than
+    two samples apart in time. jobdeck_window_rate (PostgreSQL migration 5) mirrors it."""
+    if len(samples) < 2 or samples[-1][0] <= samples[0][0]:
+        return None
+    seconds = float(samples[-1][0] - samples[0][0]) / 1_000_000.0
+    return (samples[-1][1] - samples[0][1]) / seconds
+
+
+def eta_of(rate: float | None, progress: float) -> float | None:
+    """Seconds to 100 % at ``rate``; None when the rate is 0 or unknown (jobdeck_eta)."""
+    if rate is None or rate <= 0:
+        return None
+    return max(0.0, (100.0 - progress) / rate)
 
 
 def estimate(
-    prev_rate: float | None,
-    prev_progress: float,
-    prev_at: datetime | None,
-    progress: float,
-    now: datetime,
-) -> tuple[float | None, float | None]:
-    """(rate in percent per second, ETA in seconds) after a progress update.
-
-    An exponential moving average of per-update rates: stateless apart from the
-    previous values, so any process can compute it from the stored row.
-    """
-    if prev_at is None or progress < prev_progress:
-        return None, None
-    seconds = (now - prev_at).total_seconds()
-    if seconds <= 0:
-        rate = prev_rate
-    else:
-        instant = (progress - prev_progress) / seconds
-        rate = instant if prev_rate is None else SMOOTHING * instant + (1 - SMOOTHING) * prev_rate
-    if not rate or rate <= 0:
-        return rate, None
-    return rate, max(0.0, (100.0 - progress) / rate)
+    samples: Sequence[Sample] | None, progress: float, now_us: int
+) -> tuple[list[Sample], float | None, float | None]:
+    """(the new window, rate in percent per second, ETA in seconds) after an update."""
+    window = advance_window(samples, progress, now_us)
+    rate = window_rate(window)
+    return window, rate, eta_of(rate, progress)

@@ -99,7 +99,8 @@ class JobStore(Protocol):
         """running|cancelling only; progress already clamped by the caller; metadata
         shallow-merges; message sets progress_message (and a ``progress`` history row);
         rate and eta_seconds via :func:`jobdeck.domain.progress.estimate` from the
-        previous progress and its time (stored in the row)."""
+        window of recent updates kept in the row, cleared by start and claim
+        (docs/progress.md)."""
 
     async def complete(
         self, job_id: str, result: Any, now: datetime, fence: Fence | None = None

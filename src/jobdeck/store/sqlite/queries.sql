@@ -150,7 +150,7 @@ SELECT status, count(*) FROM jobs WHERE {job_filter} GROUP BY status;
 -- name: start
 UPDATE jobs SET
     status = 'running', started_at = :now, updated_at = :now, progress_at = :now,
-    seq = :seq, history_count = history_count + 1
+    progress_window = NULL, seq = :seq, history_count = history_count + 1
 WHERE job_id = :job_id AND mode = 'tracked'
   AND status IN (SELECT value FROM json_each(:allowed))
 RETURNING *;
@@ -160,7 +160,8 @@ RETURNING *;
 UPDATE jobs SET
     progress = :progress, metadata = :metadata,
     progress_message = coalesce(:message, progress_message),
-    progress_at = :now, rate = :rate, eta_seconds = :eta, updated_at = :now,
+    progress_at = :now, rate = :rate, eta_seconds = :eta, progress_window = :window,
+    updated_at = :now,
     seq = :seq, history_count = history_count + :history
 WHERE id = :id AND status = :status AND attempt = :attempt
 RETURNING *;
@@ -250,7 +251,7 @@ LIMIT 1;
 UPDATE jobs SET
     status = 'running', attempt = attempt + 1, locked_by = :worker_id,
     lease_expires_at = :lease, started_at = :now, updated_at = :now,
-    progress_at = :now, rate = NULL, eta_seconds = NULL,
+    progress_at = :now, rate = NULL, eta_seconds = NULL, progress_window = NULL,
     seq = :seq, history_count = history_count + 1
 WHERE id IN (
     SELECT id FROM jobs

@@ -155,7 +155,6 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
                 if row is None:
                     raise JobNotFound(f"no job {job_id}")
                 status = status_of(row["status"])
-                    "window": dumps(window),
                 if fence is not None and not _owns(row, fence):
                     raise _stale(job_id, fence)
                 if status not in ALLOWED_FROM["progress"]:
@@ -175,6 +174,7 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
                     "now": at,
                     "rate": rate,
                     "eta": eta,
+                    "window": dumps(window),
                     "seq": t.seq(),
                     "history": 0 if message is None else 1,
                 }
