@@ -212,6 +212,7 @@ WITH {feed_seq},
 upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'running', started_at = %(now)s, progress_at = %(now)s, updated_at = %(now)s,
+        progress_window = NULL,
         seq = s.seq,
         history_count = {next_history_count}
     FROM s
@@ -267,7 +268,6 @@ pruned AS (
 )
 {changed_rows}
 
-        progress_window = NULL,
 -- name: complete
 WITH {feed_seq},
 upd AS (
@@ -386,8 +386,8 @@ upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'running', attempt = j.attempt + 1, locked_by = %(worker)s::text,
         lease_expires_at = %(lease)s, started_at = %(now)s, progress_at = %(now)s,
-        rate = NULL, eta_seconds = NULL, updated_at = %(now)s, seq = s.seq,
-        history_count = {next_history_count}
+        rate = NULL, eta_seconds = NULL, progress_window = NULL, updated_at = %(now)s,
+        seq = s.seq, history_count = {next_history_count}
     FROM picked, s
     WHERE j.id = picked.id
     RETURNING j.*
@@ -442,8 +442,8 @@ upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'pending', run_at = %(run_at)s, error_message = %(error)s::text,
         locked_by = NULL, lease_expires_at = NULL, progress = 0, progress_at = NULL,
-        rate = NULL, eta_seconds = NULL, progress_window = NULL, updated_at = %(now)s,
-        seq = s.seq, history_count = {next_history_count}
+        rate = NULL, eta_seconds = NULL, updated_at = %(now)s, seq = s.seq,
+        history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
       AND j.attempt = %(attempt)s::int AND j.locked_by = %(worker)s::text
