@@ -54,6 +54,7 @@ class PluginRoute(NamedTuple):
     endpoint: Callable[..., Any]
     methods: tuple[str, ...]
     plugin_name: str
+    scope: str = "jobs:read"
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,9 @@ class PluginFailure:
 class Hooks:
     """What a plugin's ``setup(hooks)`` receives; bound to one deck and one plugin.
 
-    Jobs created or scheduled through it get ``source`` = the plugin's name unless
-    the caller gives one.
+    Jobs created or scheduled through it get ``source`` and ``plugin_id`` = the
+    plugin's name unless the caller gives its own, so a token bound to the plugin
+    sees them (docs/security.md, "Bound tokens").
     """
 
     def __init__(self, deck: JobDeck, manager: PluginManager, plugin_name: str) -> None:
@@ -96,23 +98,27 @@ class Hooks:
 
     async def create_job(self, **fields: Any) -> Any:
         """A tracked job the plugin drives itself (``start``, ``update_progress``, …)."""
-        fields.setdefault("source", self.plugin_name)
-        fields["created_by"] = self.created_by
+        self._own(fields)
         return await self.deck.create_job(**fields)
 
     async def schedule_job(
         self, type: str, payload: dict[str, Any] | None = None, **fields: Any
     ) -> Any:
         """A queued job run by a worker with the handler registered for ``type``."""
-        fields.setdefault("source", self.plugin_name)
-        fields["created_by"] = self.created_by
+        self._own(fields)
         return await self.deck.schedule_job(type, payload, **fields)
 
     async def schedule_jobs(self, jobs: Sequence[dict[str, Any]]) -> Any:
         """Several queued jobs in one transaction."""
+        mine = {"source": self.plugin_name, "plugin_id": self.plugin_name}
         return await self.deck.schedule_jobs(
-            [{"source": self.plugin_name, **job} for job in jobs], created_by=self.created_by
+            [{**mine, **job} for job in jobs], created_by=self.created_by
         )
+
+    def _own(self, fields: dict[str, Any]) -> None:
+        fields.setdefault("source", self.plugin_name)
+        fields.setdefault("plugin_id", self.plugin_name)
+        fields["created_by"] = self.created_by
 
     def register_job_type(self, type: str, handler: type) -> None:
         self.deck.register_job_type(type, handler)
@@ -140,15 +146,32 @@ class Hooks:
         self._manager.actions.setdefault(name, []).append((self.plugin_name, fn))
 
     def add_route(
-        self, path: str, endpoint: Callable[..., Any], methods: Sequence[str] = ("GET",)
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        methods: Sequence[str] = ("GET",),
+        scope: str = "jobs:read",
     ) -> None:
-        """An HTTP route of this plugin at the absolute ``path`` (e.g. ``/api/my-plugin/sync``)."""
-        if not path.startswith("/"):
-            raise ValidationError(f"add_route: path must start with '/', not {path!r}")
+        """An HTTP route of this plugin at the absolute ``path`` (e.g.
+        ``/api/my-plugin/sync``), authenticated like every API route and needing
+        ``scope``; the endpoint finds its caller in ``request.state.principal``.
+        ``api_call`` jobs reach it in process. A path that collides with a built-in route
+        is a ValidationError (the plugin then fails to load)."""
+        from jobdeck.tokens import SCOPES
+
+        if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
+            raise ValidationError(f"add_route: path must start with one '/', not {path!r}")
+        if scope not in SCOPES:
+            raise ValidationError(
+                f"add_route: scope must be one of {', '.join(SCOPES)}, not {scope!r}"
+            )
         if isinstance(methods, str):
             methods = [methods]
         upper = tuple(m.upper() for m in methods)
-        self._manager.routes.append(PluginRoute(path, endpoint, upper, self.plugin_name))
+        why = _route_collision(path)
+        if why is not None:
+            raise ValidationError(f"add_route: {why}")
+        self._manager.routes.append(PluginRoute(path, endpoint, upper, self.plugin_name, scope))
 
 
 class PluginManager:
@@ -264,6 +287,17 @@ class PluginManager:
             for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
                 found.append((entry.name, f"entry point {entry.value}", entry.load))
         return found
+
+
+def _route_collision(path: str) -> str | None:
+    """Why ``path`` collides with a built-in route (None without the HTTP API)."""
+    try:
+        from jobdeck.api.plugin_routes import collision
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith(("jobdeck.api", "fastapi", "starlette")):
+            return None
+        raise
+    return collision(path)
 
 
 def _is_setup_function(target: Any) -> bool:

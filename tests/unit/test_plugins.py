@@ -191,12 +191,25 @@ async def test_jobs_a_plugin_creates_get_its_name_as_source(folder: Path, deck: 
         "payload": {"a": 1},
         "priority": "high",
         "source": "my-plugin",
+        "plugin_id": "my-plugin",
         "created_by": "plugin:my-plugin",
     }
     assert [job["source"] for job in bulk[1]["jobs"]] == ["my-plugin", "own"]
+    assert create[1]["plugin_id"] == create_own[1]["plugin_id"] == "my-plugin"
+    assert [job["plugin_id"] for job in bulk[1]["jobs"]] == ["my-plugin", "my-plugin"]
     # SPEC §2.1: the plugin is the creator, whatever it passes.
     assert create[1]["created_by"] == create_own[1]["created_by"] == "plugin:my-plugin"
     assert bulk[1]["created_by"] == "plugin:my-plugin"
+
+
+async def test_a_plugin_may_pass_its_own_plugin_id(deck: FakeDeck) -> None:
+    hooks = Hooks(deck, manager_for(deck), "p")  # type: ignore[arg-type]
+    await hooks.create_job(name="n", type="t", plugin_id="shop-7")
+    await hooks.schedule_job("t", {}, plugin_id=None)
+    await hooks.schedule_jobs([{"type": "t", "plugin_id": "other"}])
+    assert deck.calls[0][1]["plugin_id"] == "shop-7"
+    assert deck.calls[1][1]["plugin_id"] is None  # passed explicitly: kept
+    assert deck.calls[2][1]["jobs"][0]["plugin_id"] == "other"
 
 
 async def test_a_plugin_cannot_pass_another_creator(deck: FakeDeck) -> None:
