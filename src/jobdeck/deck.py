@@ -26,6 +26,7 @@ from jobdeck.domain.job import (
     NewJob,
     Status,
 )
+from jobdeck.domain.listing import FinishedCount, JobSort, WorkerPresence
 from jobdeck.domain.progress import clamp_progress, split_progress_args
 from jobdeck.domain.schedule import CronJob
 from jobdeck.domain.values import METADATA_LIMIT, RESULT_LIMIT, check_json, storable
@@ -324,13 +325,21 @@ class JobDeck:
         return JobHandle(self, job) if job is not None else None
 
     async def get_jobs(
-        self, *, limit: int = 100, offset: int = 0, **filters: Unpack[JobFilters]
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        sort: str | None = None,
+        **filters: Unpack[JobFilters],
     ) -> list[JobHandle]:
-        """Filters first, then newest first, then ``limit``/``offset``."""
+        """Filters first, then ``sort`` (default newest first; a key of
+        ``domain.listing.JOB_SORT_KEYS``, ``-key`` for descending), then
+        ``limit``/``offset``."""
         where = inputs.job_filter(filters)
+        order = JobSort.parse(sort)
         store = await self._opened()
         jobs = await store.list_jobs(
-            where, inputs.count(limit, "limit"), inputs.count(offset, "offset")
+            where, inputs.count(limit, "limit"), inputs.count(offset, "offset"), order
         )
         return [JobHandle(self, job) for job in jobs]
 
@@ -344,12 +353,31 @@ class JobDeck:
         counts = await (await self._opened()).count_by_status(where)
         return {s.value: int(counts.get(s, 0)) for s in Status}
 
-    async def get_history(self, job_id: str, limit: int = 500) -> list[HistoryEvent]:
-        """Oldest first. JobNotFound for an unknown job."""
+    async def get_history(
+        self, job_id: str, limit: int = 500, after: int | None = None
+    ) -> list[HistoryEvent]:
+        """Oldest first: the newest ``limit`` events, or with ``after`` (an event id)
+        the first ``limit`` events after it. JobNotFound for an unknown job."""
         store = await self._opened()
         if await store.get_job(job_id) is None:
             raise JobNotFound(f"no job {job_id!r}")
-        return await store.get_history(job_id, inputs.count(limit, "limit"))
+        since = None if after is None else inputs.count(after, "after")
+        return await store.get_history(job_id, inputs.count(limit, "limit"), since)
+
+    async def finished_per_minute(
+        self, minutes: int = 60, **filters: Unpack[JobFilters]
+    ) -> list[FinishedCount]:
+        """Jobs that finished (completed, failed, cancelled) in the last ``minutes``,
+        per minute and status (only minutes with some)."""
+        where = inputs.job_filter(filters)
+        minute = self.clock.now().replace(second=0, microsecond=0)
+        since = minute - timedelta(minutes=inputs.count(minutes, "minutes") - 1)
+        return await (await self._opened()).finished_per_minute(where, since)
+
+    async def workers_alive(self) -> list[WorkerPresence]:
+        """Workers of any process on this database seen within three heartbeats."""
+        since = self.clock.now() - timedelta(seconds=3 * self.settings.heartbeat_seconds)
+        return await (await self._opened()).list_workers(since)
 
     # --- driving jobs -------------------------------------------------------
 

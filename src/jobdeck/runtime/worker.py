@@ -27,11 +27,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from jobdeck.clock import Clock
 from jobdeck.config import Settings
 from jobdeck.domain.job import Fence, Job, Status
+from jobdeck.domain.listing import WorkerPresence
 from jobdeck.errors import InvalidTransition, StaleWrite, UnknownJobType
 from jobdeck.events.tasks import stop_tasks
 from jobdeck.handlers.registry import Registry
@@ -56,6 +58,8 @@ QUICK_BEAT = 0.5  # seconds: the earliest a job change brings the next heartbeat
 COMPLETE_DELAY = 0.005  # seconds completions may wait to share one write
 GATHER_DELAY = 0.002  # seconds a busy worker may wait for more free slots before claiming
 BATCH_SIZE = 256
+FORGET_AFTER = timedelta(hours=1)  # a presence row this old belongs to a dead worker
+FORGET_EVERY = 60  # presence writes between two sweeps of such rows
 
 
 def default_worker_id() -> str:
@@ -162,10 +166,12 @@ class Worker:
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="jobdeck-handler")
         self._completions = _Completions(self.store, self.clock, self.stats)
         beats = asyncio.create_task(self._heartbeat_loop())
+        presence = asyncio.create_task(self._presence_loop())
         try:
             yield
         finally:
-            await stop_tasks(beats)
+            await stop_tasks(beats, presence)
+            await self._leave()
             await self._completions.flush()
             # Abandoned sync handlers may still run: do not wait for their threads.
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -328,6 +334,32 @@ class Worker:
             if self._running:
                 await self.beat()
             last = loop.time()
+
+    async def _presence_loop(self) -> None:
+        """Tell the store this worker is alive and what it runs, every heartbeat
+        (``GET /api/v1/workers``; docs/ui.md, "Workers"). Bookkeeping: a failed write
+        is logged, never a reason to stop running jobs."""
+        started = self.clock.now()
+        host, pid = socket.gethostname(), os.getpid()
+        beats = 0
+        while True:
+            now = self.clock.now()
+            running = tuple(slot.attempt.fence.job_id for slot in self._running.values())
+            presence = WorkerPresence(self.id, host, pid, self.concurrency, running, started, now)
+            try:
+                await self.store.record_worker(presence)
+                if beats % FORGET_EVERY == 0:  # rows of workers that died without leaving
+                    await self.store.remove_workers((), now - FORGET_AFTER)
+            except Exception as exc:
+                logger.warning("could not record this worker's presence: %s", exc)
+            beats += 1
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+
+    async def _leave(self) -> None:
+        try:
+            await self.store.remove_workers((self.id,), self.clock.now() - FORGET_AFTER)
+        except Exception as exc:  # its row ages out instead
+            logger.warning("could not remove this worker's presence: %s", exc)
 
     async def beat(self) -> None:
         """Extend our leases; learn which jobs are cancelling and which were lost."""

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from jobdeck.domain.feed import Change
 from jobdeck.domain.job import Fence, HistoryEvent, Job, JobFilter, NewJob, Status
+from jobdeck.domain.listing import NEWEST_FIRST, FinishedCount, JobSort, WorkerPresence
 from jobdeck.domain.schedule import (
     CronDefinition,
     CronFilter,
@@ -75,8 +76,11 @@ class JobStore(Protocol):
 
     async def get_job(self, job_id: str) -> Job | None: ...
 
-    async def list_jobs(self, where: JobFilter, limit: int, offset: int) -> list[Job]:
-        """Filters first, then newest first (id descending), then limit/offset."""
+    async def list_jobs(
+        self, where: JobFilter, limit: int, offset: int, sort: JobSort = NEWEST_FIRST
+    ) -> list[Job]:
+        """Filters first, then ``sort`` (newest first: id descending; any other key
+        then id, both in its direction), then limit/offset."""
 
     async def count_jobs(self, where: JobFilter) -> int: ...
 
@@ -185,8 +189,15 @@ class JobStore(Protocol):
     ) -> None:
         """Append (used for ``log`` lines); also bumps the job's seq so followers see it."""
 
-    async def get_history(self, job_id: str, limit: int = 500) -> list[HistoryEvent]:
-        """Oldest first."""
+    async def get_history(
+        self, job_id: str, limit: int = 500, after: int | None = None
+    ) -> list[HistoryEvent]:
+        """Oldest first: the newest ``limit`` events, or with ``after`` the first
+        ``limit`` events whose id is greater (a follower pages forward)."""
+
+    async def finished_per_minute(self, where: JobFilter, since: datetime) -> list[FinishedCount]:
+        """Jobs that reached a terminal status at or after ``since`` (by completed_at),
+        counted per minute (UTC, truncated) and status; minutes with none are absent."""
 
     # --- change feed ----------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
@@ -371,5 +382,23 @@ class ScheduleStore(Protocol):
         A name held by a schedule not declared by this plugin raises CronJobExists."""
 
 
-class Store(JobStore, TokenStore, ScheduleStore, Protocol):
+class PresenceStore(Protocol):
+    """Workers alive, from the presence each one records (SPEC §9; docs/ui.md).
+
+    Not part of the change feed: a presence row changes every heartbeat and nothing
+    follows it live.
+    """
+
+    async def record_worker(self, worker: WorkerPresence) -> None:
+        """Insert or replace the worker's row (keyed by worker_id)."""
+
+    async def list_workers(self, seen_after: datetime) -> list[WorkerPresence]:
+        """Workers whose last_seen_at >= ``seen_after``, by worker_id."""
+
+    async def remove_workers(self, worker_ids: Sequence[str], seen_before: datetime) -> int:
+        """Delete the rows of ``worker_ids`` (a worker that stops) and every row last
+        seen before ``seen_before`` (workers that died); how many."""
+
+
+class Store(JobStore, TokenStore, ScheduleStore, PresenceStore, Protocol):
     """Everything a backend offers (each part is its own protocol)."""

@@ -93,8 +93,10 @@ hist AS (
   AND (%(store_id)s::text IS NULL OR store_id = %(store_id)s::text)
   AND (%(plugin_id)s::text IS NULL OR plugin_id = %(plugin_id)s::text)
   AND (%(mode)s::text IS NULL OR mode = %(mode)s::text)
-  AND (%(q)s::text IS NULL OR name ILIKE %(q)s::text OR description ILIKE %(q)s::text
-       OR type ILIKE %(q)s::text)
+  AND (%(q)s::text IS NULL
+       OR ((name || E'\n' || coalesce(description, '') || E'\n' || type) ILIKE %(q)s::text
+           AND (name ILIKE %(q)s::text OR description ILIKE %(q)s::text
+                OR type ILIKE %(q)s::text)))
 
 -- name: session
 -- Run once per new pooled connection. The statements are prepared once per
@@ -197,6 +199,57 @@ SELECT * FROM jobdeck_jobs
 WHERE {job_filter}
 ORDER BY id DESC
 LIMIT %(limit)s::bigint OFFSET %(offset)s::bigint
+
+-- name: list_jobs_sorted
+-- list_jobs in another order (domain.listing.JOB_SORT_KEYS), then id the same way.
+-- Planned for the actual values (custom_plans), so the CASEs that do not apply fold
+-- away and the sort is on one column.
+SELECT * FROM jobdeck_jobs
+WHERE {job_filter}
+ORDER BY
+    CASE WHEN %(sort)s::text = 'updated_at' AND NOT %(desc)s THEN updated_at END,
+    CASE WHEN %(sort)s::text = 'updated_at' AND %(desc)s THEN updated_at END DESC,
+    CASE WHEN %(sort)s::text = 'priority' AND NOT %(desc)s THEN priority END,
+    CASE WHEN %(sort)s::text = 'priority' AND %(desc)s THEN priority END DESC,
+    CASE WHEN %(sort)s::text = 'name' AND NOT %(desc)s THEN name COLLATE "C" END,
+    CASE WHEN %(sort)s::text = 'name' AND %(desc)s THEN name COLLATE "C" END DESC,
+    CASE WHEN %(sort)s::text = 'status' AND NOT %(desc)s THEN status COLLATE "C" END,
+    CASE WHEN %(sort)s::text = 'status' AND %(desc)s THEN status COLLATE "C" END DESC,
+    CASE WHEN %(sort)s::text = 'progress' AND NOT %(desc)s THEN progress END,
+    CASE WHEN %(sort)s::text = 'progress' AND %(desc)s THEN progress END DESC,
+    CASE WHEN NOT %(desc)s THEN id END,
+    CASE WHEN %(desc)s THEN id END DESC
+LIMIT %(limit)s::bigint OFFSET %(offset)s::bigint
+
+-- name: finished_per_minute
+SELECT date_trunc('minute', completed_at) AS minute, status, count(*) AS n
+FROM jobdeck_jobs
+WHERE completed_at >= %(since)s AND {job_filter}
+GROUP BY 1, 2
+
+-- name: history_after
+SELECT h.id, j.job_id, h.kind, h.message, h.data, h.created_at
+FROM jobdeck_jobs j JOIN jobdeck_history h ON h.job_pk = j.id
+WHERE j.job_id = %(job_id)s::text AND h.id > %(after)s::bigint
+ORDER BY h.id
+LIMIT %(limit)s::int
+
+-- name: record_worker
+INSERT INTO jobdeck_workers AS w
+    (worker_id, host, pid, concurrency, running, started_at, last_seen_at)
+VALUES (%(worker_id)s, %(host)s, %(pid)s, %(concurrency)s, %(running)s::text[],
+        %(started_at)s, %(last_seen_at)s)
+ON CONFLICT (worker_id) DO UPDATE SET
+    host = excluded.host, pid = excluded.pid, concurrency = excluded.concurrency,
+    running = excluded.running, started_at = excluded.started_at,
+    last_seen_at = excluded.last_seen_at
+
+-- name: list_workers
+SELECT * FROM jobdeck_workers WHERE last_seen_at >= %(since)s ORDER BY worker_id COLLATE "C"
+
+-- name: remove_workers
+DELETE FROM jobdeck_workers
+WHERE worker_id = ANY(%(ids)s::text[]) OR last_seen_at < %(before)s
 
 -- name: count_jobs
 SELECT count(*) AS n FROM jobdeck_jobs

@@ -31,13 +31,13 @@ from jobdeck.domain.ids import new_job_ids
 from jobdeck.domain.job import (
     TERMINAL,
     Fence,
-    HistoryEvent,
     Job,
     JobFilter,
     Mode,
     NewJob,
     Status,
 )
+from jobdeck.domain.listing import NEWEST_FIRST, FinishedCount, JobSort
 from jobdeck.domain.states import ALLOWED_FROM
 from jobdeck.errors import (
     InvalidTransition,
@@ -48,6 +48,7 @@ from jobdeck.errors import (
 )
 from jobdeck.store.base import Token
 from jobdeck.store.postgres.database import Conn
+from jobdeck.store.postgres.listing import ListingVerbs
 from jobdeck.store.postgres.queries import Q
 from jobdeck.store.postgres.rows import (
     cron_job_of_json,
@@ -124,7 +125,7 @@ def _record(r: DictRow) -> Record:
     return cron_job_of_json(r["_record"])
 
 
-class PostgresStore(ScheduleVerbs):
+class PostgresStore(ListingVerbs, ScheduleVerbs):
     """A :class:`~jobdeck.store.base.Store` on PostgreSQL (``postgresql://…``).
 
     The job, feed and token verbs are here; the schedule verbs come from
@@ -207,10 +208,21 @@ class PostgresStore(ScheduleVerbs):
         rows = await self._run(lambda c: self._rows(c, "get_job", {"job_id": job_id}))
         return job_of(rows[0]) if rows else None
 
-    async def list_jobs(self, where: JobFilter, limit: int, offset: int) -> list[Job]:
+    async def list_jobs(
+        self, where: JobFilter, limit: int, offset: int, sort: JobSort = NEWEST_FIRST
+    ) -> list[Job]:
         params = _filter(where) | {"limit": max(0, limit), "offset": max(0, offset)}
-        rows = await self._run(lambda c: self._search(c, "list_jobs", params))
+        name = "list_jobs"
+        if sort != NEWEST_FIRST:
+            name = "list_jobs_sorted"
+            params |= {"sort": sort.key, "desc": sort.descending}
+        rows = await self._run(lambda c: self._search(c, name, params))
         return [job_of(r) for r in rows]
+
+    async def finished_per_minute(self, where: JobFilter, since: datetime) -> list[FinishedCount]:
+        params = _filter(where) | {"since": since}
+        rows = await self._run(lambda c: self._search(c, "finished_per_minute", params))
+        return [FinishedCount(r["minute"], Status(r["status"]), int(r["n"])) for r in rows]
 
     async def count_jobs(self, where: JobFilter) -> int:
         rows = await self._run(lambda c: self._search(c, "count_jobs", _filter(where)))
@@ -409,21 +421,6 @@ class PostgresStore(ScheduleVerbs):
         if not rows:
             raise JobNotFound(f"job {job_id} not found")
         self.signals.fire("jobs")
-
-    async def get_history(self, job_id: str, limit: int = 500) -> list[HistoryEvent]:
-        params = {"job_id": job_id, "limit": max(0, limit)}
-        rows = await self._run(lambda c: self._rows(c, "get_history", params))
-        return [
-            HistoryEvent(
-                id=r["id"],
-                job_id=r["job_id"],
-                kind=r["kind"],
-                message=r["message"],
-                data=r["data"],
-                created_at=r["created_at"],
-            )
-            for r in rows
-        ]
 
     # --- change feed ----------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:

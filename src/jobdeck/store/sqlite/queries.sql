@@ -653,3 +653,69 @@ SELECT * FROM page
 UNION ALL
 SELECT cron_executions.* FROM cron_executions
 JOIN last ON cron_executions.seq = last.seq AND cron_executions.id > last.id;
+
+-- name: jobs_page
+-- The job list (store/sqlite/listing.py puts the statement together): {where} is the
+-- filters given, joined by AND (each a jobs_where_* block below), {order} the sort.
+-- A statement per combination of filters, not one with optional filters
+-- (`:x IS NULL OR col = :x`): SQLite plans a statement once, without the values, and
+-- an optional filter can never use an index (docs/ui.md, "Lists at 100,000 jobs").
+SELECT * FROM jobs WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset;
+
+-- name: jobs_count
+SELECT count(*) FROM jobs WHERE {where};
+
+-- name: jobs_count_by_status
+SELECT status, count(*) FROM jobs WHERE {where} GROUP BY status;
+
+-- name: finished_per_minute
+-- Minutes since the epoch: completed_at is in microseconds.
+SELECT completed_at / 60000000 AS minute, status, count(*) AS n
+FROM jobs
+WHERE completed_at >= :since AND {where}
+GROUP BY minute, status;
+
+-- name: history_after
+SELECT h.id, j.job_id, h.kind, h.message, h.data, h.created_at
+FROM job_history h JOIN jobs j ON j.id = h.job_id
+WHERE j.job_id = ? AND h.id > ?
+ORDER BY h.id
+LIMIT ?;
+
+-- name: record_worker
+INSERT INTO workers (worker_id, host, pid, concurrency, running, started_at, last_seen_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (worker_id) DO UPDATE SET
+    host = excluded.host, pid = excluded.pid, concurrency = excluded.concurrency,
+    running = excluded.running, started_at = excluded.started_at,
+    last_seen_at = excluded.last_seen_at;
+
+-- name: list_workers
+SELECT * FROM workers WHERE last_seen_at >= ? ORDER BY worker_id;
+
+-- name: remove_workers
+DELETE FROM workers
+WHERE worker_id IN (SELECT value FROM json_each(:ids)) OR last_seen_at < :before;
+
+-- The jobs_where_* blocks are pieces of a WHERE clause, not statements (no comments
+-- inside them: they are spliced into the middle of a line). jobs_where_trigrams takes
+-- candidates from the trigram index (a search of 3 characters or more, quoted as an
+-- FTS5 phrase); jobs_where_text is the exact test, which always applies.
+-- name: jobs_where_all
+1
+-- name: jobs_where_status
+status IN (SELECT value FROM json_each(:statuses))
+-- name: jobs_where_type
+type = :type
+-- name: jobs_where_source
+source = :source
+-- name: jobs_where_store_id
+store_id = :store_id
+-- name: jobs_where_plugin_id
+plugin_id = :plugin_id
+-- name: jobs_where_mode
+mode = :mode
+-- name: jobs_where_trigrams
+id IN (SELECT rowid FROM jobs_text WHERE jobs_text MATCH :trigrams)
+-- name: jobs_where_text
+(instr(lower(name), :text) > 0 OR instr(lower(coalesce(description, '')), :text) > 0 OR instr(lower(type), :text) > 0)

@@ -17,9 +17,7 @@ from typing import Any
 from jobdeck.domain.feed import Change
 from jobdeck.domain.job import (
     Fence,
-    HistoryEvent,
     Job,
-    JobFilter,
     Mode,
     NewJob,
     Status,
@@ -37,6 +35,7 @@ from jobdeck.events.signals import Signals
 from jobdeck.store.sqlite import feed, history
 from jobdeck.store.sqlite.connection import Database, Tx
 from jobdeck.store.sqlite.inserts import NewRows
+from jobdeck.store.sqlite.listing import ListingVerbs
 from jobdeck.store.sqlite.maintenance import MaintenanceVerbs
 from jobdeck.store.sqlite.queries import Q
 from jobdeck.store.sqlite.rows import (
@@ -47,7 +46,6 @@ from jobdeck.store.sqlite.rows import (
     fetch_many,
     fetch_one,
     status_of,
-    to_event,
     to_job,
     to_ts,
 )
@@ -61,7 +59,7 @@ _ALLOWED = {
 _OWNED = (Status.RUNNING, Status.CANCELLING)
 
 
-class SQLiteStore(MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
+class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
     """``SQLiteStore("sqlite:///path/to/jobdeck.db")``; ``await open()`` before use."""
 
     def __init__(self, database_url: str, history_limit: int = 500) -> None:
@@ -111,23 +109,6 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
             return None if row is None else to_job(row)
 
         return await self._db.run(run)
-
-    async def list_jobs(self, where: JobFilter, limit: int, offset: int) -> list[Job]:
-        params = _filter_params(where)
-        params["limit"] = max(0, limit)
-        params["offset"] = max(0, offset)
-        rows = await self._db.run(lambda c: fetch_many(c, "list_jobs", params))
-        rows.sort(key=lambda r: -r["id"])  # newest first
-        return [to_job(row) for row in rows]
-
-    async def count_jobs(self, where: JobFilter) -> int:
-        params = _filter_params(where)
-        return await self._db.run(lambda c: int(c.execute(Q["count_jobs"], params).fetchone()[0]))
-
-    async def count_by_status(self, where: JobFilter) -> dict[Status, int]:
-        params = _filter_params(where)
-        rows = await self._db.run(lambda c: c.execute(Q["count_by_status"], params).fetchall())
-        return {status_of(row[0]): int(row[1]) for row in rows}
 
     # --- tracked jobs ------------------------------------------------------
     async def start(self, job_id: str, now: datetime) -> Job:
@@ -421,12 +402,6 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
         await self._db.run(run)
         self.signals.fire("jobs")
 
-    async def get_history(self, job_id: str, limit: int = 500) -> list[HistoryEvent]:
-        rows = await self._db.run(
-            lambda c: fetch(c.execute(Q["get_history"], (job_id, max(0, limit))))
-        )
-        return [to_event(row) for row in rows]
-
     # --- change feed ----------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
         return await self._db.run(lambda c: feed.changes(c, seq, limit))
@@ -483,18 +458,6 @@ class SQLiteStore(MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
         if verb == "retry" and state["mode"] == "tracked":
             return InvalidTransition(f"job {job_id} is tracked: only queued jobs are retried")
         return _invalid(verb.replace("_", " "), job_id, status)
-
-
-def _filter_params(where: JobFilter) -> dict[str, Any]:
-    return {
-        "statuses": dumps([Status(s).value for s in where.status]) if where.status else None,
-        "type": where.type,
-        "source": where.source,
-        "store_id": where.store_id,
-        "plugin_id": where.plugin_id,
-        "mode": None if where.mode is None else where.mode.value,
-        "text": where.text.lower() if where.text else None,
-    }
 
 
 def _owns(row: Row, fence: Fence) -> bool:

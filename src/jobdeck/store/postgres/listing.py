@@ -1,0 +1,77 @@
+"""History pages and worker presence in the PostgreSQL store (the UI's reads;
+docs/ui.md). The job list and finished jobs per minute are in store.py, beside the
+job filter."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from psycopg.rows import DictRow
+
+from jobdeck.domain.job import HistoryEvent
+from jobdeck.domain.listing import WorkerPresence
+from jobdeck.store.postgres.database import Conn, Database
+from jobdeck.store.postgres.queries import Q
+
+
+def _worker(r: DictRow) -> WorkerPresence:
+    return WorkerPresence(
+        worker_id=r["worker_id"],
+        host=r["host"],
+        pid=int(r["pid"]),
+        concurrency=int(r["concurrency"]),
+        running=tuple(r["running"]),
+        started_at=r["started_at"],
+        last_seen_at=r["last_seen_at"],
+    )
+
+
+def event_of(r: DictRow) -> HistoryEvent:
+    return HistoryEvent(
+        id=r["id"],
+        job_id=r["job_id"],
+        kind=r["kind"],
+        message=r["message"],
+        data=r["data"],
+        created_at=r["created_at"],
+    )
+
+
+class ListingVerbs(Database):
+    async def get_history(
+        self, job_id: str, limit: int = 500, after: int | None = None
+    ) -> list[HistoryEvent]:
+        if after is None:
+            name, params = "get_history", {"job_id": job_id, "limit": max(0, limit)}
+        else:
+            name = "history_after"
+            params = {"job_id": job_id, "after": after, "limit": max(0, limit)}
+        rows = await self._run(lambda c: self._rows(c, name, params))
+        return [event_of(r) for r in rows]
+
+    async def record_worker(self, worker: WorkerPresence) -> None:
+        params = {
+            "worker_id": worker.worker_id,
+            "host": worker.host,
+            "pid": worker.pid,
+            "concurrency": worker.concurrency,
+            "running": list(worker.running),
+            "started_at": worker.started_at,
+            "last_seen_at": worker.last_seen_at,
+        }
+        await self._run(lambda c: c.execute(Q["record_worker"], params))
+
+    async def list_workers(self, seen_after: datetime) -> list[WorkerPresence]:
+        rows = await self._run(lambda c: self._rows(c, "list_workers", {"since": seen_after}))
+        return [_worker(r) for r in rows]
+
+    async def remove_workers(self, worker_ids: Sequence[str], seen_before: datetime) -> int:
+        params = {"ids": list(worker_ids), "before": seen_before}
+
+        async def run(conn: Conn) -> int:
+            cur = await conn.execute(Q["remove_workers"], params)
+            return cur.rowcount
+
+        count: int = await self._run(run)
+        return count
