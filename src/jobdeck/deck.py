@@ -135,7 +135,9 @@ class JobDeck:
         self._workers: set[Worker] = set()
         self.tokens = Tokens(self._opened, lambda: self.clock.now())
         # Handed to every handler through its context (docs/builtin-types.md).
-        self.services = Services(self.settings, self.clock, self._opened)
+        self.services = Services(
+            self.settings, self.clock, self._opened, identities=self.tokens.principal_for
+        )
         self.crons = Crons(self._opened, self.registry, self.services, lambda: self.clock.now())
 
     @classmethod

@@ -18,8 +18,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from jobdeck.errors import StoreError, ValidationError
-from jobdeck.handlers.builtin import BUILTIN_TYPES
+from jobdeck.domain.job import LOCAL_CREATOR
+from jobdeck.errors import PermanentFailure, StoreError, ValidationError
+from jobdeck.handlers.builtin import BUILTIN_TYPES, references_secret
 from jobdeck.handlers.registry import Registry
 from jobdeck.store.base import Store, Token
 
@@ -33,6 +34,10 @@ FIRST_ADMIN_NAME = "admin"
 LOGIN_CODE_TTL = timedelta(minutes=10)
 TICKET_TTL = timedelta(seconds=60)
 SESSION_TTL = timedelta(days=7)
+
+# What a job or schedule created by a plugin hook acts with (``api_call``): bound to
+# that plugin, every scope below admin (docs/builtin-types.md, "Identity").
+PLUGIN_SCOPES = ("jobs:write", "cron:write")
 
 # The built-in types whose handler declares ``admin_only`` (derived, not declared
 # here: with a registry at hand, ask ``Registry.admin_only``, which sees plugins too).
@@ -99,6 +104,16 @@ class Principal:
     def of(cls, token: Token) -> Principal:
         return cls(token.id, token.name, tuple(token.scopes), token.plugin, token.store)
 
+    @classmethod
+    def local(cls) -> Principal:
+        """The local operator (CLI, Python API): admin."""
+        return cls(None, LOCAL_CREATOR, ("admin",))
+
+    @classmethod
+    def for_plugin(cls, plugin: str) -> Principal:
+        """A plugin acting through its hooks: bound to that plugin, no admin."""
+        return cls(None, f"plugin:{plugin}", PLUGIN_SCOPES, plugin=plugin)
+
     @property
     def is_admin(self) -> bool:
         return "admin" in self.scopes
@@ -118,9 +133,26 @@ class Principal:
 
     @property
     def created_by(self) -> str:
-        """The ``created_by`` of what this caller creates over HTTP (SPEC §2.1): the
-        token's id and name (the name alone may be reused once the token is revoked)."""
+        """The ``created_by`` of what this caller creates (SPEC §2.1): the token's id and
+        name (the name alone may be reused once the token is revoked); ``plugin:{name}``
+        and ``local`` for the principals of plugins and of the local operator."""
+        if self.token_id is None:
+            return self.name
         return f"token:{self.token_id}:{self.name}"
+
+    def refusal(
+        self, job_type: Any, configuration: Any, registry: Registry | None = None
+    ) -> str | None:
+        """Why this caller may not create a job or schedule of ``job_type`` with
+        ``configuration`` (an admin-only type, or a ``{{secret:NAME}}`` reference: SPEC
+        §6, §8.1), or None. The one rule every API path that creates asks."""
+        if self.is_admin:
+            return None
+        if isinstance(job_type, str) and not self.may_schedule(job_type, registry):
+            return f"type {job_type!r} needs an admin token"
+        if configuration is not None and references_secret(configuration):
+            return "referencing a secret ({{secret:NAME}}) needs an admin token"
+        return None
 
     def may_schedule(self, job_type: str, registry: Registry | None = None) -> bool:
         """Admin-only types are declared by their handler (``admin_only``); without a
@@ -141,6 +173,10 @@ class Principal:
         if self.plugin is not None and plugin_id not in (None, self.plugin):
             return f"{fields[1]}: this token is bound to plugin {self.plugin!r}"
         return None
+
+
+class CreatorUnavailable(PermanentFailure):
+    """A job's creator can no longer act (token revoked or gone): a retry cannot help."""
 
 
 TOUCH_EVERY = timedelta(minutes=1)  # last_used_at precision: one write a minute at most
@@ -185,6 +221,25 @@ class Tokens:
     async def revoke_token(self, name: str) -> bool:
         """False when no unrevoked token has that name."""
         return await (await self._store()).revoke_token(name, self._now())
+
+    async def principal_for(self, created_by: str) -> Principal:
+        """Who ``created_by`` is now (SPEC §6, ``api_call``), looked up when a job runs:
+        the token as it stands (CreatorUnavailable once revoked or gone), a plugin's
+        principal, or the local operator."""
+        if created_by == LOCAL_CREATOR:
+            return Principal.local()
+        kind, _, rest = created_by.partition(":")
+        if kind == "plugin" and rest:
+            return Principal.for_plugin(rest)
+        token_id, _, name = rest.partition(":")
+        if kind != "token" or not token_id.isdigit() or not name:
+            raise CreatorUnavailable(f"the job's creator {created_by!r} cannot act")
+        found = [t for t in await self.list_tokens() if t.id == int(token_id)]
+        if not found or found[0].name != name:
+            raise CreatorUnavailable(f"the token {name!r} that created the job no longer exists")
+        if found[0].revoked_at is not None:
+            raise CreatorUnavailable(f"the token {name!r} that created the job was revoked")
+        return Principal.of(found[0])
 
     async def authenticate(self, secret: str | None) -> Token | None:
         """The unrevoked token behind a bearer secret, or None."""

@@ -115,7 +115,10 @@ async def test_login_link_sets_session_cookie_once(api: Api) -> None:
     assert token is not None
     code = await api.deck.tokens.issue_grant("login", token.id, tokens.LOGIN_CODE_TTL)
     browser = api.client(follow_redirects=False)
-    response = await browser.get(f"/login?code={code}")
+    # The link's page posts the code back from this site (docs/ui.md, "Sessions").
+    page = await browser.get(f"/login?code={code}")
+    assert page.status_code == 200 and "set-cookie" not in page.headers
+    response = await browser.post("/login", data={"code": code}, headers={"Origin": api.base_url})
     assert response.status_code == 303 and response.headers["location"] == "/"
     cookie = response.headers["set-cookie"]
     assert "jobdeck_session=" in cookie and "HttpOnly" in cookie
@@ -126,9 +129,11 @@ async def test_login_link_sets_session_cookie_once(api: Api) -> None:
     home = await browser.get("/")
     assert home.status_code == 200 and "jobdeck" in home.text
     # Single use.
-    second = await api.client(follow_redirects=False).get(f"/login?code={code}")
+    origin = {"Origin": api.base_url}
+    second = await api.client().post("/login", data={"code": code}, headers=origin)
     assert second.status_code == 401
-    assert (await api.client().get("/login?code=bogus")).status_code == 401
+    bogus = await api.client().post("/login", data={"code": "bogus"}, headers=origin)
+    assert bogus.status_code == 401
 
 
 async def test_session_cookie_csrf_origin_check(api: Api) -> None:
@@ -145,7 +150,7 @@ async def test_session_cookie_csrf_origin_check(api: Api) -> None:
     assert cross.status_code == 403
     bad_login = await api.client().post("/api/v1/session", json={"token": "nope"})
     assert bad_login.status_code == 401
-    out = await browser.delete("/api/v1/session")
+    out = await browser.delete("/api/v1/session", headers={"Origin": api.base_url})
     assert out.status_code == 200
     assert (await browser.get("/api/v1/jobs")).status_code == 401
 
@@ -280,6 +285,9 @@ async def test_plugin_routes_are_authenticated_like_the_api(make_api: MakeApi) -
     plugins = SimpleNamespace(routes=[PluginRoute("/api/my-plugin/sync", sync, ("POST",), "p")])
     api = await make_api(routers=[plugin_router(plugins)])
     assert (await api.client().post("/api/my-plugin/sync")).status_code == 401
-    reader = api.client(await api.token("any", "cron:read"))
+    # The default scope is jobs:read (SPEC §3.1).
+    other = api.client(await api.token("other", "cron:read"))
+    assert (await other.post("/api/my-plugin/sync")).status_code == 403
+    reader = api.client(await api.token("any", "jobs:read"))
     response = await reader.post("/api/my-plugin/sync")
     assert response.status_code == 200 and response.json() == {"synced": True}

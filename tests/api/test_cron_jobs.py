@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import Request
+from fastapi.responses import JSONResponse
 
+from jobdeck.api import attach_api_calls, plugin_router
 from jobdeck.domain.schedule import CronDefinition
 from jobdeck.handlers.base import BaseJobHandler
+from jobdeck.plugins import PluginRoute
 
 from .conftest import Api, MakeApi
 
@@ -67,13 +72,6 @@ EXECUTION_KEYS = {
 }
 
 
-class ApiCallStub(BaseJobHandler):
-    """Stands in for the built-in api_call type (a later issue)."""
-
-    async def execute(self) -> dict[str, Any]:
-        return {"called": self.job.payload.get("url")}
-
-
 class CleanupStub(BaseJobHandler):
     """Stands in for the built-in cleanup type."""
 
@@ -96,15 +94,22 @@ class Report(BaseJobHandler):
 
 def register_test_types(api: Api) -> None:
     deck = api.deck
-    for name, handler in (("api_call", ApiCallStub), ("cleanup", CleanupStub)):
-        if name not in deck.job_types():  # the built-in one, once it exists, is fine too
-            deck.register_job_type(name, handler)
+    if "cleanup" not in deck.job_types():  # the built-in one is fine too
+        deck.register_job_type("cleanup", CleanupStub)
     deck.register_job_type("report", Report)
+
+
+async def called(request: Request) -> JSONResponse:
+    """The seed's plugin route, for the built-in api_call type."""
+    return JSONResponse({"called": request.url.path})
 
 
 @pytest.fixture
 async def capi(make_api: MakeApi, database_url: str) -> Api:
-    api = await make_api(database_url=database_url)
+    routes = [PluginRoute("/api/my-plugin/sync", called, ("POST",), "your-plugin", "jobs:write")]
+    router = plugin_router(SimpleNamespace(routes=routes))
+    api = await make_api(database_url=database_url, routers=[router])
+    attach_api_calls(api.deck, api.app, router.routes)
     register_test_types(api)
     return api
 
@@ -211,7 +216,8 @@ async def test_list_pages_filters_and_sorts_before_paging(admin: httpx.AsyncClie
     for i in range(25):
         tags = ["nightly"] if i % 5 == 0 else []
         kind = "api_call" if i % 2 else "report"
-        await create(admin, f"sched-{i:02d}", job_type=kind, tags=tags)
+        config = {"url": "/api/my-plugin/sync"} if i % 2 else {}
+        await create(admin, f"sched-{i:02d}", job_type=kind, tags=tags, configuration=config)
     await create(admin, "Special Export", description="exports the catalogue")
 
     page = await admin.get("/api/cron-jobs", params={"page": 2, "limit": 10})
@@ -340,7 +346,7 @@ async def test_run_now_creates_a_job_and_an_execution(capi: Api, admin: httpx.As
     assert data["pagination"] == {"current_page": 1, "per_page": 20, "total": 1, "total_pages": 1}
     [done] = data["executions"]
     assert done["id"] == execution["id"] and done["status"] == "success"
-    assert done["result"] == {"called": "/api/my-plugin/sync"}
+    assert done["result"]["json"] == {"called": "/api/my-plugin/sync"}
     assert done["job"]["status"] == "completed" and done["duration_ms"] is not None
     detail = (await admin.get(f"/api/cron-jobs/{cron_id}")).json()
     assert [e["id"] for e in detail["executions"]] == [execution["id"]]

@@ -13,9 +13,9 @@ from .conftest import Api
 JOB_KEYS = {
     "id", "jobId", "name", "description", "type", "mode", "status", "priority", "progress",
     "progressMessage", "payload", "metadata", "result", "errorMessage", "iconSvg", "source",
-    "pluginId", "storeId", "userId", "createdBy", "showNotification", "attempt", "maxRetries", "runAt",
-    "startedAt", "completedAt", "createdAt", "updatedAt", "cronJobId", "etaSeconds", "rate",
-    "timeoutSeconds",
+    "pluginId", "storeId", "userId", "createdBy", "showNotification", "attempt", "maxRetries",
+    "runAt", "startedAt", "completedAt", "createdAt", "updatedAt", "cronJobId", "etaSeconds",
+    "rate", "timeoutSeconds",
 }  # fmt: skip
 
 ICON = """

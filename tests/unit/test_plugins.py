@@ -278,10 +278,36 @@ async def test_routes_are_kept_on_the_manager(deck: FakeDeck) -> None:
         PluginRoute("/api/p/sync", endpoint, ("POST", "GET"), "p"),
         PluginRoute("/api/p/status", endpoint, ("GET",), "p"),
     ]
-    path, handler, methods, plugin = manager.routes[1]
+    path, handler, methods, plugin, scope = manager.routes[1]
     assert (path, handler, methods, plugin) == ("/api/p/status", endpoint, ("GET",), "p")
-    with pytest.raises(ValidationError, match="must start with '/'"):
+    assert scope == "jobs:read"  # SPEC §3.1's default
+    hooks.add_route("/api/p/admin", endpoint, methods=["POST"], scope="admin")
+    assert manager.routes[2].scope == "admin"
+    with pytest.raises(ValidationError, match="must start with one '/'"):
         hooks.add_route("relative", endpoint)
+    with pytest.raises(ValidationError, match="scope must be one of"):
+        hooks.add_route("/api/p/x", endpoint, scope="everything")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/jobs",  # a built-in route
+        "/api/v1/my-plugin",  # inside a built-in namespace
+        "/api/background-jobs/sync",  # answered by /api/background-jobs/{id}
+        "/api/cron-jobs/{id}/trigger",
+        "/health",
+        "/ws",
+        "/{anything}",  # would answer built-in paths
+    ],
+)
+def test_a_route_colliding_with_a_built_in_one_is_refused_at_setup(
+    deck: FakeDeck, path: str
+) -> None:
+    hooks = Hooks(deck, manager_for(deck), "p")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="add_route: .*built-in"):
+        hooks.add_route(path, lambda: None)
+    hooks.add_route("/api/p/sync", lambda: None)  # its own namespace is fine
     with pytest.raises(ValidationError, match="callable"):
         hooks.add_action("init", "not a function")  # type: ignore[arg-type]
 

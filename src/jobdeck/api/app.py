@@ -23,11 +23,14 @@ def create_app(
     ws_queue_size: int = QUEUE_SIZE,
     ws_recheck_seconds: float = RECHECK_SECONDS,
     ws_send_timeout: float = SEND_TIMEOUT,
+    websockets: bool = True,
 ) -> FastAPI:
     """The API over ``deck`` (a :class:`jobdeck.deck.JobDeck`).
 
     The app opens the deck lazily but never closes it: whoever made the deck owns
     it. ``routers`` adds more routes (plugin routes, the UI) to the same app.
+    ``websockets=False``: the live feed is never started (an app built only for
+    ``api_call`` jobs, as ``jobdeck worker`` builds one).
     """
     metrics = Metrics()
     hub = Hub(
@@ -37,7 +40,7 @@ def create_app(
         recheck_seconds=ws_recheck_seconds,
         send_timeout=ws_send_timeout,
     )
-    ctx = ApiContext(deck=deck, hub=hub, metrics=metrics)
+    ctx = ApiContext(deck=deck, hub=hub, metrics=metrics, start_hub=websockets)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -46,8 +46,9 @@ async def schedule(request: Request, principal: Writer, body: s.ScheduleJob) -> 
     conflict = principal.binding_conflict(body.storeId, wanted_plugin)
     if conflict:
         raise forbidden(conflict)
-    if not principal.may_schedule(body.type):
-        raise forbidden(f"type {body.type!r} needs an admin token")
+    refusal = principal.refusal(body.type, body.payload, context(request).deck.registry)
+    if refusal:
+        raise forbidden(refusal)
     description = body.description
     if description is None and isinstance(metadata.get("description"), str):
         description = metadata["description"]

@@ -18,6 +18,7 @@ class ApiContext:
     deck: Any  # jobdeck.deck.JobDeck (typed loosely: the API only uses its documented surface)
     hub: Hub
     metrics: Metrics
+    start_hub: bool = True  # False: an app that serves no WebSocket (api_call only)
     _started: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -31,7 +32,8 @@ class ApiContext:
                 return
             await self.deck.open()
             await self.deck.tokens.sync_env_admin(self.deck.settings.admin_token)
-            await self.hub.start()
+            if self.start_hub:
+                await self.hub.start()
             self._started = True
 
     async def stop(self) -> None:

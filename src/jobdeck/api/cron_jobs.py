@@ -13,7 +13,6 @@ as ids.
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -42,9 +41,6 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 Text = Annotated[str | None, Query(max_length=SHORT)]
 LAST_EXECUTIONS = 10  # beside a schedule in GET /{id}
 SNAKE = ("store_id", "plugin_id")  # how binding conflicts name the fields here
-
-# A secret reference anywhere in a configuration (SPEC §6: it needs the admin scope).
-SECRET_REFERENCE = re.compile(r"\{\{\s*secret\s*:")
 
 
 def _body(schema: type[Any]) -> dict[str, Any]:
@@ -79,16 +75,16 @@ async def visible_cron(request: Request, principal: Principal, cron_id: int) -> 
 def check_allowed(
     request: Request, principal: Principal, fields: dict[str, Any], *job_types: Any
 ) -> None:
-    """403 for a job type or a secret reference that needs an admin token."""
-    if principal.is_admin:
-        return
+    """403 for a job type or a secret reference that needs an admin token (the rule is
+    ``Principal.refusal``, shared with /api/background-jobs/schedule)."""
     registry = context(request).deck.registry
     for job_type in job_types:
-        if isinstance(job_type, str) and not principal.may_schedule(job_type, registry):
-            raise forbidden(f"job_type {job_type!r} needs an admin token")
-    configuration = fields.get("configuration")
-    if configuration is not None and SECRET_REFERENCE.search(repr(configuration)):
-        raise forbidden("configuration: referencing a secret needs an admin token")
+        refusal = principal.refusal(job_type, None, registry)
+        if refusal:
+            raise forbidden(f"job_{refusal}")
+    refusal = principal.refusal(None, fields.get("configuration"), registry)
+    if refusal:
+        raise forbidden(f"configuration: {refusal}")
 
 
 def bind(principal: Principal, fields: dict[str, Any], *, create: bool) -> None:

@@ -11,11 +11,11 @@ from collections.abc import Generator
 from typing import Any, TextIO
 
 import uvicorn
-from fastapi import APIRouter, Depends
 
 from jobdeck import tokens
 from jobdeck.api.app import create_app
-from jobdeck.api.auth import any_token
+from jobdeck.api.in_process import attach_api_calls
+from jobdeck.api.plugin_routes import plugin_router
 from jobdeck.api.wsframes import FramedWebSocketProtocol
 from jobdeck.store.base import Token
 
@@ -111,16 +111,6 @@ class _Server(uvicorn.Server):
         yield
 
 
-def plugin_router(plugins: Any) -> APIRouter:
-    """Routes plugins added with ``hooks.add_route``: authenticated like every API route."""
-    router = APIRouter(dependencies=[Depends(any_token)])
-    for route in getattr(plugins, "routes", ()):
-        router.add_api_route(
-            route.path, route.endpoint, methods=list(route.methods), include_in_schema=False
-        )
-    return router
-
-
 async def serve_api(
     deck: Any,
     host: str = "127.0.0.1",
@@ -139,6 +129,8 @@ async def serve_api(
         await print_first_run(deck, host, port)
     routers = [plugin_router(plugins)] if plugins is not None else []
     app = create_app(deck, routers=routers, **app_options)
+    # api_call jobs this process runs reach this very app (SPEC §6).
+    attach_api_calls(deck, app, [route for router in routers for route in router.routes])
     config = uvicorn_config(app, host, port)
     server = _Server(config) if stop is not None else uvicorn.Server(config)
     watcher = asyncio.create_task(_stop_on(stop, server)) if stop is not None else None

@@ -56,6 +56,21 @@ def api_service(
     return serve
 
 
+def serve_api_calls(deck: JobDeck, manager: PluginManager | None) -> None:
+    """Build the application in this process, plugin routes included, for the
+    ``api_call`` jobs this process runs (SPEC §6); it serves no socket."""
+    try:
+        from jobdeck.api import attach_api_calls, create_app, plugin_router
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("jobdeck.api"):
+            logger.warning("the HTTP API is not available: api_call jobs will fail here")
+            return
+        raise
+    router = plugin_router(manager)
+    app = create_app(deck, routers=[router], websockets=False)
+    attach_api_calls(deck, app, router.routes)
+
+
 class ServiceFailed(Exception):
     """A service could not run; the reason was logged."""
 

@@ -16,7 +16,13 @@ from jobdeck.cli.common import (
     settings_from,
     setup_logging,
 )
-from jobdeck.cli.running import Service, api_service, run_until_stopped, stop_on_signals
+from jobdeck.cli.running import (
+    Service,
+    api_service,
+    run_until_stopped,
+    serve_api_calls,
+    stop_on_signals,
+)
 
 logger = logging.getLogger("jobdeck.cli")
 
@@ -48,6 +54,9 @@ def serve(
     async def serve_until(stop: asyncio.Event) -> int:
         async with open_deck(settings, plugins=True) as (deck, manager):
             assert manager is not None
+            # api_call jobs may run before the API starts; it replaces this app with
+            # the one it serves.
+            serve_api_calls(deck, manager)
             services: dict[str, Service] = {}
             if no_worker:
                 services["maintenance"] = deck.run_maintenance_loop

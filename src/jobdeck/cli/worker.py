@@ -15,7 +15,7 @@ from jobdeck.cli.common import (
     settings_from,
     setup_logging,
 )
-from jobdeck.cli.running import Service, run_until_stopped, stop_on_signals
+from jobdeck.cli.running import Service, run_until_stopped, serve_api_calls, stop_on_signals
 
 logger = logging.getLogger("jobdeck.cli")
 
@@ -36,7 +36,8 @@ def worker(ctx: click.Context, concurrency: int | None) -> None:
             return await work_until(stop)
 
     async def work_until(stop: asyncio.Event) -> int:
-        async with open_deck(settings, plugins=True) as (deck, _):
+        async with open_deck(settings, plugins=True) as (deck, manager):
+            serve_api_calls(deck, manager)
             # The worker also runs maintenance: with only workers running, the jobs of
             # a worker that died must still be rescued when their lease ends.
             services: dict[str, Service] = {

@@ -25,11 +25,16 @@ if TYPE_CHECKING:
 
     from jobdeck.handlers.builtin.mailer import SmtpConfig
     from jobdeck.handlers.builtin.querydb import QueryDatabase
+    from jobdeck.tokens import Principal
 
 CleanupTarget = Callable[[datetime, Sequence[str]], Awaitable[int]]
 """A plugin's cleanup target: ``(before, statuses)`` → how many rows it removed."""
 
 BUILTIN_CLEANUP_TARGETS = ("jobs", "cron_executions", "job_history")
+
+ApiTransports = Callable[["Principal"], "httpx.AsyncBaseTransport"]
+"""``api_call``'s way into this process's application: a transport that reaches it as
+the given principal (jobdeck.api.in_process; docs/builtin-types.md, "Identity")."""
 
 
 class Services:
@@ -40,6 +45,7 @@ class Services:
         store: Callable[[], Awaitable[Store]],
         *,
         environ: Mapping[str, str] | None = None,
+        identities: Callable[[str], Awaitable[Principal]] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -48,6 +54,8 @@ class Services:
         self.egress = EgressGuard.from_setting(settings.egress_allow)
         self.template_dirs: list[Path] = []  # added by plugins; searched before the default
         self._cleanup_targets: dict[str, CleanupTarget] = {}
+        self._identities = identities
+        self._api: ApiTransports | None = None
 
     # --- outbound HTTP (always through the egress guard) ----------------------
 
@@ -85,6 +93,27 @@ class Services:
         folder = Path(path)
         if folder not in self.template_dirs:
             self.template_dirs.append(folder)
+
+    # --- this application, as a job's creator (api_call) -------------------------
+
+    async def principal_for(self, created_by: str) -> Principal:
+        """The creator as it stands now (a revoked token: CreatorUnavailable)."""
+        if self._identities is None:
+            raise PermanentFailure("api_call: no token store to look the job's creator up in")
+        return await self._identities(created_by)
+
+    def serve_api_calls(self, transports: ApiTransports) -> None:
+        """Set the application ``api_call`` reaches (``jobdeck serve``, ``jobdeck worker``
+        and ``jobdeck.api.attach_api_calls`` do)."""
+        self._api = transports
+
+    def api_transport(self, principal: Principal) -> httpx.AsyncBaseTransport:
+        if self._api is None:
+            raise PermanentFailure(
+                "api_call: this process serves no jobdeck application"
+                " (see jobdeck.api.attach_api_calls)"
+            )
+        return self._api(principal)
 
     # --- the job store, through its verbs only ------------------------------------
 

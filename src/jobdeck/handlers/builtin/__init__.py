@@ -1,5 +1,5 @@
 """The built-in job types (SPEC §6; docs/builtin-types.md), registered in every
-deck. ``api_call`` is not here yet."""
+deck."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from jobdeck.handlers.base import BaseJobHandler
+from jobdeck.handlers.builtin.api_call import ApiCallHandler
 from jobdeck.handlers.builtin.cleanup import CleanupHandler
 from jobdeck.handlers.builtin.database_query import DatabaseQueryHandler
 from jobdeck.handlers.builtin.email import EmailHandler
@@ -17,6 +18,7 @@ from jobdeck.handlers.registry import Registry
 BUILTIN_TYPES: Mapping[str, type[BaseJobHandler]] = MappingProxyType(
     {
         "webhook": WebhookHandler,
+        "api_call": ApiCallHandler,
         "email": EmailHandler,
         "database_query": DatabaseQueryHandler,
         "cleanup": CleanupHandler,

@@ -62,14 +62,27 @@ def check(
                 )
 
 
+# Anything that reads as a secret reference, however spaced, keys included: the admin
+# rule errs on the side of asking (the template check refuses the malformed ones anyway).
+_SECRET_LIKE = re.compile(r"\{\{\s*secret\s*:", re.IGNORECASE)
+
+
+def _texts(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield str(key)
+            yield from _texts(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts(item)
+
+
 def references_secret(config: Any) -> bool:
-    """True when ``config`` names a ``{{secret:NAME}}`` anywhere (creating such a job
-    needs the admin scope, SPEC §6)."""
-    return any(
-        _SECRET.fullmatch(m.group(1).strip())
-        for _path, text in _strings(config, "")
-        for m in _TOKEN.finditer(text)
-    )
+    """True when ``config`` names a ``{{secret:NAME}}`` anywhere, keys included (creating
+    such a job or schedule needs the admin scope, SPEC §6; ``tokens.Principal.refusal``)."""
+    return any(_SECRET_LIKE.search(text) for text in _texts(config))
 
 
 def values(now: datetime, job_id: str, cron_name: str | None) -> dict[str, str]:
