@@ -81,7 +81,6 @@ async def make_api(tmp_path: Path) -> AsyncIterator[MakeApi]:
         deck = JobDeck(settings=settings)
         await deck.open()
         _, admin = await deck.tokens.create_token("test-admin", ["admin"])
-        app_options.setdefault("ws_recheck_seconds", 0.3)
         app = create_app(deck, **app_options)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from jobdeck.api import background_jobs, cron_jobs, errors, jobs_v1, ops, session, ws
 from jobdeck.api.context import ApiContext
-from jobdeck.api.hub import QUEUE_SIZE, RECHECK_SECONDS, SEND_TIMEOUT, Hub
+from jobdeck.api.hub import QUEUE_SIZE, SEND_TIMEOUT, Hub
 from jobdeck.api.limits import BODY_LIMIT, BodyLimit
 from jobdeck.api.metrics import Metrics, RequestLog
 
@@ -21,7 +21,6 @@ def create_app(
     routers: Iterable[APIRouter] = (),
     body_limit: int = BODY_LIMIT,
     ws_queue_size: int = QUEUE_SIZE,
-    ws_recheck_seconds: float = RECHECK_SECONDS,
     ws_send_timeout: float = SEND_TIMEOUT,
     websockets: bool = True,
 ) -> FastAPI:
@@ -37,7 +36,6 @@ def create_app(
         deck,
         metrics,
         queue_size=ws_queue_size,
-        recheck_seconds=ws_recheck_seconds,
         send_timeout=ws_send_timeout,
     )
     ctx = ApiContext(deck=deck, hub=hub, metrics=metrics, start_hub=websockets)

@@ -1,4 +1,4 @@
-"""Fan-out of the change feed to WebSocket clients (SPEC §5.4).
+"""Fan-out of the change feed to WebSocket clients (docs/feed.md).
 
 One feed consumer per process (``deck.subscribe``) — not one database follower
 per socket — writes each change onto a shared :class:`Board`: the latest state of
@@ -24,10 +24,13 @@ Topics: every socket gets the ``jobs`` topic unless it subscribes otherwise; the
 the jobs, in its own table, so a jobs-only socket reads exactly what it read before
 cron existed, and a socket with both merges the two by seq (one sequence, in order).
 
-Revocation: a token revoked through this process closes its sockets at once
-(:meth:`Hub.close_token`); a revocation made by another process (the CLI, another
-API server) is noticed by a sweep that re-reads the live tokens every
-``recheck_seconds`` (default 3 s).
+Revocation: a revoked token's revocation is a record of the feed
+(:class:`~jobdeck.domain.feed.Revocation`), whichever process made it (this one, the
+CLI, another API server). The hub handles it in sequence order: it closes the token's
+sockets with 1008 before it puts any later record on the board, so none of them is
+sent a message with a higher seq (docs/feed.md, "Revocations"). A catch-up read from
+the store stops at the revocation too, and a socket that registers after the hub read
+it is closed at once.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from jobdeck.api.cronfeed import CronEntry, CronFeed
 from jobdeck.api.frames import text_frame
 from jobdeck.api.metrics import Metrics
 from jobdeck.api.schemas import job_camel
-from jobdeck.domain.feed import CRON, JOBS, Change
+from jobdeck.domain.feed import CRON, JOBS, Change, Revocation
 from jobdeck.domain.job import Job, Mode, Status
 from jobdeck.errors import ValidationError
 from jobdeck.events.tasks import stop_tasks
@@ -55,7 +58,6 @@ log = logging.getLogger("jobdeck.ws")
 QUEUE_SIZE = 1024
 BATCH_WINDOW = 0.05  # seconds between wake-ups of a batching client while changes stream in
 FLUSH_INTERVAL = 0.1  # the same for every other client
-RECHECK_SECONDS = 3.0
 SEND_TIMEOUT = 5.0
 CATCH_UP_PAGE = 1000
 
@@ -326,7 +328,6 @@ class Hub:
         metrics: Metrics,
         *,
         queue_size: int = QUEUE_SIZE,
-        recheck_seconds: float = RECHECK_SECONDS,
         send_timeout: float = SEND_TIMEOUT,
         batch_window: float = BATCH_WINDOW,
         flush_interval: float = FLUSH_INTERVAL,
@@ -334,7 +335,9 @@ class Hub:
         self.deck = deck
         self.metrics = metrics
         self.board = Board(queue_size)
-        self.recheck_seconds = recheck_seconds
+        # Tokens whose revocation the hub has read: a socket authenticated just before
+        # the revocation committed may register after the hub handled it.
+        self.revoked: set[int] = set()
         self.send_timeout = send_timeout
         self.batch_window = batch_window
         self.flush_interval = flush_interval
@@ -350,10 +353,7 @@ class Hub:
     # --- lifecycle -------------------------------------------------------
     async def start(self) -> None:
         self.board.last_seq = await self.deck.last_seq()
-        self._tasks = [
-            asyncio.create_task(self._follow(), name="jobdeck-ws-feed"),
-            asyncio.create_task(self._sweep(), name="jobdeck-ws-sweep"),
-        ]
+        self._tasks = [asyncio.create_task(self._follow(), name="jobdeck-ws-feed")]
 
     async def stop(self) -> None:
         for client in list(self.clients):
@@ -369,6 +369,8 @@ class Hub:
         client = Client(principal, cursor=self.board.last_seq)
         self.clients.add(client)
         self.metrics.ws_clients.set(len(self.clients))
+        if principal.token_id in self.revoked:
+            client.drop(CLOSE_REVOKED, "token revoked")
         return client
 
     def remove(self, client: Client) -> None:
@@ -377,13 +379,17 @@ class Hub:
         if client.close_code in (CLOSE_TOO_SLOW, CLOSE_REVOKED):
             self.metrics.ws_dropped.labels(reason=client.close_reason).inc()
 
-    def close_token(self, token_id: int) -> int:
-        """Close every socket of a token revoked in this process; how many."""
+    def revoke(self, revocation: Revocation) -> int:
+        """Close every socket of a revoked token; how many. Called in sequence order:
+        nothing later than the revocation has reached the board yet."""
+        self.revoked.add(revocation.token_id)
         closed = 0
         for client in list(self.clients):
-            if client.principal.token_id == token_id:
+            if client.principal.token_id == revocation.token_id:
                 client.drop(CLOSE_REVOKED, "token revoked")
                 closed += 1
+        if closed:
+            log.info("token %s revoked: %d socket(s) closed", revocation.name, closed)
         return closed
 
     # --- the feed --------------------------------------------------------
@@ -391,8 +397,13 @@ class Hub:
         self, changes: Iterable[Change], cron: Mapping[int, CronEntry] | None = None
     ) -> None:
         """Put a batch on the board: its jobs, then ``cron``, its schedules and
-        executions encoded (:meth:`CronFeed.entries`); no socket reads in between."""
+        executions encoded (:meth:`CronFeed.entries`); no socket reads in between.
+        A revocation closes its token's sockets before any later record goes on."""
         for change in changes:
+            revocation = change.revocation
+            if revocation is not None:
+                self.revoke(revocation)
+                continue
             self.board.put(change)
             self.metrics.feed_changes.inc()
         for entry in (cron or {}).values():
@@ -479,24 +490,6 @@ class Hub:
                 log.warning("change feed interrupted (%s); resuming from seq %s", exc, seq)
             await asyncio.sleep(1.0)
 
-    async def _sweep(self) -> None:
-        """Notice tokens revoked by other processes."""
-        while True:
-            await asyncio.sleep(self.recheck_seconds)
-            if not self.clients:
-                continue
-            try:
-                found = await self.deck.tokens.list_tokens()
-                live = {t.id for t in found if t.revoked_at is None}
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("token re-check failed: %s", exc)
-                continue
-            for client in list(self.clients):
-                if client.principal.token_id not in live:
-                    client.drop(CLOSE_REVOKED, "token revoked")
-
     async def catch_up(self, client: Client, since: int) -> list[str]:
         """Current state of every record the client may see that changed after
         ``since``, in seq order (every topic it subscribed to)."""
@@ -514,6 +507,13 @@ class Hub:
                     limit *= 2
                     continue
                 changes = whole
+            revoked = _own_revocation(changes, client.principal.token_id)
+            if revoked is not None:
+                # The store may already hold what was written after the revocation;
+                # the client gets nothing past it.
+                changes = changes[:revoked]
+                client.drop(CLOSE_REVOKED, "token revoked")
+                full = False
             if client.cron:
                 cron = await self._encode_cron(changes)
                 for index, change in enumerate(changes):
@@ -534,3 +534,14 @@ class Hub:
         # Board entries up to here are covered by what the store just returned.
         client.cursor = max(client.cursor, cursor)
         return messages
+
+
+def _own_revocation(changes: Sequence[Change], token_id: int | None) -> int | None:
+    """The index of the revocation of ``token_id`` among ``changes``, or None."""
+    if token_id is None:
+        return None
+    for index, change in enumerate(changes):
+        revocation = change.revocation
+        if revocation is not None and revocation.token_id == token_id:
+            return index
+    return None

@@ -143,10 +143,8 @@ async def revoke_token(
 ) -> JSONResponse:
     check_text("name", name)
     ctx = context(request)
-    found = await ctx.deck.tokens.list_tokens()
-    ids = [t.id for t in found if t.name == name and t.revoked_at is None]
+    # Every API process closes the token's sockets when its feed reads the revocation
+    # (docs/feed.md, "Revocations"), this one included.
     if not await ctx.deck.tokens.revoke_token(name):
         raise not_found("token")
-    for token_id in ids:
-        ctx.hub.close_token(token_id)  # this process's sockets close now
     return JSONResponse({"success": True, "message": f"Token {name} revoked"})

@@ -201,9 +201,9 @@ class JobStore(Protocol):
 
     # --- change feed ----------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
-        """Current state of every record (job, schedule, execution) whose seq > ``seq``,
-        ordered by seq. About ``limit`` records: a page never ends inside the group of
-        records that share a seq (it grows to take the whole group)."""
+        """Current state of every record (job, schedule, execution, revocation) whose
+        seq > ``seq``, ordered by seq. About ``limit`` records: a page never ends inside
+        the group of records that share a seq (it grows to take the whole group)."""
 
     async def last_seq(self) -> int: ...
 
@@ -227,7 +227,10 @@ class TokenStore(Protocol):
 
     async def list_tokens(self) -> list[Token]: ...
 
-    async def revoke_token(self, name: str, now: datetime) -> bool: ...
+    async def revoke_token(self, name: str, now: datetime) -> bool:
+        """Revoke the live token ``name`` (False: none) and end its grants, in one
+        transaction that writes a :class:`~jobdeck.domain.feed.Revocation` to the
+        change feed with the feed's seq rules (docs/feed.md, "Revocations")."""
 
     async def touch_token(self, token_id: int, now: datetime) -> None:
         """Record that the token was just used (``last_used_at``)."""

@@ -673,17 +673,17 @@ SELECT * FROM (
 ) newest ORDER BY id
 
 -- name: changes_since
--- One statement, so one snapshot for jobs, executions and schedules. Records are
--- ordered by seq, then jobs, executions, schedules (a job's execution and schedule
--- take its seq in the jobs trigger), then id. About `limit` records: the page is cut
+-- One statement, so one snapshot for jobs, executions, schedules and revocations.
+-- Records are ordered by seq, then jobs, executions, schedules (a job's execution and
+-- schedule take its seq in the jobs trigger), revocations (a seq of their own), then id. About `limit` records: the page is cut
 -- at `cut`, the seq of the limit-th record of all three tables together, and takes
 -- every record with seq <= cut, so a group sharing one seq is never split and a
 -- follower resuming after the page's last seq never skips a record.
 -- Why every record up to `cut` is read: a table's first `limit` records reach at
 -- least `cut` (the limit-th record of the union is no later than the limit-th of any
 -- one table). Jobs, the busy table, are read once (`page`) and completed at the edge;
--- the cron tables are small and read again by range. Cron records travel as jsonb
--- (`_record`) beside the job columns (NULL for them), so one result holds all three.
+-- the cron and token tables are small and read again by range. Their records travel
+-- as jsonb (`_record`) beside the job columns (NULL for them), so one result holds all.
 WITH page AS MATERIALIZED (
     SELECT * FROM jobdeck_jobs WHERE seq > %(seq)s::bigint ORDER BY seq, id
     LIMIT %(limit)s::int
@@ -696,10 +696,15 @@ cron_seqs AS (
     SELECT seq FROM jobdeck_cron_jobs WHERE seq > %(seq)s::bigint ORDER BY seq
     LIMIT %(limit)s::int
 ),
+revoked_seqs AS (
+    SELECT revoked_seq AS seq FROM jobdeck_tokens WHERE revoked_seq > %(seq)s::bigint
+    ORDER BY revoked_seq LIMIT %(limit)s::int
+),
 cut AS MATERIALIZED (
     SELECT coalesce(
         (SELECT seq FROM (SELECT seq FROM page UNION ALL SELECT seq FROM exe_seqs
-                          UNION ALL SELECT seq FROM cron_seqs) a
+                          UNION ALL SELECT seq FROM cron_seqs
+                          UNION ALL SELECT seq FROM revoked_seqs) a
          ORDER BY seq OFFSET %(limit)s::int - 1 LIMIT 1),
         9223372036854775807) AS seq
 ),
@@ -724,6 +729,11 @@ SELECT * FROM (
     SELECT c.seq, 2, c.id, to_jsonb(c), (NULL::jobdeck_jobs).*
     FROM jobdeck_cron_jobs c
     WHERE c.seq > %(seq)s::bigint AND c.seq <= (SELECT seq FROM cut)
+    UNION ALL
+    SELECT t.revoked_seq, 3, t.id, jsonb_build_object('id', t.id, 'name', t.name),
+           (NULL::jobdeck_jobs).*
+    FROM jobdeck_tokens t
+    WHERE t.revoked_seq > %(seq)s::bigint AND t.revoked_seq <= (SELECT seq FROM cut)
 ) feed
 ORDER BY _seq, _kind, _id
 
@@ -732,7 +742,8 @@ ORDER BY _seq, _kind, _id
 -- transaction that has not committed yet must not be reported.
 SELECT greatest(coalesce((SELECT max(seq) FROM jobdeck_jobs), 0),
                 (SELECT max(seq) FROM jobdeck_cron_executions),
-                (SELECT max(seq) FROM jobdeck_cron_jobs)) AS seq
+                (SELECT max(seq) FROM jobdeck_cron_jobs),
+                (SELECT max(revoked_seq) FROM jobdeck_tokens)) AS seq
 
 -- name: create_token
 INSERT INTO jobdeck_tokens (name, token_hash, scopes, plugin, store, created_at)
@@ -746,9 +757,21 @@ SELECT * FROM jobdeck_tokens WHERE token_hash = %(token_hash)s AND revoked_at IS
 SELECT * FROM jobdeck_tokens ORDER BY id
 
 -- name: revoke_token
-UPDATE jobdeck_tokens SET revoked_at = %(now)s
-WHERE name = %(name)s AND revoked_at IS NULL
-RETURNING id
+-- A record of the change feed (docs/feed.md, "Revocations"): written like every feed
+-- write, under the feed lock (PostgresStore._write), so its seq commits in order and
+-- a follower reads it before anything written after it. Its grants (login codes,
+-- tickets, sessions) end with it.
+WITH {feed_seq},
+upd AS (
+    UPDATE jobdeck_tokens t SET revoked_at = %(now)s, revoked_seq = s.seq
+    FROM s
+    WHERE t.name = %(name)s AND t.revoked_at IS NULL
+    RETURNING t.id, t.revoked_seq
+),
+ended AS (
+    DELETE FROM jobdeck_grants g USING upd WHERE g.token_id = upd.id
+)
+SELECT upd.id, pg_notify('jobdeck_jobs', upd.revoked_seq::text) AS _n1 FROM upd
 
 -- name: touch_token
 -- Never backwards (processes' clocks differ a little).

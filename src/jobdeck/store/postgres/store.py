@@ -26,7 +26,7 @@ import psycopg
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from jobdeck.domain.feed import Change, Record
+from jobdeck.domain.feed import Change, Record, Revocation
 from jobdeck.domain.ids import new_job_ids
 from jobdeck.domain.job import (
     TERMINAL,
@@ -117,11 +117,14 @@ def _fences(fences: Sequence[Fence]) -> dict[str, Any]:
 
 
 def _record(r: DictRow) -> Record:
-    """A changes_since row: a job's columns, or a cron record as jsonb (``_record``)."""
+    """A changes_since row: a job's columns, or a cron record or a revocation as jsonb
+    (``_record``)."""
     if r["_kind"] == 0:
         return job_of(r)
     if r["_kind"] == 1:
         return execution_of_json(r["_record"])
+    if r["_kind"] == 3:
+        return Revocation(token_id=int(r["_record"]["id"]), name=str(r["_record"]["name"]))
     return cron_job_of_json(r["_record"])
 
 
@@ -472,7 +475,7 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
 
     async def revoke_token(self, name: str, now: datetime) -> bool:
         async def go(conn: Conn) -> bool:
-            rows = await self._rows(conn, "revoke_token", {"name": name, "now": now})
+            rows = await self._write(conn, Q["revoke_token"], {"name": name, "now": now})
             return bool(rows)
 
         return await self._run(go)

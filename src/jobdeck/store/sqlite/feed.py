@@ -1,8 +1,8 @@
-"""The typed change feed of the SQLite store: jobs, executions and schedules after a
-seq, in one order (``Store.changes_since``).
+"""The typed change feed of the SQLite store: jobs, executions, schedules and token
+revocations after a seq, in one order (``Store.changes_since``, docs/feed.md).
 
 Each table is paged on its own (``seq > n ORDER BY seq, id LIMIT limit``, completed
-to the end of its last seq group), all in ONE read transaction, so the three pages
+to the end of its last seq group), all in ONE read transaction, so the pages
 are one snapshot: a transaction's job, execution and schedule rows share a seq and
 are seen together or not at all.
 
@@ -19,16 +19,23 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from jobdeck.domain.feed import Change, Record
+from jobdeck.domain.feed import Change, Record, Revocation
 from jobdeck.store.sqlite.cron_rows import to_cron_job, to_execution
 from jobdeck.store.sqlite.queries import Q
 from jobdeck.store.sqlite.rows import Row, fetch, fetch_many, to_job
 
-# Order among records sharing a seq: jobs, then executions, then schedules (then id).
+
+def _revocation(row: Row) -> Revocation:
+    return Revocation(token_id=int(row["id"]), name=str(row["name"]))
+
+
+# Order among records sharing a seq: jobs, then executions, then schedules, then
+# revocations (then id). A revocation has a transaction, so a seq, of its own.
 _TABLES: tuple[tuple[str, int, Callable[[Row], Record]], ...] = (
     ("changes_since", 0, to_job),
     ("execution_changes_since", 1, to_execution),
     ("cron_changes_since", 2, to_cron_job),
+    ("revocation_changes_since", 3, _revocation),
 )
 
 

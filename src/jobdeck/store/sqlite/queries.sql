@@ -422,7 +422,19 @@ SELECT * FROM tokens WHERE id = ?;
 SELECT * FROM tokens ORDER BY id;
 
 -- name: revoke_token
-UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL;
+-- A record of the change feed at :seq (docs/feed.md, "Revocations"); its grants
+-- (login codes, tickets, sessions) end with it.
+UPDATE tokens SET revoked_at = :now, revoked_seq = :seq
+WHERE name = :name AND revoked_at IS NULL
+RETURNING id;
+
+-- name: end_grants_of_token
+DELETE FROM grants WHERE token_id = ?;
+
+-- name: revocation_changes_since
+-- changes_since for revocations: one token a transaction, so no group to complete.
+SELECT id, name, revoked_seq AS seq FROM tokens
+WHERE revoked_seq > :seq ORDER BY revoked_seq, id LIMIT :limit;
 
 -- name: touch_token
 -- Never backwards (processes' clocks differ a little).

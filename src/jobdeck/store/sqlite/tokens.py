@@ -1,4 +1,4 @@
-"""API tokens and short-lived grants (SPEC §8.1) in the SQLite store: hashes only."""
+"""API tokens and short-lived grants (docs/security.md) in the SQLite store: hashes only."""
 
 from __future__ import annotations
 
@@ -53,8 +53,12 @@ class TokenVerbs:
 
     async def revoke_token(self, name: str, now: datetime) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
-            with Tx(conn):
-                return conn.execute(Q["revoke_token"], (to_ts(now), name)).rowcount > 0
+            with Tx(conn) as t:
+                params = {"now": to_ts(now), "name": name, "seq": t.seq()}
+                revoked = conn.execute(Q["revoke_token"], params).fetchall()
+                for (token_id,) in revoked:
+                    conn.execute(Q["end_grants_of_token"], (token_id,))
+                return bool(revoked)
 
         return await self._db.run(run)
 
