@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -207,7 +206,7 @@ async def test_api_call_as_a_cron_schedule_over_http(api: Api) -> None:
     assert seen["plugin_key"] == "your-plugin-key"
 
 
-PLUGIN = '''
+PLUGIN = """
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
@@ -219,7 +218,7 @@ async def process(request: Request) -> JSONResponse:
 
 def setup(hooks):
     hooks.add_route("/api/my-plugin/process", process, methods=["POST"], scope="jobs:write")
-'''
+"""
 
 
 @pytest.mark.slow
@@ -238,12 +237,14 @@ async def test_api_call_works_from_a_jobdeck_worker_process(tmp_path: Path) -> N
             {"url": "/api/my-plugin/process"},
             created_by=f"token:{token.id}:{token.name}",
         )
-        worker = subprocess.Popen(
-            [str(Path(sys.executable).parent / "jobdeck"), "worker", "--concurrency", "2"],
+        worker = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "jobdeck"),
+            "worker",
+            "--concurrency",
+            "2",
             env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
         )
         try:
 
@@ -253,8 +254,8 @@ async def test_api_call_works_from_a_jobdeck_worker_process(tmp_path: Path) -> N
             await wait_for(done, timeout=60)
         finally:
             worker.terminate()
-            _, err = await asyncio.to_thread(worker.communicate, timeout=30)
+            _, err = await asyncio.wait_for(worker.communicate(), 30)
         finished = await job.refresh()
-        assert finished.status.value == "completed", (finished.error_message, err)
+        assert finished.status.value == "completed", (finished.error_message, err.decode())
         assert finished.result["json"]["caller"] == "worker-test"
         assert finished.result["json"]["pid"] == worker.pid
