@@ -8,11 +8,22 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from jobdeck.api import background_jobs, cron_jobs, errors, jobs_v1, ops, session, ws
+from jobdeck.api import (
+    background_jobs,
+    bulk,
+    cron_jobs,
+    errors,
+    insights,
+    jobs_v1,
+    ops,
+    session,
+    ws,
+)
 from jobdeck.api.context import ApiContext
 from jobdeck.api.hub import QUEUE_SIZE, SEND_TIMEOUT, Hub
 from jobdeck.api.limits import BODY_LIMIT, BodyLimit
 from jobdeck.api.metrics import Metrics, RequestLog
+from jobdeck.ui import routes as ui
 
 
 def create_app(
@@ -53,7 +64,7 @@ def create_app(
         version="0.1.0",
         description="Durable background jobs, cron schedules and live progress tracking.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # the UI serves /docs from installed assets (jobdeck.ui.routes)
         redoc_url=None,
     )
     app.state.ctx = ctx
@@ -61,10 +72,13 @@ def create_app(
     for router in (
         ops.router,
         session.router,
+        bulk.router,  # before jobs_v1: /jobs/bulk is not a job id
+        insights.router,
         jobs_v1.router,
         background_jobs.router,
         cron_jobs.router,
         ws.router,
+        ui.router,
     ):
         app.include_router(router)
     for router in routers:

@@ -52,6 +52,15 @@ def origin_matches_host(connection: HTTPConnection) -> bool:
     return _netloc(parts.scheme, parts.netloc) == _netloc(scheme, host)
 
 
+def cookie_write_allowed(request: Request) -> bool:
+    """CSRF rule for requests that ride the session cookie: a state-changing one must
+    carry an Origin naming this server. Browsers send Origin with every such request
+    (fetch, forms), so a missing one means it was not made by our pages. SameSite=Strict
+    already keeps other sites from sending the cookie; this is the second lock, for
+    browsers and proxies that do not honour it (docs/ui.md, "Sessions and CSRF")."""
+    return request.method in SAFE_METHODS or origin_matches_host(request)
+
+
 async def identify(ctx: ApiContext, connection: HTTPConnection) -> Principal | None:
     """Bearer header first, then the session cookie; None when neither is valid."""
     secret = bearer_secret(connection)
@@ -87,16 +96,10 @@ def require(scope: str | None) -> Callable[..., Awaitable[Principal]]:
                 if request.headers.get("authorization") or request.cookies.get(SESSION_COOKIE)
                 else "authentication required: send Authorization: Bearer <token>"
             )
-        uses_cookie = bearer_secret(request) is None
-        # SameSite=Strict already blocks cross-site sends; the Origin check is the
-        # second lock for browsers that do not honour it.
-        if (
-            uses_cookie
-            and request.method not in SAFE_METHODS
-            and "origin" in request.headers
-            and not origin_matches_host(request)
-        ):
-            raise forbidden("cross-origin request with a session cookie")
+        if bearer_secret(request) is None and not cookie_write_allowed(request):
+            raise forbidden(
+                "a state-changing request with a session cookie needs an Origin naming this server"
+            )
         if scope is not None and not principal.can(scope):
             raise forbidden(f"this token lacks the {scope} scope")
         request.state.principal = principal

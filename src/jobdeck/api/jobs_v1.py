@@ -65,6 +65,28 @@ def scoped_filters(
     return {"store_id": principal.store or store_id, "plugin_id": principal.plugin or plugin_id}
 
 
+# ``sort`` in the API's camelCase → the deck's keys (domain.listing.JOB_SORT_KEYS).
+SORT_KEYS = {
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+    "priority": "priority",
+    "name": "name",
+    "status": "status",
+    "progress": "progress",
+}
+
+
+def sort_key(value: str | None) -> str | None:
+    if not value:
+        return None
+    key = SORT_KEYS.get(value.removeprefix("-"))
+    if key is None:
+        raise ValidationError(
+            f"sort must be one of {', '.join(SORT_KEYS)} (prefix - for descending), not {value!r}"
+        )
+    return ("-" if value.startswith("-") else "") + key
+
+
 async def visible_job(request: Request, principal: Principal, job_id: str) -> Any:
     """The job, or 404 when it is unknown or outside the token's binding."""
     check_text("jobId", job_id)
@@ -87,6 +109,14 @@ async def list_jobs(
     q: Annotated[str | None, Query(max_length=s.SHORT)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    sort: Annotated[
+        str | None,
+        Query(
+            max_length=20,
+            description="createdAt (default -createdAt: newest first), updatedAt, priority, "
+            "name, status or progress; a leading - sorts descending",
+        ),
+    ] = None,
 ) -> JSONResponse:
     for name, value in (("type", type), ("source", source), ("storeId", storeId), ("q", q)):
         check_text(name, value)
@@ -100,7 +130,7 @@ async def list_jobs(
         **scoped_filters(principal, storeId, pluginId),
     }
     deck = context(request).deck
-    jobs = await deck.get_jobs(**filters, limit=limit, offset=offset)
+    jobs = await deck.get_jobs(**filters, limit=limit, offset=offset, sort=sort_key(sort))
     total = await deck.count_jobs(**filters)
     return JSONResponse(
         {
@@ -171,9 +201,17 @@ async def get_job(request: Request, principal: Reader, jobId: JobId) -> JSONResp
 @router.get(
     "/jobs/{jobId}/history", responses={200: {"model": s.EventList}, **error_responses(404)}
 )
-async def history(request: Request, principal: Reader, jobId: JobId) -> JSONResponse:
+async def history(
+    request: Request,
+    principal: Reader,
+    jobId: JobId,
+    after: Annotated[
+        int | None,
+        Query(ge=0, le=2**62, description="only events after this event id, oldest first"),
+    ] = None,
+) -> JSONResponse:
     await visible_job(request, principal, jobId)
-    events = await context(request).deck.get_history(jobId)
+    events = await context(request).deck.get_history(jobId, after=after)
     return ok([s.event_camel(e) for e in events])
 
 

@@ -1,11 +1,11 @@
-"""Operations endpoints (SPEC §10): health, metrics, and the placeholder home page."""
+"""Operations endpoints (SPEC §10): health and metrics (the UI is jobdeck.ui)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from jobdeck.api.auth import any_token
 from jobdeck.api.context import context
@@ -13,12 +13,6 @@ from jobdeck.api.schemas import error_responses
 from jobdeck.tokens import Principal
 
 router = APIRouter(tags=["operations"])
-
-HOME = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>jobdeck</title></head>
-<body><h1>jobdeck</h1><p>The API is up. The web UI arrives in a later release;
-meanwhile see <a href="/docs">the API documentation</a>.</p></body></html>"""
-
 
 @router.get("/health", responses={200: {"description": "the API and its store answer"}})
 async def health(request: Request) -> JSONResponse:
@@ -44,8 +38,3 @@ async def metrics(
     return Response(
         ctx.metrics.render(counts), media_type="text/plain; version=0.0.4; charset=utf-8"
     )
-
-
-@router.get("/", include_in_schema=False)
-async def home() -> HTMLResponse:
-    return HTMLResponse(HOME)

@@ -1,8 +1,9 @@
 """Browser login (SPEC §8.1) and token administration.
 
-``GET /login?code=`` trades a single-use login code (printed on first run) for a
-session cookie: HttpOnly (scripts cannot read it), SameSite=Strict (other sites
-cannot send it). ``POST /api/v1/session`` does the same for a pasted token.
+The login link's single-use code (printed on first run) is traded for a session
+cookie by the UI's ``/login`` page (``jobdeck.ui.routes``); ``POST /api/v1/session``
+does the same for a pasted token. The cookie is HttpOnly (scripts cannot read it)
+and SameSite=Strict (other sites cannot send it).
 The session is a grant tied to the token, so revoking the token ends it.
 """
 
@@ -10,12 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse, Response
 
 from jobdeck import tokens
 from jobdeck.api import schemas as s
-from jobdeck.api.auth import SESSION_COOKIE, AdminOnly, origin_matches_host
+from jobdeck.api.auth import SESSION_COOKIE, AdminOnly, cookie_write_allowed, origin_matches_host
 from jobdeck.api.context import context
 from jobdeck.api.errors import ApiError, forbidden, not_found, unauthorized
 from jobdeck.api.schemas import error_responses, iso
@@ -27,10 +28,6 @@ router = APIRouter(tags=["auth"])
 # Answers that carry or consume secrets: never cached, and the code in the URL
 # never leaks through a Referer header.
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-
-LOGIN_FAILED = """<!doctype html><meta charset="utf-8"><title>jobdeck: login</title>
-<p>This login link is invalid, used or expired. Run <code>jobdeck token create</code>
-or restart with a fresh link.</p>"""
 
 
 def set_session(request: Request, response: Response, secret: str) -> None:
@@ -49,21 +46,6 @@ async def open_session(request: Request, response: Response, token: Token) -> No
     deck = context(request).deck
     secret = await deck.tokens.issue_grant("session", token.id, tokens.SESSION_TTL)
     set_session(request, response, secret)
-
-
-@router.get("/login", include_in_schema=False)
-async def login_link(
-    request: Request, code: Annotated[str, Query(max_length=512)] = ""
-) -> Response:
-    ctx = context(request)
-    await ctx.ready()
-    deck = ctx.deck
-    token = await deck.tokens.redeem_grant("login", code, consume=True)
-    if token is None:
-        return HTMLResponse(LOGIN_FAILED, 401, headers=NO_STORE)
-    response = RedirectResponse("/", status_code=303, headers=NO_STORE)
-    await open_session(request, response, token)
-    return response
 
 
 @router.post(
@@ -88,6 +70,8 @@ async def logout(request: Request) -> JSONResponse:
     ctx = context(request)
     await ctx.ready()
     secret = request.cookies.get(SESSION_COOKIE)
+    if secret and not cookie_write_allowed(request):
+        raise forbidden("logging out needs an Origin naming this server")
     if secret:
         await ctx.deck.tokens.redeem_grant("session", secret, consume=True)
     response = JSONResponse({"success": True, "message": "Logged out"})

@@ -1,0 +1,1 @@
+"""The admin web UI (SPEC §9; docs/ui.md)."""
