@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from jobdeck.cli.admin import cleanup, migrate
+from jobdeck.cli.admin import backup, cleanup, migrate
 from jobdeck.cli.common import debug_enabled, global_options
 from jobdeck.cli.cron import cron
 from jobdeck.cli.enqueue import enqueue
@@ -51,7 +51,7 @@ def main() -> None:
     """jobdeck: durable background jobs with live progress."""
 
 
-for command in (serve, worker, scheduler, enqueue, jobs, cron, watch, cleanup, migrate):
+for command in (serve, worker, scheduler, enqueue, jobs, cron, watch, cleanup, migrate, backup):
     main.add_command(command)
 
 

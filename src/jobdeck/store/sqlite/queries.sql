@@ -14,6 +14,20 @@ PRAGMA cache_size = -32000;
 -- name: watch_setup
 PRAGMA busy_timeout = 0;
 
+-- name: backup_source_setup
+-- jobdeck backup (store/sqlite/backup.py): wait for a busy moment to pass.
+PRAGMA busy_timeout = 10000;
+
+-- name: backup_finish
+-- The copy as one self-contained file (no -wal beside it), then checked.
+PRAGMA journal_mode = DELETE;
+
+-- name: backup_check
+PRAGMA quick_check;
+
+-- name: backup_summary
+SELECT (SELECT count(*) FROM jobs), (SELECT coalesce(max(version), 0) FROM schema_version);
+
 -- name: data_version
 PRAGMA data_version;
 
