@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types unit install clean bench
+.PHONY: run test lint types unit install clean bench chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,14 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) lint types
+# The browser tests (tests/e2e/test_ui_*.py) drive Debian's chromium. Installed here
+# only when missing and we are root (as CI is); otherwise those tests skip, saying why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium is missing: the browser tests will skip"
+
+test: $(STAMP) chromium lint types
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
