@@ -26,10 +26,6 @@ STATUSES = ("active", "paused", "inactive")
 MAX_TAGS = 50
 
 
-def _optional_count(what: str) -> Callable[[Any], int | None]:
-    return lambda value: None if value is None else inputs.count(value, what)
-
-
 def _choice(kind: Any, what: str) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
         try:
@@ -61,14 +57,23 @@ def _tags(value: Any) -> tuple[str, ...]:
     return tuple(inputs.required(tag, "tags[]") for tag in value)
 
 
-def _positive(what: str) -> Callable[[Any], int]:
+INT32 = 2**31 - 1  # what both databases keep in the schedule's integer columns
+MAX_GRACE = 7 * 24 * 3600  # a week: later than that, a tick is missed
+
+
+def _bounded(what: str, low: int = 0, high: int = INT32) -> Callable[[Any], int]:
     def check(value: Any) -> int:
         number = inputs.count(value, what)
-        if number < 1:
-            raise ValidationError(f"{what} must be at least 1")
+        if not low <= number <= high:
+            raise ValidationError(f"{what} must be from {low} to {high}")
         return number
 
     return check
+
+
+def _max_failures(value: Any) -> int | None:
+    """0 means never pause."""
+    return _bounded("max_failures")(value) or None
 
 
 _CHECKS: dict[str, Callable[[Any], Any]] = {
@@ -81,15 +86,15 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "plugin_id": lambda value: inputs.text(value, "plugin_id"),
     "store_id": lambda value: inputs.text(value, "store_id"),
     "is_active": lambda value: inputs.flag(value, "is_active"),
-    "max_runs": lambda value: None if value is None else _positive("max_runs")(value),
-    "max_failures": lambda value: None if value is None else _positive("max_failures")(value),
-    "timeout_seconds": lambda value: inputs.count(value, "timeout_seconds"),
+    "max_runs": _bounded("max_runs", low=1),
+    "max_failures": _max_failures,
+    "timeout_seconds": _bounded("timeout_seconds"),
     "misfire_policy": _choice(MisfirePolicy, "misfire_policy"),
-    "misfire_grace_seconds": lambda value: inputs.count(value, "misfire_grace_seconds"),
+    "misfire_grace_seconds": _bounded("misfire_grace_seconds", high=MAX_GRACE),
     "overlap_policy": _choice(OverlapPolicy, "overlap_policy"),
     "tags": _tags,
     "priority": Priority.parse,
-    "max_retries": lambda value: inputs.count(value, "max_retries"),
+    "max_retries": _bounded("max_retries"),
     "show_notification": lambda value: inputs.flag(value, "show_notification"),
 }
 assert _CHECKS.keys() == FIELDS, "every field has its check"

@@ -42,7 +42,9 @@ def seedish(**changes: Any) -> dict[str, Any]:
             "configuration",
         ),
         ({"misfire_policy": "sometimes"}, ValidationError, "misfire_policy must be one of"),
-        ({"max_runs": 0}, ValidationError, "max_runs must be at least 1"),
+        ({"max_runs": 0}, ValidationError, "max_runs must be from 1 to 2147483647"),
+        ({"timeout_seconds": 2**40}, ValidationError, "timeout_seconds must be from 0 to"),
+        ({"misfire_grace_seconds": 2**40}, ValidationError, "misfire_grace_seconds must be"),
         ({"name": None}, ValidationError, "name is required"),
         ({"colour": "red"}, ValidationError, "unknown field(s): colour"),
     ],
@@ -74,6 +76,12 @@ async def test_a_name_is_unique_per_plugin_and_store(deck: JobDeck) -> None:
     with pytest.raises(ValidationError, match="2 cron jobs are named 'n'"):
         await deck.crons.resolve("n")
     assert (await deck.crons.resolve(str(other.id))).id == other.id
+
+
+async def test_max_failures_zero_never_pauses(deck: JobDeck) -> None:
+    assert (await deck.add_cron_job(**seedish(max_failures=0))).definition.max_failures is None
+    default = await deck.add_cron_job(**seedish(name="d", max_failures=None))
+    assert default.definition.max_failures == 5
 
 
 async def test_update_recomputes_the_next_run(deck: JobDeck) -> None:

@@ -624,3 +624,18 @@ def test_catch_up_across_dst_matches_the_forward_fire_times(
         assert following == cron.next_after(expected[cut])
     due, _ = due_ticks(cron, start, now, 0, CATCH_UP)
     assert due == expected
+
+
+def test_on_time_ticks_are_bounded_too() -> None:
+    """A week's grace on an every-second schedule down for a day: the latest 100 run."""
+    every_second = parse("* * * * * *")
+    now = datetime(2026, 5, 2, 12, 0, 0, 500_000, tzinfo=UTC)
+    started = time.perf_counter()
+    due, following = due_ticks(
+        every_second, now - timedelta(days=1), now, 7 * 86400, MisfirePolicy.CATCH_UP
+    )
+    assert time.perf_counter() - started < 1.0
+    assert len(due) == CATCH_UP_LIMIT
+    assert due[-1] == now.replace(microsecond=0)
+    assert due[0] == due[-1] - timedelta(seconds=CATCH_UP_LIMIT - 1)
+    assert following == due[-1] + timedelta(seconds=1)

@@ -229,3 +229,19 @@ async def test_the_loop_wakes_for_a_new_schedule(deck: JobDeck, tmp_path: Path):
                 await asyncio.sleep(0.05)
         stop.set()
         await asyncio.wait_for(loop, 5)
+
+
+async def test_a_schedule_that_can_no_longer_fire_is_paused_not_spun_on(
+    deck: JobDeck, clock: FrozenClock, scheduler: Scheduler, tmp_path: Path
+):
+    import sqlite3
+
+    broken = await every_minute(deck, name="broken")
+    healthy = await every_minute(deck, name="healthy")
+    # A timezone that vanished from the system's data since the schedule was made.
+    with sqlite3.connect(tmp_path / "cron.db") as conn:
+        conn.execute("UPDATE cron_jobs SET timezone = 'Mars/Olympus' WHERE id = ?", (broken.id,))
+    clock.set(at(12, 1))
+    assert await scheduler.run_once() == 1
+    assert (await deck.crons.get(broken.id)).is_paused
+    assert [e.scheduled_for for e in await executions(deck, healthy)] == [at(12, 1)]

@@ -66,6 +66,7 @@ _FIELD_CHARS = re.compile(r"[0-9a-z*,/\-]+")
 # croniter's field order, into which a leading seconds field is moved (as the sixth).
 _CRONITER_ORDER = ("minute", "hour", "day", "month", "weekday", "second")
 _SECOND = timedelta(seconds=1)
+_INSTANT = timedelta(microseconds=1)  # ticks at or before t: those strictly before t + this
 _TICK = timedelta(microseconds=1)
 
 
@@ -340,7 +341,8 @@ def due_ticks(
     """The ticks to run now for a schedule whose first unfired tick is ``next_run_at``, and
     its new ``next_run_at`` (the first tick strictly after ``now``; None if none ever).
 
-    Ticks in ``[now - grace, now]`` are on time and all run; older ones (from
+    Ticks in ``[now - grace, now]`` are on time and run (the latest
+    :data:`CATCH_UP_LIMIT` of them); older ones (from
     ``next_run_at`` on) are missed and follow ``policy`` (SPEC §7.2): ``skip`` none,
     ``fire_once`` the latest one, standing for all, ``catch_up`` the latest
     :data:`CATCH_UP_LIMIT`. The work is bounded by the on-time ticks plus the ticks kept:
@@ -353,13 +355,16 @@ def due_ticks(
     if next_run_at > now:
         return [], next_run_at
     cutoff = now - timedelta(seconds=max(grace_seconds, 0.0))
+    # On-time ticks, newest first, at most CATCH_UP_LIMIT of them: a long grace on a
+    # frequent schedule after an outage must not become one enormous transaction.
     on_time: list[datetime] = []
-    following: datetime | None = None
-    for tick in cron._forward(max(next_run_at, cutoff), inclusive=True):
-        if tick > now:
-            following = tick
+    first = max(next_run_at, cutoff)
+    for tick in cron._backward(now + _INSTANT):
+        if tick < first or len(on_time) == CATCH_UP_LIMIT:
             break
         on_time.append(tick)
+    on_time.reverse()
+    following = cron.next_after(now)
     missed: list[datetime] = []
     if policy is not MisfirePolicy.SKIP and next_run_at < cutoff:
         keep = 1 if policy is MisfirePolicy.FIRE_ONCE else CATCH_UP_LIMIT

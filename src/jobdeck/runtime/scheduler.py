@@ -27,6 +27,7 @@ logger = logging.getLogger("jobdeck.scheduler")
 
 IDLE_SECONDS = 30.0  # the longest sleep: a backstop should a signal be lost
 ERROR_BACKOFF = 1.0
+RECHECK = 0.05
 BATCH = 100
 
 
@@ -60,12 +61,16 @@ class Scheduler:
         now = self.clock.now()
         try:
             expression = _expression(d.cron_expression, d.timezone)
-        except JobdeckError as exc:  # stored before a rule changed: never fire it
-            logger.error("cron job %d (%s): %s; not fired", cron_job.id, d.name, exc)
+            due, next_run_at = cron.due_ticks(
+                expression, cron_job.next_run_at, now, d.misfire_grace_seconds, d.misfire_policy
+            )
+        except (JobdeckError, ArithmeticError, ValueError) as exc:
+            # Stored before a rule changed (a timezone gone from the system's data, a
+            # limit tightened): it can never fire, and left due it would hold up the
+            # schedules behind it. Pausing shows it in every list; resuming re-checks.
+            logger.error("cron job %d (%s): %s; paused", cron_job.id, d.name, exc)
+            await self.store.set_paused(cron_job.id, True, None, now)
             return 0
-        due, next_run_at = cron.due_ticks(
-            expression, cron_job.next_run_at, now, d.misfire_grace_seconds, d.misfire_policy
-        )
         executions = await self.store.fire(
             cron_job.id,
             cron_job.next_run_at,
@@ -83,8 +88,12 @@ class Scheduler:
         while stop is None or not stop.is_set():
             mark = signals.mark("cron")
             try:
-                await self.run_once()
+                recorded = await self.run_once()
                 delay = await self._until_next()
+                if delay <= 0 and not recorded:
+                    # Still due yet nothing fired (a schedule changed under us): look
+                    # again soon, never spin.
+                    delay = RECHECK
             except Exception:
                 logger.exception("scheduler pass failed")
                 delay = ERROR_BACKOFF
