@@ -489,6 +489,25 @@ async def test_admin_only_types_and_secrets_need_admin(capi: Api, admin: httpx.A
     assert (await writer.get(f"/api/cron-jobs/{purge['id']}")).status_code == 200
 
 
+async def test_only_the_creator_or_an_admin_changes_what_a_schedule_does(
+    capi: Api, admin: httpx.AsyncClient
+) -> None:
+    """Its jobs run as its creator: another token editing the configuration would
+    borrow the creator's rights."""
+    owned = await create(admin, "admin's")
+    writer = capi.client(await capi.token("cron-writer", "cron:write"))
+    path = f"/api/cron-jobs/{owned['id']}"
+    for change in ({"configuration": {"url": "/elsewhere"}}, {"job_type": "api_call"}):
+        refused = await writer.put(path, json=change)
+        assert refused.status_code == 403, change
+        assert "creator" in refused.json()["message"]
+    described = await writer.put(path, json={"description": "renamed", **owned})
+    assert described.status_code == 200  # the same work, described differently
+    mine = await create(writer, "writer's")
+    changed = await writer.put(f"/api/cron-jobs/{mine['id']}", json={"configuration": {"x": 1}})
+    assert changed.status_code == 200
+
+
 async def test_bound_tokens_keep_to_their_own_schedules(
     capi: Api, admin: httpx.AsyncClient
 ) -> None:

@@ -315,3 +315,30 @@ async def test_http_and_ws_share_the_cron_job_json(wapi: Api) -> None:
         message = await recv(ws)
         got = (await admin.get(f"/api/cron-jobs/{created.json()['job']['id']}")).json()["job"]
         assert message["cron_job"] == got
+
+
+async def test_a_moved_schedule_does_not_show_its_old_binding_jobs(tmp_path: Any) -> None:
+    """One execution frame serves every socket that sees the schedule: a job left under
+    the schedule's old store is not embedded (the REST answer does the same per token)."""
+    from jobdeck import JobDeck
+    from jobdeck.api.cronfeed import CronFeed
+
+    async with JobDeck(f"sqlite:///{tmp_path / 'moved.db'}") as deck:
+
+        class Noop(BaseJobHandler):
+            async def execute(self) -> None:
+                return None
+
+        deck.register_job_type("noop", Noop)
+        cron = await deck.add_cron_job(
+            name="m", cron_expression="@daily", job_type="noop", store_id="a"
+        )
+        run = await deck.crons.run_now(cron.id)
+        feed = CronFeed(deck)
+        [entry] = (await feed.entries([Change(run.seq, run)])).values()
+        assert json.loads(entry.text)["execution"]["job"]["store_id"] == "a"
+        moved = await deck.crons.update(cron.id, store_id="b")
+        [_, execution] = (
+            await CronFeed(deck).entries([Change(moved.seq, moved), Change(run.seq, run)])
+        ).values()
+        assert json.loads(execution.text)["execution"]["job"] is None

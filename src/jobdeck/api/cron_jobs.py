@@ -87,6 +87,22 @@ def check_allowed(
         raise forbidden(f"configuration: {refusal}")
 
 
+def check_not_borrowing(principal: Principal, current: CronJob, fields: dict[str, Any]) -> None:
+    """A schedule's jobs act as its creator (``api_call`` calls routes with the
+    creator's rights, docs/builtin-types.md): changing what they do — the job type or
+    the configuration — is for the creator or an admin, else a token could borrow
+    another's rights by editing their schedule."""
+    changes_work = any(
+        key in fields and fields[key] != getattr(current.definition, key)
+        for key in ("job_type", "configuration")
+    )
+    if changes_work and not principal.is_admin and principal.created_by != current.created_by:
+        raise forbidden(
+            "job_type/configuration: only the schedule's creator or an admin may change "
+            "what its jobs do (they run as the creator)"
+        )
+
+
 def bind(principal: Principal, fields: dict[str, Any], *, create: bool) -> None:
     """Hold the fields to the token's binding: a conflicting plugin/store is a 403, a
     bound token's own plugin/store is set (on update too, so a schedule cannot be moved
@@ -255,6 +271,7 @@ async def update_cron_job(
     fields = _definition_fields(body)
     bind(principal, fields, create=False)
     check_allowed(request, principal, fields, current.definition.job_type, fields.get("job_type"))
+    check_not_borrowing(principal, current, fields)
     cron = await context(request).deck.crons.update(id, **fields)
     return JSONResponse({"success": True, "job": _json(request, cron)})
 

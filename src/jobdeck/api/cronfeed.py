@@ -91,12 +91,16 @@ class CronFeed:
                 if jobs is None:
                     jobs = {c.record.job_id: c.record for c in changes if isinstance(c.record, Job)}
                 job = jobs.get(record.job_id or "") or await self._job(record.job_id)
+                owner = await self._owner(record.cron_job_id)
+                if job is not None and owner is not None and _binding(job) != _binding(owner):
+                    # One frame serves every socket that sees the schedule; a job left
+                    # under another binding (the schedule was moved) is not theirs to see.
+                    job = None
                 message = {
                     "type": "execution_update",
                     "seq": change.seq,
                     "execution": execution_json(record, job),
                 }
-                owner = await self._owner(record.cron_job_id)
                 out[index] = CronEntry(change.seq, f"execution:{record.id}", owner, _dump(message))
         return out
 
@@ -122,3 +126,7 @@ class CronFeed:
             return None
         self._remember(found)
         return found
+
+
+def _binding(item: Job | CronJob) -> tuple[str | None, str | None]:
+    return item.plugin_id, item.store_id
