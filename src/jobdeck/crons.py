@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jobdeck import cron_inputs, inputs
+from jobdeck import cron_inputs, inputs, retention
 from jobdeck.domain import cron
 from jobdeck.domain.job import LOCAL_CREATOR
 from jobdeck.domain.schedule import (
@@ -82,6 +82,10 @@ class Crons:
     async def create(self, *, created_by: str = LOCAL, **fields: Any) -> CronJob:
         """A new schedule; CronJobExists (``.existing``) when its name key is taken."""
         definition, expression = self.check(fields)
+        if definition.plugin_id == retention.OWNER:
+            raise ValidationError(
+                f"plugin_id: {retention.OWNER!r} is reserved for jobdeck's own schedules"
+            )
         store = await self._store()
         return await store.insert_cron_job(
             definition, created_by, self._next(definition, expression), self._now()
@@ -113,6 +117,10 @@ class Crons:
         """Upsert the schedules ``plugin`` declares in code (SPEC §7.4); its declared
         schedules missing from ``declared`` are deactivated."""
         checked = []
+        names = [fields.get("name") for fields in declared]
+        twice = sorted({str(name) for name in names if names.count(name) > 1})
+        if twice:
+            raise ValidationError(f"schedule(s) declared twice: {', '.join(twice)}")
         for fields in declared:
             try:
                 definition, expression = self.check(fields)

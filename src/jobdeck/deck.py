@@ -8,7 +8,7 @@ or ``open()``/``close()`` make that explicit.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any, Unpack
@@ -17,7 +17,7 @@ from jobdeck import inputs
 from jobdeck.clock import Clock, SystemClock
 from jobdeck.config import Settings
 from jobdeck.crons import Crons, server_instance
-from jobdeck.domain.feed import Change
+from jobdeck.domain.feed import JOBS, Change
 from jobdeck.domain.job import (
     LOCAL_CREATOR,
     HistoryEvent,
@@ -163,6 +163,7 @@ class JobDeck:
         await self._opened()
 
     async def close(self) -> None:
+        await self.services.aclose()
         if self._store is not None and self._owns_store:
             store, self._store = self._store, None
             await store.close()
@@ -455,11 +456,16 @@ class JobDeck:
 
     # --- change feed --------------------------------------------------------
 
-    async def subscribe(self, since: int = 0) -> AsyncGenerator[Change, None]:
-        """Every change after ``since``: catch-up first, then live, until cancelled."""
+    async def subscribe(
+        self, since: int = 0, *, topics: Collection[str] | None = (JOBS,)
+    ) -> AsyncGenerator[Change, None]:
+        """Every change after ``since``: catch-up first, then live, until cancelled.
+        Jobs only by default; ``topics`` may add ``"cron"`` (schedules and executions),
+        None means every record of the feed."""
         store = await self._opened()
         async for change in follow(store, since, poll_seconds=self.settings.poll_seconds):
-            yield change
+            if topics is None or change.topic in topics:
+                yield change
 
     async def changes_since(self, seq: int, limit: int) -> list[Change]:
         """One page of the change feed: records (jobs, schedules, executions) changed

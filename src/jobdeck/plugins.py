@@ -199,8 +199,13 @@ class PluginManager:
     def names(self) -> list[str]:
         return [plugin.name for plugin in self.plugins]
 
-    async def load(self) -> list[LoadedPlugin]:
-        """Import and set up every plugin found; returns the ones that loaded."""
+    async def load(self, *, declare: bool = False) -> list[LoadedPlugin]:
+        """Import and set up every plugin found; returns the ones that loaded.
+
+        With ``declare`` (the long-running ``serve`` and ``scheduler`` processes), the
+        schedules the plugins declare in code, and the retention schedule, are then
+        upserted: a one-off command run with other settings or an older plugin must not
+        rewrite them."""
         for name, origin, importer in self._discover():
             if name in self.names:
                 logger.warning(
@@ -208,9 +213,10 @@ class PluginManager:
                 )
                 continue
             await self._load_one(name, origin, importer)
-        for plugin in self.plugins:
-            await self._declare(plugin.name, self.schedulers[plugin.name].definitions())
-        await self._declare(retention.OWNER, retention.declarations(self.deck.settings))
+        if declare:
+            for plugin in self.plugins:
+                await self._declare(plugin.name, self.schedulers[plugin.name].definitions())
+            await self._declare(retention.OWNER, retention.declarations(self.deck.settings))
         return list(self.plugins)
 
     async def _declare(self, plugin: str, declared: list[dict[str, Any]]) -> None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Collection, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, Unpack
 
 from jobdeck.clock import Clock
 from jobdeck.config import Settings
 from jobdeck.deck import JOB_FIELDS, JobDeck, JobHandle
-from jobdeck.domain.feed import Change
+from jobdeck.domain.feed import JOBS, Change
 from jobdeck.domain.job import HistoryEvent, Job
 from jobdeck.errors import JobdeckError
 from jobdeck.handlers.base import BaseJobHandler
@@ -223,9 +223,12 @@ class SyncJobDeck:
     def cleanup_old_jobs(self, days: float = 30) -> int:
         return self._call(self.deck.cleanup_old_jobs(days))
 
-    def subscribe(self, since: int = 0) -> Iterator[Change]:
-        """Blocks for each next change; close the iterator to stop following."""
-        feed = self.deck.subscribe(since)
+    def subscribe(
+        self, since: int = 0, *, topics: Collection[str] | None = (JOBS,)
+    ) -> Iterator[Change]:
+        """Blocks for each next change (jobs only unless ``topics`` says otherwise, as
+        :meth:`JobDeck.subscribe`); close the iterator to stop following."""
+        feed = self.deck.subscribe(since, topics=topics)
         try:
             while True:
                 try:

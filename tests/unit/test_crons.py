@@ -47,6 +47,7 @@ def seedish(**changes: Any) -> dict[str, Any]:
         ({"misfire_grace_seconds": 2**40}, ValidationError, "misfire_grace_seconds must be"),
         ({"name": None}, ValidationError, "name is required"),
         ({"colour": "red"}, ValidationError, "unknown field(s): colour"),
+        ({"plugin_id": "jobdeck"}, ValidationError, "reserved"),
     ],
 )
 async def test_bad_schedules_are_refused(
@@ -100,8 +101,10 @@ async def test_retention_days_is_a_daily_cleanup_schedule(tmp_path: Path) -> Non
 
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}", retention_days=7)
     async with JobDeck(settings=settings) as deck:
-        await PluginManager(deck, tmp_path / "none", entry_points=False).load()
-        await PluginManager(deck, tmp_path / "none", entry_points=False).load()  # a restart
+        await PluginManager(deck, tmp_path / "none", entry_points=False).load(declare=True)
+        await PluginManager(deck, tmp_path / "none", entry_points=False).load(
+            declare=True
+        )  # a restart
         [cron] = (await deck.crons.search()).items
         d = cron.definition
         assert (d.job_type, d.configuration) == (
@@ -110,6 +113,21 @@ async def test_retention_days_is_a_daily_cleanup_schedule(tmp_path: Path) -> Non
         )
         assert cron.declared_by == "jobdeck" and cron.scheduled
     async with JobDeck(settings=settings.with_(retention_days=0)) as deck:
-        await PluginManager(deck, tmp_path / "none", entry_points=False).load()
+        await PluginManager(deck, tmp_path / "none", entry_points=False).load(declare=True)
         [cron] = (await deck.crons.search()).items
         assert not cron.definition.is_active  # unset: deactivated, its history kept
+
+
+async def test_a_plugin_declaring_a_name_twice_is_refused(deck: JobDeck) -> None:
+    with pytest.raises(ValidationError, match="declared twice: n"):
+        await deck.crons.declare("p", [seedish(), seedish(cron_expression="@hourly")])
+
+
+async def test_one_off_commands_do_not_declare(tmp_path: Path) -> None:
+    from jobdeck import Settings
+    from jobdeck.plugins import PluginManager
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'o.db'}", retention_days=7)
+    async with JobDeck(settings=settings) as deck:
+        await PluginManager(deck, tmp_path / "none", entry_points=False).load()
+        assert (await deck.crons.search()).total == 0

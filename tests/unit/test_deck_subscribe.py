@@ -95,3 +95,31 @@ async def test_a_log_line_written_by_a_handler_is_streamed(deck: JobDeck) -> Non
         await feed.aclose()
     history = await deck.get_history(job.job_id)
     assert ("log", "hello") in [(event.kind, event.message) for event in history]
+
+
+async def test_subscribers_get_jobs_unless_they_ask_for_cron(tmp_path: Path) -> None:
+    """Seed 1's subscribers keep seeing jobs only; the cron topic is opt-in."""
+
+    class Noop(BaseJobHandler):
+        async def execute(self) -> None:
+            return None
+
+    async with JobDeck(f"sqlite:///{tmp_path / 't.db'}") as deck:
+        deck.register_job_type("noop", Noop)
+        cron = await deck.add_cron_job(name="t", cron_expression="@daily", job_type="noop")
+        await deck.crons.run_now(cron.id)
+        everything = await deck.changes_since(0, 1000)
+
+        async def kinds(count: int, **options: object) -> list[str]:
+            seen: list[str] = []
+            async with asyncio.timeout(5):
+                async for change in deck.subscribe(0, **options):  # type: ignore[arg-type]
+                    seen.append(change.topic)
+                    if len(seen) == count:
+                        return seen
+            return seen
+
+        jobs = [c for c in everything if c.topic == "jobs"]
+        assert await kinds(len(jobs)) == ["jobs"] * len(jobs)
+        both = await kinds(len(everything), topics=("jobs", "cron"))
+        assert both == [c.topic for c in everything] and "cron" in both

@@ -377,7 +377,7 @@ async def test_schedules_are_declared_once_every_plugin_has_loaded(
     )
     write(folder, "quiet.py", "def setup(hooks):\n    pass\n")
     write(folder, "broken.py", "def setup(hooks):\n    hooks.add_cron_job(name='b')\n    1/0\n")
-    await manager_for(deck).load()
+    await manager_for(deck).load(declare=True)
     # A failed plugin keeps its own; "jobdeck" declares the retention schedule (none here).
     assert set(deck.crons.declared) == {"nightly", "quiet", "jobdeck"}
     assert deck.crons.declared["jobdeck"] == []

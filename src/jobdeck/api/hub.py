@@ -481,7 +481,7 @@ class Hub:
             # harmless: the board keeps one entry per record).
             since = max(0, seq - 1)
             try:
-                async for change in self.deck.subscribe(since=since):
+                async for change in self.deck.subscribe(since=since, topics=None):
                     queue.put_nowait(change)
                     seq = change.seq
             except asyncio.CancelledError:
