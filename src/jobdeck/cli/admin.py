@@ -63,7 +63,7 @@ def backup(ctx: click.Context, path: Path) -> None:
     if not url.startswith("sqlite:"):
         raise click.ClickException(
             "jobdeck backup copies SQLite stores; for PostgreSQL use pg_dump "
-            "(e.g. pg_dump --format=custom --file=jobdeck.dump \"$JOBDECK_DATABASE_URL\")"
+            '(e.g. pg_dump --format=custom --file=jobdeck.dump "$JOBDECK_DATABASE_URL")'
         )
     from jobdeck.store.sqlite.backup import backup as copy_store
     from jobdeck.store.sqlite.connection import database_path

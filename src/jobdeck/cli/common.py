@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -13,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import click
 
 from jobdeck.config import Settings
+from jobdeck.runtime.worker import HANDLER_THREAD
 
 if TYPE_CHECKING:
     from jobdeck.deck import JobDeck
@@ -81,11 +84,32 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
+def exit_abandoning_handlers(code: int) -> None:
+    """Exit with ``code`` even if sync handlers abandoned after the shutdown grace still
+    run in their threads. Their jobs were already released (docs/lifecycle.md,
+    "Stopping a worker"), but the interpreter would wait for the threads at exit
+    (concurrent.futures joins its workers), keeping a stopped worker alive."""
+    lingering = [
+        t for t in threading.enumerate() if t.name.startswith(HANDLER_THREAD) and t.is_alive()
+    ]
+    if not lingering:
+        return
+    logging.getLogger("jobdeck.cli").warning(
+        "exiting with %d sync handler(s) still running; their jobs were released",
+        len(lingering),
+    )
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 @asynccontextmanager
 async def open_deck(
-    settings: Settings, *, plugins: bool = False
+    settings: Settings, *, plugins: bool = False, declare: bool = False
 ) -> AsyncIterator[tuple[JobDeck, PluginManager | None]]:
-    """An open deck, with the plugins loaded (and their handlers registered) if asked."""
+    """An open deck, with the plugins loaded (and their handlers registered) if asked;
+    ``declare``: also upsert their code-defined schedules (serve and scheduler only)."""
     from jobdeck.deck import JobDeck
     from jobdeck.plugins import PluginManager
 
@@ -95,7 +119,7 @@ async def open_deck(
         manager = None
         if plugins:
             manager = PluginManager(deck, settings.plugins_dir)
-            await manager.load()
+            await manager.load(declare=declare)
         yield deck, manager
     finally:
         await deck.close()

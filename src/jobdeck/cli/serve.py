@@ -9,6 +9,7 @@ import logging
 import click
 
 from jobdeck.cli.common import (
+    exit_abandoning_handlers,
     global_options,
     open_deck,
     redact_url,
@@ -52,7 +53,7 @@ def serve(
             return await serve_until(stop)
 
     async def serve_until(stop: asyncio.Event) -> int:
-        async with open_deck(settings, plugins=True) as (deck, manager):
+        async with open_deck(settings, plugins=True, declare=True) as (deck, manager):
             assert manager is not None
             # api_call jobs may run before the API starts; it replaces this app with
             # the one it serves.
@@ -84,4 +85,6 @@ def serve(
                 after_start=lambda: manager.run_action("init"),
             )
 
-    ctx.exit(run(main()))
+    code = run(main())
+    exit_abandoning_handlers(code)
+    ctx.exit(code)

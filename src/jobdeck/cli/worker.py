@@ -8,6 +8,7 @@ import logging
 import click
 
 from jobdeck.cli.common import (
+    exit_abandoning_handlers,
     global_options,
     open_deck,
     redact_url,
@@ -53,4 +54,6 @@ def worker(ctx: click.Context, concurrency: int | None) -> None:
                 services, stop, grace=settings.shutdown_grace_seconds + 5
             )
 
-    ctx.exit(run(main()))
+    code = run(main())
+    exit_abandoning_handlers(code)
+    ctx.exit(code)

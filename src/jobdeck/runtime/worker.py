@@ -54,6 +54,8 @@ from jobdeck.store.base import Store
 
 logger = logging.getLogger("jobdeck.worker")
 
+HANDLER_THREAD = "jobdeck-handler"  # sync handlers' threads (cli: exit_abandoning_handlers)
+
 QUICK_BEAT = 0.5  # seconds: the earliest a job change brings the next heartbeat
 COMPLETE_DELAY = 0.005  # seconds completions may wait to share one write
 GATHER_DELAY = 0.002  # seconds a busy worker may wait for more free slots before claiming
@@ -163,7 +165,7 @@ class Worker:
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[None]:
-        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="jobdeck-handler")
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=HANDLER_THREAD)
         self._completions = _Completions(self.store, self.clock, self.stats)
         beats = asyncio.create_task(self._heartbeat_loop())
         presence = asyncio.create_task(self._presence_loop())
