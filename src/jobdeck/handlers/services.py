@@ -7,11 +7,16 @@ clock and an ``environ`` of their choosing.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import ssl
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from jobdeck.clock import Clock
 from jobdeck.config import Settings
@@ -21,8 +26,6 @@ from jobdeck.handlers.builtin.egress import EgressGuard, GuardedTransport, guard
 from jobdeck.store.base import Store
 
 if TYPE_CHECKING:
-    import httpx
-
     from jobdeck.handlers.builtin.mailer import SmtpConfig
     from jobdeck.handlers.builtin.querydb import QueryDatabase
     from jobdeck.tokens import Principal
@@ -55,12 +58,41 @@ class Services:
         self.template_dirs: list[Path] = []  # added by plugins; searched before the default
         self._cleanup_targets: dict[str, CleanupTarget] = {}
         self._identities = identities
+        self._http: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GuardedTransport] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._tls_context: ssl.SSLContext | None = None
+        self._closing: set[asyncio.Task[None]] = set()
         self._api: ApiTransports | None = None
 
     # --- outbound HTTP (always through the egress guard) ----------------------
 
     def http_transport(self) -> GuardedTransport:
-        return GuardedTransport(self.egress)
+        """The guarded transport of this event loop, shared by every attempt (callers do
+        not close it). Sharing keeps connections alive between webhooks to one host
+        name and builds the TLS context once: a new transport per request cost more CPU
+        than the request (bench/webhook.py). A changed ``egress`` gets a new one."""
+        loop = asyncio.get_running_loop()
+        current = self._http.get(loop)
+        if current is None or current.guard is not self.egress:
+            if current is not None:
+                closing = loop.create_task(current.aclose())
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
+            current = GuardedTransport(self.egress, verify=self._tls())
+            self._http[loop] = current
+        return current
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._tls_context is None:
+            self._tls_context = httpx.create_ssl_context()
+        return self._tls_context
+
+    async def aclose(self) -> None:
+        """Close this loop's shared connections (the deck does when it closes)."""
+        current = self._http.pop(asyncio.get_running_loop(), None)
+        if current is not None:
+            await current.aclose()
 
     def http_client(self, **options: Any) -> httpx.AsyncClient:
         return guarded_client(self.egress, **options)

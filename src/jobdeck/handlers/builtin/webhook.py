@@ -112,11 +112,7 @@ class WebhookHandler(BuiltinHandler):
         seconds = config.get("timeout", 30_000) / 1000
         request = httpx.Request(method, url, headers=headers, content=content)
         request.extensions["timeout"] = httpx.Timeout(seconds).as_dict()
-        transport = self.services.http_transport()
-        try:
-            return await self._send(transport, request, seconds)
-        finally:
-            await transport.aclose()
+        return await self._send(self.services.http_transport(), request, seconds)
 
     async def _send(
         self, transport: httpx.AsyncBaseTransport, request: httpx.Request, seconds: float
