@@ -39,7 +39,7 @@ def scheduler(ctx: click.Context) -> None:
             return await fire_until(stop)
 
     async def fire_until(stop: asyncio.Event) -> int:
-        async with open_deck(settings, plugins=True) as (deck, manager):
+        async with open_deck(settings, plugins=True, declare=True) as (deck, manager):
             assert manager is not None
             services: dict[str, Service] = {"scheduler": deck.run_scheduler}
             logger.info(
