@@ -226,7 +226,7 @@ async def test_login_link_posts_back_before_it_sets_the_cookie(api: Api) -> None
     shown = await browser.get(f"/login?code={code}")  # a link previewer stops here
     assert shown.status_code == 200 and "set-cookie" not in shown.headers
     assert shown.headers["cache-control"] == "no-store"
-    assert shown.headers["referrer-policy"] == "no-referrer"
+    assert shown.headers["referrer-policy"] == "same-origin"
     foreign = await browser.post(
         "/login", data={"code": code}, headers={"Origin": "http://evil.example"}
     )

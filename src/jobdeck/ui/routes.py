@@ -166,7 +166,9 @@ async def login(
         # Posted back by login-link.js (see the module docstring); the code stays out
         # of Referer headers and caches.
         response = render(request, "login_link.html", title="Log in", code=code)
-        response.headers.update(NO_STORE)
+        # same-origin, not no-referrer: under no-referrer the browser sends the post's
+        # Origin as "null", which the post refuses. No other site ever gets a Referer.
+        response.headers.update({**NO_STORE, "Referrer-Policy": "same-origin"})
         return response
     return render(request, "login.html", title="Log in", next=_safe_next(next))
 

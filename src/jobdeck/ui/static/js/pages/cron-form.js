@@ -63,9 +63,11 @@ async function preview() {
   const runs = document.getElementById("preview-runs");
   const error = document.getElementById("cron_expression-error");
   const input = form.elements.cron_expression;
+  const box = document.getElementById("preview");
   if (!expression) {
     human.textContent = "";
     runs.replaceChildren();
+    box.hidden = true;
     return;
   }
   const mine = ++previewSeq;
@@ -80,11 +82,13 @@ async function preview() {
     input.removeAttribute("aria-invalid");
     form.elements.timezone.removeAttribute("aria-invalid");
     human.textContent = answer.description_human;
+    box.hidden = false;
     runs.replaceChildren(...answer.next_runs.map((t) => el("li", {}, timeEl(t, false), " ", el("span", { class: "muted" }, `(${timeEl(t).textContent})`))));
   } catch (failure) {
     if (mine !== previewSeq || !(failure instanceof ApiError)) return;
     human.textContent = "";
     runs.replaceChildren();
+    box.hidden = true;
     const target = failure.message.startsWith("timezone") ? "timezone" : "cron_expression";
     document.getElementById(`${target}-error`).textContent = failure.message;
     document.getElementById(target).setAttribute("aria-invalid", "true");
@@ -141,7 +145,9 @@ function buildConfig() {
     if (hint) input.setAttribute("aria-describedby", hint.id);
     generated.append(el("div", { class: "field" }, el("label", { for: id, text: label }), input, hint));
   }
-  if (!Object.keys(properties).length) {
+  if (!type) {
+    generated.append(el("p", { class: "muted", text: "Choose a job type first: its settings appear here." }));
+  } else if (!Object.keys(properties).length) {
     generated.append(el("p", { class: "muted", text: "This type declares no configuration fields: use the JSON editor if it takes any." }));
   }
   raw.value = JSON.stringify(configuration, null, 2);

@@ -114,8 +114,8 @@ function rowOf(job) {
     el("td", {}, el("a", { href: `/jobs/${encodeURIComponent(job.jobId)}`, class: "job-name" }), el("span", { class: "sub desc" })),
     el("td", { class: "status-cell" }),
     el("td", {}, el("div", { class: "bar-cell" }, el("progress", { max: 100, value: 0 }), el("span", { class: "pct" })), el("span", { class: "sub msg" })),
-    el("td", {}, el("span", { class: "type" }), el("span", { class: "sub source" })),
-    el("td", { class: "created" }),
+    el("td", { class: "optional" }, el("span", { class: "type" }), el("span", { class: "sub source" })),
+    el("td", { class: "created optional" }),
     el("td", { class: "actions-cell" }),
   );
   rows.set(job.jobId, { job, row });

@@ -44,7 +44,8 @@ async function throughput() {
     `${answer.completed.toLocaleString()} completed, ${answer.failed.toLocaleString()} failed, ` +
     `${answer.cancelled.toLocaleString()} cancelled in the last ${answer.minutes} minutes ` +
     `(${perMinute} a minute; failure rate ${rate}).`;
-  const width = 600;
+  // The box's own pixel width: text keeps its shape (no stretching of the drawing).
+  const width = Math.max(300, Math.round(document.getElementById("chart").clientWidth - 16));
   const height = 180;
   const left = 34;
   const bottom = 18;
@@ -54,7 +55,6 @@ async function throughput() {
     viewBox: `0 0 ${width} ${height}`,
     role: "img",
     "aria-label": `Jobs finished per minute over the last hour: ${answer.completed} completed, ${answer.failed} failed, ${answer.cancelled} cancelled`,
-    preserveAspectRatio: "none",
   });
   const scale = (n) => ((height - bottom - 6) * n) / max;
   chart.append(svg("line", { class: "axis", x1: left, y1: height - bottom, x2: width, y2: height - bottom }));
