@@ -30,6 +30,10 @@ class Settings:
     shutdown_grace_seconds: float = 25.0
     maintenance_seconds: float = 1.0
     poll_seconds: float = 0.5
+    # SQLite: how often a process looks for other processes' commits (PRAGMA
+    # data_version), which wakes its workers and WebSocket clients; `jobdeck scheduler`
+    # needs less (docs/cron.md).
+    commit_watch_seconds: float = 0.002
     concurrency: int = 10
     tracked_timeout_seconds: int = 300
     queued_timeout_seconds: int = 300

@@ -187,7 +187,9 @@ class JobDeck:
         async with self._opening:
             if self._store is None:
                 self._store = await open_store(
-                    self.settings.database_url, history_limit=self.settings.history_limit
+                    self.settings.database_url,
+                    history_limit=self.settings.history_limit,
+                    commit_watch_seconds=self.settings.commit_watch_seconds,
                 )
         return self._store
 

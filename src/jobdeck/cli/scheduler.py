@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import click
 
@@ -24,6 +25,7 @@ from jobdeck.cli.running import Service, run_until_stopped, stop_on_signals
 
 logger = logging.getLogger("jobdeck.cli")
 GRACE = 5.0  # a scheduler pass is short: one transaction per due schedule
+SCHEDULER_COMMIT_WATCH = 0.05  # seconds
 
 
 @click.command()
@@ -33,6 +35,10 @@ def scheduler(ctx: click.Context) -> None:
     """Fire cron schedules as queued jobs, until SIGTERM/SIGINT (run workers beside it)."""
     setup_logging(ctx, logging.INFO)
     settings = settings_from(ctx)
+    if "JOBDECK_COMMIT_WATCH_SECONDS" not in os.environ:
+        # The scheduler sleeps until each tick itself; another process's schedule
+        # change only needs noticing soon, not within milliseconds (docs/cron.md).
+        settings = settings.with_(commit_watch_seconds=SCHEDULER_COMMIT_WATCH)
 
     async def main() -> int:
         with stop_on_signals() as stop:

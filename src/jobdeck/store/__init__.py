@@ -5,14 +5,19 @@ from __future__ import annotations
 from jobdeck.store.base import Store, Token
 
 
-async def open_store(database_url: str, *, history_limit: int = 500) -> Store:
-    """Open (and migrate) the store a URL names: ``sqlite:///path`` or ``postgresql://…``."""
+async def open_store(
+    database_url: str, *, history_limit: int = 500, commit_watch_seconds: float | None = None
+) -> Store:
+    """Open (and migrate) the store a URL names: ``sqlite:///path`` or ``postgresql://…``.
+    ``commit_watch_seconds``: SQLite's look for other processes' commits (None: default)."""
     from jobdeck.errors import ValidationError
 
     if database_url.startswith("sqlite:"):
         from jobdeck.store.sqlite.store import SQLiteStore
 
-        store: Store = SQLiteStore(database_url, history_limit=history_limit)
+        store: Store = SQLiteStore(
+            database_url, history_limit=history_limit, commit_watch_seconds=commit_watch_seconds
+        )
     elif database_url.startswith(("postgresql:", "postgres:")):
         from jobdeck.store.postgres.store import PostgresStore
 

@@ -51,6 +51,7 @@ from jobdeck.store.sqlite.rows import (
 )
 from jobdeck.store.sqlite.schedules import ScheduleVerbs
 from jobdeck.store.sqlite.tokens import TokenVerbs
+from jobdeck.store.sqlite.watch import POLL_SECONDS as WATCH_SECONDS
 from jobdeck.store.sqlite.watch import CommitWatcher
 
 _ALLOWED = {
@@ -62,13 +63,21 @@ _OWNED = (Status.RUNNING, Status.CANCELLING)
 class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
     """``SQLiteStore("sqlite:///path/to/jobdeck.db")``; ``await open()`` before use."""
 
-    def __init__(self, database_url: str, history_limit: int = 500) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        history_limit: int = 500,
+        *,
+        commit_watch_seconds: float | None = None,
+    ) -> None:
         if history_limit < 1:
             raise ValidationError("history_limit must be at least 1")
         self.signals = Signals()
         self.history_limit = history_limit
         self._db = Database(database_url)
-        self._watcher = CommitWatcher(self._db.path, self.signals)
+        self._watcher = CommitWatcher(
+            self._db.path, self.signals, commit_watch_seconds or WATCH_SECONDS
+        )
         self._open = False
 
     # --- lifecycle -------------------------------------------------------
