@@ -125,6 +125,9 @@ async def main() -> None:
                 print(f"{args.database} {scenario} run {run + 1}: scheduler CPU {outcome:.2f} %")
                 continue
             ms = [v * 1000 for v in outcome]
+            if not ms:
+                print(f"{args.database} {scenario} run {run + 1}: no run recorded", flush=True)
+                continue
             p50s.append(percentile(ms, 0.5))
             p99s.append(percentile(ms, 0.99))
             maxes.append(max(ms))
@@ -133,6 +136,8 @@ async def main() -> None:
                 f"  p99 {p99s[-1]:.1f} ms  max {maxes[-1]:.1f} ms",
                 flush=True,
             )
+        if not (cpus or p50s):
+            continue
         if cpus:
             print(f"{args.database} idle scheduler CPU %:  {line(cpus)}")
         else:
