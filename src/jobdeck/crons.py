@@ -92,12 +92,15 @@ class Crons:
         )
 
     async def update(self, cron_job_id: int, **fields: Any) -> CronJob:
-        """Change the given fields; the next fire time is recomputed."""
+        """Change the given fields. The store keeps the stored next fire time unless the
+        expression, timezone or activity changed (then the next one after now)."""
         current = await self.get(cron_job_id)
         definition, expression = self.check(fields, current.definition)
         store = await self._store()
-        next_run = self._next(definition, expression) if not current.is_paused else None
-        return await store.update_cron_job(cron_job_id, definition, next_run, self._now())
+        # Always the next fire time after now: the store decides, from the row as it is
+        # when it writes (paused or inactive: none), whether it applies.
+        now = self._now()
+        return await store.update_cron_job(cron_job_id, definition, expression.next_after(now), now)
 
     async def pause(self, cron_job_id: int) -> CronJob:
         store = await self._store()

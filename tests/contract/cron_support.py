@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -54,13 +55,20 @@ async def fire(
     now: datetime | None = None,
 ) -> list[Execution] | None:
     """Fire ``cron``'s ticks ``due`` (default: the one expected) at ``now`` (default:
-    the last tick); next fire one hour after ``expected`` unless told."""
+    the last tick); next fire one hour after ``expected`` unless told.
+
+    As a scheduler that has just read the schedule and found ``expected`` as its
+    next_run_at: the compare-and-set gets the current row (its updated_at) with that
+    next_run_at, so only next_run_at (and the state) decide here; tests of the
+    updated_at half call ``store.fire`` themselves."""
     ticks = [expected] if due is None else due
     when = ticks[-1] if now is None else now
     following = (
         next_run_at if next_run_at is not None else at((expected - T0).total_seconds() + 3600)
     )
-    return await store.fire(cron.id, expected, ticks, following, run_job(cron), when, SCHEDULER)
+    current = await store.get_cron_job(cron.id)
+    read = replace(current if current is not None else cron, next_run_at=expected)
+    return await store.fire(read, ticks, following, run_job(cron), when, SCHEDULER)
 
 
 async def fire_one(store: Store, cron: CronJob, tick: datetime) -> Execution:

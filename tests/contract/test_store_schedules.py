@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 from cron_support import (
@@ -25,6 +26,7 @@ from jobdeck.domain.job import JobFilter, Mode, Priority, Status
 from jobdeck.domain.schedule import (
     CronFilter,
     CronJob,
+    Execution,
     ExecutionStatus,
     MisfirePolicy,
     OverlapPolicy,
@@ -112,7 +114,7 @@ async def test_update_replaces_the_definition_and_keeps_the_rest(store: Store) -
     changed = definition("a2", cron_expression="@hourly", tags=("x",), description="d")
     updated = await store.update_cron_job(cron.id, changed, at(3600), at(4))
     assert updated.definition == changed
-    assert updated.next_run_at == at(3600) and updated.updated_at == at(4)
+    assert updated.next_run_at is None and updated.updated_at == at(4)  # paused
     assert updated.is_paused and updated.failure_count == 1
     assert updated.consecutive_failures == 1 and updated.last_error == "boom"
     assert updated.created_at == cron.created_at and updated.created_by == cron.created_by
@@ -127,6 +129,46 @@ async def test_update_replaces_the_definition_and_keeps_the_rest(store: Store) -
     assert same_key.definition.job_type == "t2"
     with pytest.raises(CronJobNotFound):
         await store.update_cron_job(other.id + 1000, definition("c"), None, at(7))
+
+
+async def test_update_decides_next_run_at_from_the_row(store: Store) -> None:
+    cron = await make(store, "u", at(60))  # a tick due at 60
+    d = cron.definition
+    # The caller always passes the next fire time after now; an edit that leaves the
+    # expression, timezone and activity alone keeps the stored (due) tick.
+    kept = await store.update_cron_job(cron.id, replace(d, description="x"), at(3600), at(100))
+    assert kept.next_run_at == at(60) and kept.updated_at == at(100)
+    d = kept.definition
+    moved = await store.update_cron_job(cron.id, replace(d, cron_expression="@hourly"), at(3600),
+                                        at(101))  # fmt: skip
+    assert moved.next_run_at == at(3600)
+    d = moved.definition
+    zoned = await store.update_cron_job(cron.id, replace(d, timezone="Asia/Tokyo"), at(7200),
+                                        at(102))  # fmt: skip
+    assert zoned.next_run_at == at(7200)
+    d = zoned.definition
+    off = await store.update_cron_job(cron.id, replace(d, is_active=False), at(9000), at(103))
+    assert off.next_run_at is None and not off.definition.is_active
+    on = await store.update_cron_job(cron.id, replace(d, is_active=True), at(9100), at(104))
+    assert on.next_run_at == at(9100)
+    # Paused since the caller read it: no next fire time, whatever is passed, and the
+    # pause stays.
+    await store.set_paused(cron.id, True, None, at(105))
+    paused = await store.update_cron_job(cron.id, replace(d, tags=("t",)), at(9200), at(106))
+    assert paused.is_paused and paused.next_run_at is None
+    paused = await store.update_cron_job(
+        cron.id, replace(d, cron_expression="*/5 * * * *"), at(9300), at(107)
+    )
+    assert paused.is_paused and paused.next_run_at is None
+    # Resumed since the caller read it: the resume's next fire time stays.
+    resumed = await store.set_paused(cron.id, False, at(9400), at(108))
+    edited = await store.update_cron_job(cron.id, paused.definition, at(9500), at(109))
+    assert not edited.is_paused and edited.next_run_at == resumed.next_run_at == at(9400)
+    # Active and unpaused with none stored: the given one, so it fires again.
+    never = await store.insert_cron_job(definition("never"), "local", None, T0)
+    fixed = await store.update_cron_job(never.id, never.definition, at(600), at(110))
+    assert fixed.next_run_at == at(600)
+    assert [c.id for c in await store.due_cron_jobs(at(600))] == [fixed.id]
 
 
 async def test_pause_and_resume(store: Store) -> None:
@@ -313,9 +355,59 @@ async def test_fire_is_a_compare_and_set(store: Store) -> None:
     assert await fire(store, paused, at(60)) is None
     inactive = await make(store, "inactive", is_active=False)
     assert await fire(store, inactive, at(60)) is None
-    assert await store.fire(10_000, at(60), [at(60)], None, run_job(cron), at(60), "s") is None
+    gone = replace(cron, id=10_000)
+    assert await store.fire(gone, [at(60)], None, run_job(cron), at(60), "s") is None
     assert (await cron_now(store, cron)).run_count == 1
     assert await store.count_executions(cron.id) == 1
+
+
+async def test_fire_refuses_a_schedule_changed_since_it_was_read(store: Store) -> None:
+    cron = await make(store, "edited")  # next fire at 60
+    [read] = await store.due_cron_jobs(at(60))
+    # A user edits the job type while the scheduler holds its read: next_run_at stays.
+    changed = await store.update_cron_job(
+        cron.id, replace(cron.definition, job_type="test:other"), at(3600), at(30)
+    )
+    assert changed.next_run_at == read.next_run_at == at(60)
+    assert changed.updated_at is not None and read.updated_at is not None
+    assert changed.updated_at > read.updated_at
+    assert await store.fire(read, [at(60)], at(3660), run_job(read), at(60), SCHEDULER) is None
+    assert await store.count_executions(cron.id) == 0
+    assert await cron_now(store, cron) == changed  # nothing written
+    [reread] = await store.due_cron_jobs(at(60))
+    [execution] = (
+        await store.fire(reread, [at(60)], at(3660), run_job(reread), at(60), SCHEDULER) or []
+    )
+    assert (await job_of(store, execution)).type == "test:other"
+    # fire moves updated_at: a second fire from the same read is refused too.
+    fired = await cron_now(store, cron)
+    assert fired.updated_at is not None and fired.updated_at > changed.updated_at
+    assert fired.next_run_at == at(3660)
+    stale = replace(reread, next_run_at=at(3660))
+    assert await store.fire(stale, [at(3660)], at(7260), run_job(reread), at(3660), "s") is None
+
+    # A pause and a resume back to the same next_run_at, even at the same instant as
+    # the read's write: updated_at still moved, the read is stale.
+    other = await make(store, "resumed", at(60), now=at(5))
+    await store.set_paused(other.id, True, None, at(5))
+    back = await store.set_paused(other.id, False, at(60), at(5))
+    assert back.next_run_at == other.next_run_at and back.updated_at != other.updated_at
+    assert await store.fire(other, [at(60)], at(3660), run_job(other), at(60), "s") is None
+    assert len(await store.fire(back, [at(60)], at(3660), run_job(back), at(60), "s") or []) == 1
+
+
+async def test_a_run_ending_does_not_spoil_a_read(store: Store) -> None:
+    cron = await make(store, "ends", overlap_policy=OverlapPolicy.ALLOW)
+    await fire_one(store, cron, at(60))
+    read = await cron_now(store, cron)  # next fire at 3660
+    job = await claim_one(store, at(61))
+    done = await store.complete(job.job_id, None, at(62), fence_of(job))
+    ended = await cron_now(store, cron)
+    assert ended.success_count == 1 and ended.seq == done.seq  # the trigger wrote it
+    assert ended.updated_at == read.updated_at  # but not its updated_at
+    # The read still fires.
+    execution = await store.fire(read, [at(3660)], at(7260), run_job(read), at(3660), "s")
+    assert execution is not None and len(execution) == 1
 
 
 async def test_two_schedulers_fire_a_tick_exactly_once(open_store: OpenStore) -> None:
@@ -334,16 +426,16 @@ async def test_two_schedulers_fire_a_tick_exactly_once(open_store: OpenStore) ->
 async def test_a_recorded_tick_is_never_recorded_again(store: Store) -> None:
     cron = await make(store, overlap_policy=OverlapPolicy.ALLOW)
     await fire_one(store, cron, at(60))
-    # The schedule is edited back to a tick that already ran: the CAS passes, the key
+    # The schedule is set back to a tick that already ran: the CAS passes, the key
     # (cron_job_id, scheduled_for) does not.
-    await store.update_cron_job(cron.id, cron.definition, at(60), at(61))
+    await store.set_paused(cron.id, False, at(60), at(61))
     assert await fire(store, cron, at(60), next_run_at=at(3660), now=at(62)) == []
     assert await store.count_executions(cron.id) == 1
     assert len(await cron_jobs_of(store, cron)) == 1
     after = await cron_now(store, cron)
     assert after.run_count == 1 and after.next_run_at == at(3660)
     # In a catch-up list, only the new ticks run.
-    await store.update_cron_job(cron.id, cron.definition, at(60), at(63))
+    await store.set_paused(cron.id, False, at(60), at(63))
     executions = await fire(store, cron, at(60), due=[at(60), at(120)], now=at(130))
     assert [e.scheduled_for for e in executions or []] == [at(120)]
     assert (await cron_now(store, cron)).run_count == 2
@@ -364,6 +456,22 @@ async def test_overlap_skip_records_a_skipped_tick(store: Store) -> None:
     await store.complete(job.job_id, None, at(3662), fence_of(job))
     third = await fire_one(store, cron, at(7260))
     assert third.status is ExecutionStatus.RUNNING and third.job_id is not None
+
+
+async def test_last_run_at_moves_only_when_a_run_was_created(store: Store) -> None:
+    cron = await make(store)  # overlap_policy skip
+    await fire_one(store, cron, at(60))
+    assert (await cron_now(store, cron)).last_run_at == at(60)
+    skipped = await fire_one(store, cron, at(3660))  # the first run is still going
+    assert skipped.status is ExecutionStatus.SKIPPED
+    after = await cron_now(store, cron)
+    assert after.last_run_at == at(60) and after.next_run_at == at(7260)
+    # Nothing due (missed ticks under the skip misfire policy): next_run_at moves on,
+    # last_run_at stays.
+    assert await fire(store, cron, at(7260), due=[], next_run_at=at(14460), now=at(12000)) == []
+    after = await cron_now(store, cron)
+    assert after.last_run_at == at(60) and after.next_run_at == at(14460)
+    assert after.run_count == 1
 
 
 async def test_overlap_allow_runs_alongside(store: Store) -> None:
@@ -487,6 +595,80 @@ async def test_no_max_failures_never_pauses(store: Store) -> None:
         await store.fail(job.job_id, "x", at(10 * i + 1), fence_of(job))
     after = await cron_now(store, cron)
     assert not after.is_paused and after.consecutive_failures == 3
+
+
+async def test_failures_without_a_limit_never_pause(store: Store) -> None:
+    cron = await make(store, max_failures=None)  # NULL: never pause (the default is 5)
+    for i in range(7):
+        _, job = await manual_run(store, cron, at(10 * i))
+        await store.fail(job.job_id, f"x{i}", at(10 * i + 1), fence_of(job))
+    after = await cron_now(store, cron)
+    assert not after.is_paused and after.consecutive_failures == 7
+    assert after.next_run_at == at(60) and after.last_error == "x6"
+
+
+def us(microseconds: int) -> timedelta:
+    return timedelta(microseconds=microseconds)
+
+
+async def test_the_jobs_trigger_writes_the_same_values_on_every_backend(store: Store) -> None:
+    cron = await make(store, "exact", max_failures=2, overlap_policy=OverlapPolicy.ALLOW)
+    read = await cron_now(store, cron)
+
+    async def run(start: datetime, length: int, end: str, error: str | None = None) -> Execution:
+        execution, job = await manual_run(store, cron, start)
+        finish = start + us(length)
+        if end == "complete":
+            await store.complete(job.job_id, None, finish, fence_of(job))
+        elif end == "fail":
+            await store.fail(job.job_id, error, finish, fence_of(job))  # type: ignore[arg-type]
+        else:
+            await store.cancel(job.job_id, finish)
+            await store.mark_cancelled(fence_of(job), finish)
+        return await execution_now(store, execution)
+
+    # duration_ms rounds to the nearest millisecond, half up.
+    assert (await run(at(1), 2_499, "complete")).duration_ms == 2
+    assert (await run(at(2), 2_500, "complete")).duration_ms == 3
+    assert (await run(at(3), 2_999, "complete")).duration_ms == 3
+    assert (await run(at(4), 400, "complete")).duration_ms == 0
+    # last_error: the job's error on a failure, kept by a cancel, cleared by a success.
+    failed = await run(at(5), 1_000, "fail", "disk full")
+    assert failed.error_message == "disk full" and failed.duration_ms == 1
+    after = await cron_now(store, cron)
+    assert (after.last_status, after.last_error) == (ExecutionStatus.FAILED, "disk full")
+    await run(at(6), 1_000, "cancel")
+    after = await cron_now(store, cron)
+    assert (after.last_status, after.last_error) == (ExecutionStatus.CANCELLED, "disk full")
+    assert (after.consecutive_failures, after.is_paused) == (1, False)
+    await run(at(7), 1_000, "complete")
+    after = await cron_now(store, cron)
+    assert (after.last_status, after.last_error, after.consecutive_failures) == (
+        ExecutionStatus.SUCCESS, None, 0,
+    )  # fmt: skip
+    # A failure without a message leaves none (nothing is made up), and the pause says
+    # why without one.
+    await run(at(8), 1_000, "fail", None)
+    after = await cron_now(store, cron)
+    assert (after.last_status, after.last_error, after.is_paused) == (
+        ExecutionStatus.FAILED, None, False,
+    )  # fmt: skip
+    await run(at(9), 1_000, "fail", None)
+    after = await cron_now(store, cron)
+    assert after.is_paused and after.next_run_at is None
+    assert after.last_error == "Paused after 2 consecutive failures"
+    assert after.updated_at == read.updated_at  # runs ending never move it
+
+    # Paused by hand: more failures count, the pause state is left alone, and
+    # last_error is the job's error (not a pause message).
+    manual = await make(store, "manual", max_failures=1, overlap_policy=OverlapPolicy.ALLOW)
+    held = await store.set_paused(manual.id, True, at(60), at(10))  # as the user left it
+    _, job = await manual_run(store, manual, at(11))
+    await store.fail(job.job_id, "boom", at(12), fence_of(job))
+    after = await cron_now(store, manual)
+    assert after.is_paused and after.next_run_at == held.next_run_at == at(60)
+    assert after.last_error == "boom" and after.consecutive_failures == 1
+    assert after.updated_at == held.updated_at
 
 
 async def test_a_timed_out_job_is_a_timeout(store: Store) -> None:
@@ -661,6 +843,68 @@ async def test_upsert_declared_deactivates_what_is_gone(store: Store) -> None:
     assert (await cron_now(store, mine)).definition.is_active
     assert (await cron_now(store, other[0])).definition.is_active
     assert [c.name for c in await store.due_cron_jobs(at(10))] == ["keep", "x"]
+
+
+async def test_a_retired_declaration_comes_back_and_a_user_deactivation_stays(
+    store: Store,
+) -> None:
+    keep = definition("keep", plugin_id="acme")
+    gone = definition("gone", plugin_id="acme")
+    off = definition("off", plugin_id="acme")
+    rests = definition("rests", plugin_id="acme")
+    declared = [(keep, at(10)), (gone, at(10)), (off, at(10)), (rests, at(10))]
+    _, removed, disabled, paused = await store.upsert_declared("acme", declared, T0)
+    assert not any(c.retired for c in (removed, disabled, paused))
+    disabled = await store.update_cron_job(disabled.id, replace(off, is_active=False), at(9),
+                                           at(1))  # fmt: skip
+    assert not disabled.retired and not disabled.definition.is_active
+    paused = await store.set_paused(paused.id, True, None, at(2))
+
+    await store.upsert_declared("acme", [(keep, at(10))], at(3))  # three left the code
+    retired = await cron_now(store, removed)
+    assert retired.retired and not retired.definition.is_active
+    assert retired.next_run_at is None and retired.updated_at == at(3)
+    assert await cron_now(store, disabled) == disabled  # a user's: not touched, not retired
+    assert (await cron_now(store, paused)).retired
+
+    # Declared again, unchanged: the retired ones come back with a fresh next fire time
+    # (none while paused); the one the user deactivated stays inactive.
+    again = await store.upsert_declared(
+        "acme", [(keep, at(10)), (gone, at(500)), (off, at(500)), (rests, at(500))], at(4)
+    )
+    _, back, still_off, resting = again
+    assert back.id == removed.id and back.definition.is_active and not back.retired
+    assert back.next_run_at == at(500) and back.updated_at == at(4)
+    assert not back.is_paused and back.run_count == 0
+    assert still_off == disabled  # nothing written
+    assert resting.definition.is_active and not resting.retired
+    assert resting.is_paused and resting.next_run_at is None
+    assert [c.name for c in await store.due_cron_jobs(at(500))] == ["keep", "gone"]
+
+    # Retired again, then activated by a user: an ordinary schedule from then on.
+    await store.upsert_declared("acme", [(keep, at(10))], at(5))
+    revived = await store.update_cron_job(back.id, gone, at(700), at(6))
+    assert revived.definition.is_active and not revived.retired
+    assert revived.next_run_at == at(700)
+
+
+async def test_upsert_declared_refuses_a_name_declared_twice(store: Store) -> None:
+    twice = definition("twice", plugin_id="acme")
+    declared = [
+        (twice, at(1)),
+        (definition("other", plugin_id="acme"), at(1)),
+        (replace(twice, description="again"), at(2)),
+    ]
+    with pytest.raises(ValidationError) as raised:
+        await store.upsert_declared("acme", declared, T0)
+    assert raised.value.message == "plugin 'acme' declares the cron job 'twice' twice"
+    assert await store.find_cron_jobs("twice") == []
+    assert await store.find_cron_jobs("other") == []  # nothing written
+    # The same name for two stores is two name keys.
+    both = await store.upsert_declared(
+        "acme", [(replace(twice, store_id="s1"), at(1)), (replace(twice, store_id="s2"), at(1))], T0
+    )
+    assert len({c.id for c in both}) == 2
 
 
 async def test_upsert_declared_never_takes_over_another_name(store: Store) -> None:

@@ -124,9 +124,11 @@ async def test_each_tick_fires_once_whatever_the_number_of_schedulers(
     cron = await stores[0].insert_cron_job(definition(), "local", at(60), T0)
     for n in range(1, 16):
         tick, following = at(60 * n), at(60 * (n + 1))
+        read = await cron_of(stores[0], cron)  # every scheduler read the schedule as it is
+        assert read.next_run_at == tick
         results = await asyncio.gather(
             *(
-                s.fire(cron.id, tick, [tick], following, run_job(cron), tick, f"scheduler-{i}")
+                s.fire(read, [tick], following, run_job(cron), tick, f"scheduler-{i}")
                 for i, s in enumerate(stores)
             )
         )
@@ -150,7 +152,7 @@ async def test_catch_up_ticks_fire_once_across_schedulers(make_store: Factory) -
     )
     due = [at(60 * n) for n in range(1, 11)]
     results = await asyncio.gather(
-        *(s.fire(cron.id, at(60), due, at(3600), run_job(cron), at(700), "s") for s in stores)
+        *(s.fire(cron, due, at(3600), run_job(cron), at(700), "s") for s in stores)
     )
     winners = [r for r in results if r is not None]
     assert len(winners) == 1 and [e.scheduled_for for e in winners[0]] == due
@@ -311,7 +313,7 @@ async def test_a_fire_retried_after_its_commit_landed_records_nothing_twice(
     assert isinstance(store, LosesAnswers)
     cron = await store.insert_cron_job(definition(), "local", at(60), T0)
     store.lose = 1
-    again = await store.fire(cron.id, at(60), [at(60)], at(120), run_job(cron), at(60), "s")
+    again = await store.fire(cron, [at(60)], at(120), run_job(cron), at(60), "s")
     assert again is None  # the compare-and-set refuses the re-run: next_run_at moved
     assert await store.count_executions(cron.id) == 1
     assert await store.count_jobs(JobFilter()) == 1

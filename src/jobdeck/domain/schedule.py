@@ -6,12 +6,14 @@ Pure data: the expression logic (next fire times, DST, descriptions) is in
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from jobdeck.domain.job import Mode, NewJob, Priority
+from jobdeck.errors import ValidationError
 
 
 class MisfirePolicy(StrEnum):
@@ -77,13 +79,16 @@ class CronJob:
     """A stored schedule: its definition, its state and its counters.
 
     ``declared_by``: the plugin whose code declares it (SPEC §7.4), None for schedules
-    made through the API, the CLI or the Python API.
+    made through the API, the CLI or the Python API. ``retired``: deactivated because its
+    declaration disappeared from the plugin's code (not by a user); a later declaration
+    of it makes it active again (``ScheduleStore.upsert_declared``).
     """
 
     id: int
     definition: CronDefinition
     created_by: str
     declared_by: str | None = None
+    retired: bool = False
     is_paused: bool = False
     next_run_at: datetime | None = None
     last_run_at: datetime | None = None
@@ -202,3 +207,17 @@ def job_of(cron: CronJob) -> NewJob:
         timeout=d.timeout_seconds,
         cron_job_id=cron.id,
     )
+
+
+def check_declarations(plugin: str, definitions: Iterable[CronDefinition]) -> None:
+    """ValidationError naming the first name key ``plugin`` declares twice (one call of
+    ``ScheduleStore.upsert_declared`` holds each name key at most once)."""
+    seen: set[tuple[str, str | None, str | None]] = set()
+    for d in definitions:
+        key = (d.name, d.plugin_id, d.store_id)
+        if key in seen:
+            where = f" for store {d.store_id!r}" if d.store_id is not None else ""
+            raise ValidationError(
+                f"plugin {plugin!r} declares the cron job {d.name!r}{where} twice"
+            )
+        seen.add(key)

@@ -2,9 +2,10 @@
 
 Any number of schedulers may run against one database. None of them leads: each
 fires a due schedule with ``store.fire``, one transaction that records the ticks and
-their jobs only if the schedule's ``next_run_at`` is still the one it read, and
-whose executions are unique per (schedule, tick). Two schedulers racing for one
-tick therefore fire it once: the loser's compare-and-set finds nothing to do.
+their jobs only if the schedule is still as it read it (same ``next_run_at`` and
+``updated_at``, so a job is never built from an outdated definition), and whose
+executions are unique per (schedule, tick). Two schedulers racing for one tick
+therefore fire it once: the loser's compare-and-set finds nothing to do.
 
 It sleeps until the earliest ``next_run_at`` and wakes early on the store's ``cron``
 signal (a schedule was created, changed or resumed, here or in another process).
@@ -72,13 +73,7 @@ class Scheduler:
             await self.store.set_paused(cron_job.id, True, None, now)
             return 0
         executions = await self.store.fire(
-            cron_job.id,
-            cron_job.next_run_at,
-            due,
-            next_run_at,
-            job_of(cron_job),
-            now,
-            self.instance,
+            cron_job, due, next_run_at, job_of(cron_job), now, self.instance
         )
         return len(executions or ())
 

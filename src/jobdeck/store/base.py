@@ -261,15 +261,26 @@ class ScheduleStore(Protocol):
       schedule that holds the name.
     * Scheduler-fired executions are unique per ``(cron_job_id, scheduled_for)``; manual
       ones are not keyed by time.
+    * ``updated_at`` changes on every write of a user (insert, update, pause, resume,
+      an upsert that changes something, the deactivation of a vanished declaration) and
+      on every ``fire``: it becomes ``now``, or 1 µs after the stored value when ``now``
+      is not later, so it always moves. The jobs trigger below never moves it (a run
+      ending must not spoil a scheduler's compare-and-set, see ``fire``).
     * An execution mirrors its job in the transaction that changes the job (both
-      backends use a trigger on the jobs table): job running → ``running``;
-      pending again (a retry) → ``running``; completed → ``success`` (result copied);
-      failed → ``failed``, or ``timeout`` when the job timed out; cancelled →
-      ``cancelled``. Terminal: completed_at and duration_ms (from started_at), and the
-      schedule's last_status, last_error, success_count or failure_count and
-      consecutive_failures (reset by a success) change with it; reaching
-      ``max_failures`` consecutive failures sets ``is_paused`` and a ``last_error``
-      saying why. Deleting a job leaves its execution (``job_id`` then points nowhere).
+      backends use a trigger on the jobs table, with the same results to the value):
+      job running → ``running``; pending again (a retry) → ``running``; completed →
+      ``success`` (result copied); failed → ``failed``, or ``timeout`` when the job
+      timed out; cancelled → ``cancelled``. Terminal: completed_at, and duration_ms =
+      completed_at - started_at rounded to the nearest millisecond (half up, never
+      negative); the schedule's last_status, success_count or failure_count and
+      consecutive_failures (reset by a success) change with it, and its last_error
+      becomes the job's error_message on a failure (failed or timeout), NULL on a
+      success, and stays on a cancel. A failure that reaches ``max_failures``
+      consecutive failures on an unpaused schedule pauses it (next_run_at NULL) with a
+      ``last_error`` saying why ("Paused after N consecutive failures: <error>"); a
+      schedule already paused keeps its pause state and gets the plain error;
+      ``max_failures`` NULL never pauses. Deleting a job leaves its execution
+      (``job_id`` then points nowhere).
     """
 
     async def insert_cron_job(
@@ -307,7 +318,15 @@ class ScheduleStore(Protocol):
         now: datetime,
     ) -> CronJob:
         """Replace the definition (counters and is_paused kept). CronJobNotFound,
-        CronJobExists on a name clash."""
+        CronJobExists on a name clash.
+
+        ``next_run_at`` is the next fire time of the new definition after ``now`` (the
+        caller always computes it); the stored next_run_at is decided in the same
+        statement, from the row as it is then: NULL when the schedule is paused or the
+        new definition is inactive; ``next_run_at`` when the expression, the timezone or
+        is_active changed, or when none is stored; else the stored value stays (an edit
+        of the description does not drop a due tick, and a concurrent pause or resume is
+        never undone). Activating a retired schedule clears ``retired``."""
 
     async def set_paused(
         self, cron_job_id: int, paused: bool, next_run_at: datetime | None, now: datetime
@@ -326,8 +345,7 @@ class ScheduleStore(Protocol):
 
     async def fire(
         self,
-        cron_job_id: int,
-        expected_next_run_at: datetime,
+        expected: CronJob,
         due: Sequence[datetime],
         next_run_at: datetime | None,
         job: NewJob,
@@ -336,15 +354,19 @@ class ScheduleStore(Protocol):
     ) -> list[Execution] | None:
         """Record the due ticks of one schedule, in ONE transaction:
 
-        only if the schedule is still active, unpaused and its next_run_at still equals
-        ``expected_next_run_at`` (else None: another scheduler fired it, or it changed);
-        :func:`jobdeck.domain.schedule.decide` (given whether a run of the schedule is
-        still ``running``) turns ``due`` into ticks; each tick inserts its execution
-        (triggered_by ``scheduler``, ``started_at`` = now) and, when it fires, a queued
-        job built from ``job`` (cron_job_id set; ``job_id`` of the execution its id),
-        skipping ticks whose key already exists; then next_run_at = ``next_run_at``
-        (None and is_active false once max_runs is reached), last_run_at = now,
-        run_count += fired runs. Returns the executions it inserted."""
+        ``expected`` is the schedule as the scheduler read it, from which it computed
+        ``due``, ``next_run_at`` and ``job``. Only if the schedule is still active,
+        unpaused and its id, next_run_at AND updated_at still equal ``expected``'s (else
+        None: another scheduler fired it, or a user changed it since, and ``job`` may
+        carry an outdated definition); :func:`jobdeck.domain.schedule.decide` (given
+        whether a run of the schedule is still ``running``) turns ``due`` into ticks;
+        each tick inserts its execution (triggered_by ``scheduler``, ``started_at`` =
+        now) and, when it fires, a queued job built from ``job`` (cron_job_id set;
+        ``job_id`` of the execution its id), skipping ticks whose key already exists;
+        then next_run_at = ``next_run_at`` (None and is_active false once max_runs is
+        reached), run_count += fired runs, updated_at moves on, and last_run_at = now
+        only if a tick created a run (not when every tick was skipped, or none was due,
+        as after a misfire skip). Returns the executions it inserted."""
 
     async def run_now(
         self,
@@ -379,10 +401,21 @@ class ScheduleStore(Protocol):
         time, in one transaction: insert new ones (created_by ``plugin:{plugin}``,
         declared_by ``plugin``); update the definition of existing ones with the same
         name key declared by this plugin (keeping is_paused, is_active and counters,
-        next_run_at recomputed only if the expression or timezone changed); set
-        is_active false on this plugin's declared schedules missing from ``declared``.
-        Concurrent calls with the same declarations leave one schedule per name.
-        A name held by a schedule not declared by this plugin raises CronJobExists."""
+        next_run_at recomputed only if the expression or timezone changed; an unchanged
+        declaration writes nothing); set is_active false and ``retired`` true on this
+        plugin's active declared schedules missing from ``declared``.
+
+        ``retired`` marks a schedule deactivated because its declaration disappeared, as
+        opposed to one a user deactivated (is_active false through update_cron_job,
+        which leaves ``retired`` false). A later declaration of a retired schedule
+        clears ``retired`` and brings it back: is_active as declared and next_run_at the
+        given (fresh) next fire time, None while it is paused. A schedule a user
+        deactivated stays inactive when declared again.
+
+        The same name key twice in ``declared`` raises ValidationError naming it, before
+        anything is written. Concurrent calls with the same declarations leave one
+        schedule per name. A name held by a schedule not declared by this plugin raises
+        CronJobExists."""
 
 
 class PresenceStore(Protocol):

@@ -856,6 +856,12 @@ excluded.max_runs, excluded.max_failures, excluded.timeout_seconds, excluded.mis
 excluded.misfire_grace_seconds, excluded.overlap_policy, excluded.tags, excluded.priority,
 excluded.max_retries, excluded.show_notification
 
+-- fragment: cron_touched
+-- updated_at of a write to schedule `c` (a user's, or fire): now, or one microsecond
+-- after the stored value when now is not later, so that it changes on every such write
+-- (fire compares it). The jobs trigger never moves it.
+greatest(%(now)s::timestamptz, c.updated_at + interval '1 microsecond')
+
 -- fragment: cron_notify
 -- Announces a written schedule `c` to feed followers and to schedulers.
 pg_notify('jobdeck_jobs', c.seq::text) AS _n1, pg_notify('jobdeck_cron', '') AS _n2
@@ -932,11 +938,24 @@ SELECT count(*) AS n FROM jobdeck_cron_jobs WHERE {cron_filter}
 -- name: update_cron_job
 -- `excluded` names the new definition, as ON CONFLICT names its proposed row, so
 -- cron_definition_set serves this and upsert_declared alike. A name clash raises a
--- unique violation (the caller reads the holder for CronJobExists).
+-- unique violation (the caller reads the holder for CronJobExists). next_run_at is
+-- decided here, from the row as it is (`c.` reads the old values): NULL when paused or
+-- made inactive; %(next_run_at)s (the next fire time after now) when the expression,
+-- timezone or activity changed, or none is stored; else the stored one (a due tick
+-- survives an edit of the description). Activating a retired schedule makes it an
+-- ordinary one.
 WITH {feed_seq}
 UPDATE jobdeck_cron_jobs c
 SET {cron_definition_set}, is_active = excluded.is_active,
-    next_run_at = %(next_run_at)s::timestamptz, updated_at = %(now)s, seq = s.seq
+    retired = c.retired AND NOT excluded.is_active,
+    next_run_at = CASE
+        WHEN c.is_paused OR NOT excluded.is_active THEN NULL
+        WHEN c.cron_expression IS DISTINCT FROM excluded.cron_expression
+             OR c.timezone IS DISTINCT FROM excluded.timezone
+             OR c.is_active IS DISTINCT FROM excluded.is_active
+             OR c.next_run_at IS NULL THEN %(next_run_at)s::timestamptz
+        ELSE c.next_run_at END,
+    updated_at = {cron_touched}, seq = s.seq
 FROM jsonb_populate_record(NULL::jobdeck_cron_jobs, %(definition)s::jsonb) excluded, s
 WHERE c.id = %(id)s::bigint
 RETURNING c.*, {cron_notify}
@@ -948,7 +967,7 @@ UPDATE jobdeck_cron_jobs c
 SET is_paused = %(paused)s::boolean, next_run_at = %(next_run_at)s::timestamptz,
     consecutive_failures = CASE WHEN %(paused)s::boolean THEN c.consecutive_failures
                                 ELSE 0 END,
-    updated_at = %(now)s, seq = s.seq
+    updated_at = {cron_touched}, seq = s.seq
 FROM s
 WHERE c.id = %(id)s::bigint
 RETURNING c.*, {cron_notify}
@@ -975,14 +994,18 @@ WHERE is_active AND NOT is_paused
 -- name: fire_lock
 -- The first half of fire (PostgresStore.fire; the feed lock is already held): the
 -- compare-and-set. The row comes back, locked, only while the schedule is active,
--- unpaused and still due at the time this scheduler read; a scheduler that lost the
--- race (or a retry of a fire whose COMMIT landed but whose answer was lost) gets no row
--- and records nothing. `_running`: whether a run is still going (the overlap policy).
+-- unpaused and still as this scheduler read it: the same next_run_at and updated_at
+-- (every user write and every fire moves updated_at; the jobs trigger does not). A
+-- scheduler that lost the race, one whose read predates an edit (its job would carry
+-- the old definition), or a retry of a fire whose COMMIT landed but whose answer was
+-- lost, gets no row and records nothing. `_running`: whether a run is still going (the
+-- overlap policy).
 SELECT c.*, EXISTS (SELECT 1 FROM jobdeck_cron_executions e
                     WHERE e.cron_job_id = c.id AND e.status = 'running') AS _running
 FROM jobdeck_cron_jobs c
 WHERE c.id = %(id)s::bigint AND c.is_active AND NOT c.is_paused
   AND c.next_run_at = %(expected)s::timestamptz
+  AND c.updated_at = %(updated_at)s::timestamptz
 FOR UPDATE OF c
 
 -- name: fire
@@ -990,7 +1013,8 @@ FOR UPDATE OF c
 -- of the due ticks. %(ticks)s: objects (scheduled_for, job_id) in order, job_id NULL for a
 -- tick recorded as skipped. An execution whose key (cron_job_id, scheduled_for) already
 -- exists is not inserted again, and neither is its job (`input` keeps only the jobs of
--- inserted executions); the jobs go in as insert_jobs puts them.
+-- inserted executions); the jobs go in as insert_jobs puts them. last_run_at moves only
+-- when a tick created a run (not when every tick was skipped).
 WITH {feed_seq},
 ticks AS (
     SELECT * FROM ROWS FROM (jsonb_to_recordset(%(ticks)s::jsonb)
@@ -1016,9 +1040,10 @@ cron AS (
     UPDATE jobdeck_cron_jobs c
     SET next_run_at = %(next_run_at)s::timestamptz,
         is_active = c.is_active AND NOT %(reached)s::boolean,
-        last_run_at = %(now)s,
+        last_run_at = CASE WHEN EXISTS (SELECT 1 FROM exe WHERE exe.job_id IS NOT NULL)
+                           THEN %(now)s ELSE c.last_run_at END,
         run_count = c.run_count + (SELECT count(*) FROM exe WHERE exe.job_id IS NOT NULL),
-        updated_at = %(now)s, seq = s.seq
+        updated_at = {cron_touched}, seq = s.seq
     FROM s
     WHERE c.id = %(id)s::bigint
     RETURNING c.id, {cron_notify},
@@ -1082,10 +1107,13 @@ SELECT count(*) AS n FROM del
 -- the definition changed (the DO UPDATE's WHERE: an unchanged declaration writes
 -- nothing, so a restart does not touch every schedule); declarations that wrote
 -- nothing come back with `_written` false, and a name held by a schedule this plugin
--- did not declare makes the caller report the holder (CronJobExists) and roll back. next_run_at changes only with the
--- expression or timezone, and never on a paused or inactive schedule. `gone`: this
--- plugin's declared schedules missing from the declarations are deactivated (never
--- deleted: their history stays).
+-- did not declare makes the caller report the holder (CronJobExists) and roll back.
+-- is_active and is_paused stay, unless the schedule was retired: then it takes the
+-- declared activity and next fire time (none while paused), and is written even if its
+-- definition did not change. Otherwise next_run_at changes only with the expression or
+-- timezone, and never on a paused or inactive schedule. `gone`: this plugin's active
+-- declared schedules missing from the declarations are deactivated and marked retired
+-- (never deleted: their history stays; a user's deactivation is not a retirement).
 WITH {feed_seq},
 d AS (
     SELECT * FROM jsonb_populate_recordset(NULL::jobdeck_cron_jobs, %(declared)s::jsonb)
@@ -1100,19 +1128,25 @@ up AS (
     ORDER BY d.ordinality
     ON CONFLICT (name, (coalesce(plugin_id, '')), (coalesce(store_id, '')))
     DO UPDATE SET {cron_definition_set},
+        is_active = CASE WHEN c.retired THEN excluded.is_active ELSE c.is_active END,
+        retired = false,
         next_run_at = CASE
-            WHEN c.is_paused OR NOT c.is_active THEN c.next_run_at
+            WHEN c.is_paused THEN c.next_run_at
+            WHEN c.retired THEN excluded.next_run_at
+            WHEN NOT c.is_active THEN c.next_run_at
             WHEN c.cron_expression IS DISTINCT FROM excluded.cron_expression
                  OR c.timezone IS DISTINCT FROM excluded.timezone THEN excluded.next_run_at
             ELSE c.next_run_at END,
-        updated_at = excluded.updated_at, seq = excluded.seq
+        updated_at = {cron_touched}, seq = excluded.seq
     WHERE c.declared_by = %(plugin)s::text
-      AND ({cron_definition_row}) IS DISTINCT FROM ({cron_definition_row_excluded})
+      AND (c.retired
+           OR ({cron_definition_row}) IS DISTINCT FROM ({cron_definition_row_excluded}))
     RETURNING c.*
 ),
 gone AS (
     UPDATE jobdeck_cron_jobs c
-    SET is_active = false, next_run_at = NULL, updated_at = %(now)s, seq = s.seq
+    SET is_active = false, retired = true, next_run_at = NULL, updated_at = {cron_touched},
+        seq = s.seq
     FROM s
     WHERE c.declared_by = %(plugin)s::text AND c.is_active
       AND NOT EXISTS (SELECT 1 FROM d WHERE {same_name_key})

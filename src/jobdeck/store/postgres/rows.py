@@ -149,6 +149,7 @@ def cron_job_of(r: Row) -> CronJob:
         ),
         created_by=r["created_by"],
         declared_by=r["declared_by"],
+        retired=r["retired"],
         is_paused=r["is_paused"],
         next_run_at=r["next_run_at"],
         last_run_at=r["last_run_at"],

@@ -9,9 +9,10 @@ schedule, asks :func:`jobdeck.domain.schedule.decide` what the due ticks become,
 records them, all in one transaction.
 
 Retries after a lost connection stay safe: ``fire`` re-run after a COMMIT whose answer
-was lost finds next_run_at moved and records nothing (None, as for a scheduler that lost
-the race); ``run_now`` is idempotent by the job_id chosen before the first try; the
-upserts and updates write the same values again.
+was lost finds next_run_at and updated_at moved and records nothing (None, as for a
+scheduler that lost the race); ``run_now`` is idempotent by the job_id chosen before
+the first try; the upserts and updates write the same values again (updated_at may
+move on by a microsecond).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from jobdeck.domain.schedule import (
     CronJob,
     Execution,
     TriggeredBy,
+    check_declarations,
     decide,
 )
 from jobdeck.errors import CronJobExists, CronJobNotFound, StoreError, ValidationError
@@ -228,17 +230,21 @@ class ScheduleVerbs(Database):
     # --- runs -----------------------------------------------------------
     async def fire(
         self,
-        cron_job_id: int,
-        expected_next_run_at: datetime,
+        expected: CronJob,
         due: Sequence[datetime],
         next_run_at: datetime | None,
         job: NewJob,
         now: datetime,
         server_instance: str,
     ) -> list[Execution] | None:
+        cron_job_id = expected.id
         due = list(due)
         job_ids = new_job_ids(len(due))  # at most one job per tick
-        lock = {"id": cron_job_id, "expected": expected_next_run_at}
+        lock = {
+            "id": cron_job_id,
+            "expected": expected.next_run_at,
+            "updated_at": expected.updated_at,
+        }
         cron_job = replace(job, cron_job_id=cron_job_id)
 
         async def go(conn: Conn) -> tuple[list[Execution], bool] | None:
@@ -341,9 +347,10 @@ class ScheduleVerbs(Database):
         declared: Sequence[tuple[CronDefinition, datetime | None]],
         now: datetime,
     ) -> list[CronJob]:
+        check_declarations(plugin, (d for d, _ in declared))
         keys = [_key(d) for d, _ in declared]
-        if len(set(keys)) != len(keys):
-            raise ValidationError(f"plugin {plugin!r} declares a cron job name twice")
+        if len(set(keys)) != len(keys):  # only a NULL and an empty plugin_id/store_id left
+            raise ValidationError(f"plugin {plugin!r} declares a cron job name key twice")
         entries = [
             definition_json(d) | {"next_run_at": at.isoformat() if at is not None else None}
             for d, at in declared

@@ -75,6 +75,7 @@ def to_cron_job(row: Row) -> CronJob:
         definition=definition,
         created_by=row["created_by"],
         declared_by=row["declared_by"],
+        retired=bool(row["retired"]),
         is_paused=bool(row["is_paused"]),
         next_run_at=from_ts(row["next_run_at"]),
         last_run_at=from_ts(row["last_run_at"]),

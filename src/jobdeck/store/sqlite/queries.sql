@@ -504,18 +504,60 @@ INSERT INTO cron_jobs (
 )
 RETURNING *;
 
--- name: update_cron_definition
--- Counters, is_paused and created_* stay; the caller checked the name key under the
--- same write lock (cron_job_by_key), the unique index is the backstop.
-UPDATE cron_jobs SET
+-- fragment: cron_definition_set
+-- A new definition replaces the stored one, except is_active (each statement sets it).
     name = :name, description = :description, cron_expression = :cron_expression,
     timezone = :timezone, job_type = :job_type, configuration = :configuration,
-    plugin_id = :plugin_id, store_id = :store_id, is_active = :is_active,
+    plugin_id = :plugin_id, store_id = :store_id,
     max_runs = :max_runs, max_failures = :max_failures, timeout_seconds = :timeout_seconds,
     misfire_policy = :misfire_policy, misfire_grace_seconds = :misfire_grace_seconds,
     overlap_policy = :overlap_policy, tags = :tags, priority = :priority,
-    max_retries = :max_retries, show_notification = :show_notification,
-    next_run_at = :next_run_at, updated_at = :now, seq = :seq
+    max_retries = :max_retries, show_notification = :show_notification
+
+-- fragment: cron_touched
+-- updated_at of a write to a schedule (a user's, or fire): :now, or one microsecond
+-- after the stored value when :now is not later, so that it changes on every such write
+-- (fire compares it). The jobs trigger never moves it.
+max(:now, updated_at + 1)
+
+-- name: update_cron_definition
+-- Counters, is_paused and created_* stay; the caller checked the name key under the
+-- same write lock (cron_job_by_key), the unique index is the backstop. next_run_at is
+-- decided here, from the row as it is (SET expressions read the old values): NULL when
+-- paused or made inactive; :next_run_at (the next fire time after now) when the
+-- expression, timezone or activity changed, or none is stored; else the stored one (a
+-- due tick survives an edit of the description). Activating a retired schedule makes
+-- it an ordinary one.
+UPDATE cron_jobs SET
+    {cron_definition_set},
+    is_active = :is_active,
+    retired = retired AND NOT :is_active,
+    next_run_at = CASE
+        WHEN is_paused OR NOT :is_active THEN NULL
+        WHEN cron_expression IS NOT :cron_expression OR timezone IS NOT :timezone
+             OR is_active IS NOT :is_active OR next_run_at IS NULL THEN :next_run_at
+        ELSE next_run_at END,
+    updated_at = {cron_touched}, seq = :seq
+WHERE id = :id
+RETURNING *;
+
+-- name: redeclare_cron_job
+-- upsert_declared of a schedule this plugin declared before (the caller skips it when
+-- nothing would change). is_active and is_paused stay, unless it was retired: then it
+-- takes the declared activity and the given next fire time, unless paused. Otherwise
+-- next_run_at changes only with the expression or timezone of an active, unpaused one.
+UPDATE cron_jobs SET
+    {cron_definition_set},
+    is_active = CASE WHEN retired THEN :is_active ELSE is_active END,
+    retired = 0,
+    next_run_at = CASE
+        WHEN is_paused THEN next_run_at
+        WHEN retired THEN :next_run_at
+        WHEN NOT is_active THEN next_run_at
+        WHEN cron_expression IS NOT :cron_expression OR timezone IS NOT :timezone
+            THEN :next_run_at
+        ELSE next_run_at END,
+    updated_at = {cron_touched}, seq = :seq
 WHERE id = :id
 RETURNING *;
 
@@ -576,7 +618,7 @@ SELECT count(*) FROM cron_jobs WHERE {cron_filter};
 UPDATE cron_jobs SET
     is_paused = :paused, next_run_at = :next_run_at,
     consecutive_failures = CASE WHEN :paused THEN consecutive_failures ELSE 0 END,
-    updated_at = :now, seq = :seq
+    updated_at = {cron_touched}, seq = :seq
 WHERE id = :id
 RETURNING *;
 
@@ -598,13 +640,16 @@ SELECT min(next_run_at) FROM cron_jobs
 WHERE is_active = 1 AND is_paused = 0 AND next_run_at IS NOT NULL;
 
 -- name: fire_claim
--- The compare-and-set of fire: the schedule as this scheduler last saw it due. Read
+-- The compare-and-set of fire: the schedule as this scheduler last saw it due (its
+-- next_run_at and updated_at, which every user write and every fire moves). Read
 -- under the write lock, and the tick rows and the schedule's new next_run_at are
 -- written before COMMIT, so of several schedulers that saw the same tick exactly one
--- finds it here; the others find next_run_at moved on and record nothing. (The
--- unique tick index would stop a duplicate run anyway: this only saves the work.)
+-- finds it here; the others find it moved on and record nothing, and so does a
+-- scheduler whose read predates an edit (its job would carry the old definition).
+-- (The unique tick index would stop a duplicate run anyway.)
 SELECT * FROM cron_jobs
-WHERE id = :id AND is_active = 1 AND is_paused = 0 AND next_run_at = :expected;
+WHERE id = :id AND is_active = 1 AND is_paused = 0 AND next_run_at = :expected
+  AND updated_at = :updated_at;
 
 -- name: cron_running
 -- A run of this schedule has not ended (overlap policy), via cron_executions_running.
@@ -626,10 +671,12 @@ RETURNING *;
 
 -- name: fired
 -- After a fire: the next tick, the runs it added, and inactive once max_runs is reached.
+-- last_run_at moves only when a tick created a run (not when every tick was skipped).
 UPDATE cron_jobs SET
     next_run_at = CASE WHEN :exhausted THEN NULL ELSE :next_run_at END,
     is_active = CASE WHEN :exhausted THEN 0 ELSE is_active END,
-    last_run_at = :now, run_count = run_count + :runs, updated_at = :now, seq = :seq
+    last_run_at = CASE WHEN :runs > 0 THEN :now ELSE last_run_at END,
+    run_count = run_count + :runs, updated_at = {cron_touched}, seq = :seq
 WHERE id = :id;
 
 -- name: list_executions
@@ -653,8 +700,10 @@ WHERE id IN (SELECT id FROM cron_executions
 SELECT * FROM cron_jobs WHERE declared_by = ?;
 
 -- name: deactivate_cron_jobs
--- A declaration gone from the plugin's code: its schedule stops, its history stays.
-UPDATE cron_jobs SET is_active = 0, next_run_at = NULL, updated_at = :now, seq = :seq
+-- A declaration gone from the plugin's code: its schedule stops (retired, so that a
+-- later declaration brings it back), its history stays.
+UPDATE cron_jobs SET
+    is_active = 0, retired = 1, next_run_at = NULL, updated_at = {cron_touched}, seq = :seq
 WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: cron_changes_since

@@ -29,6 +29,7 @@ from jobdeck.domain.schedule import (
     Execution,
     ExecutionStatus,
     TriggeredBy,
+    check_declarations,
     decide,
 )
 from jobdeck.errors import CronJobExists, CronJobNotFound, ValidationError
@@ -165,17 +166,21 @@ class ScheduleVerbs:
     # --- runs -------------------------------------------------------------
     async def fire(
         self,
-        cron_job_id: int,
-        expected_next_run_at: datetime,
+        expected: CronJob,
         due: Sequence[datetime],
         next_run_at: datetime | None,
         job: NewJob,
         now: datetime,
         server_instance: str,
     ) -> list[Execution] | None:
+        cron_job_id = expected.id
         template = replace(job, cron_job_id=cron_job_id)
         at = to_ts(now)
-        claim = {"id": cron_job_id, "expected": to_ts(expected_next_run_at)}
+        claim = {
+            "id": cron_job_id,
+            "expected": _ts_or_none(expected.next_run_at),
+            "updated_at": _ts_or_none(expected.updated_at),
+        }
 
         def run(conn: sqlite3.Connection) -> tuple[list[Execution], int] | None:
             with Tx(conn) as t:
@@ -315,6 +320,7 @@ class ScheduleVerbs:
             # updates them, so each name key ends up with one schedule.
             with Tx(conn) as t:
                 result: list[CronJob] = []
+                check_declarations(plugin, (definition for definition, _ in declared))
                 for definition, next_run_at in declared:
                     row = fetch_one(conn.execute(Q["cron_job_by_key"], key_params(definition)))
                     if row is None:
@@ -395,21 +401,21 @@ def _redeclare(
     now: datetime,
 ) -> CronJob:
     """A declaration already stored: its definition changes, its is_active (a user may
-    have disabled it), is_paused and counters stay. Unchanged, nothing is written (no
-    feed entry on every restart)."""
-    old = existing.definition
-    definition = replace(definition, is_active=old.is_active)
-    if definition == old:
+    have disabled it), is_paused and counters stay; a retired one comes back (the
+    ``redeclare_cron_job`` statement decides next_run_at and activity). Unchanged and
+    not retired, nothing is written (no feed entry on every restart)."""
+    if not existing.retired and replace(definition, is_active=existing.definition.is_active) == (
+        existing.definition
+    ):
         return existing
-    moved = (definition.cron_expression, definition.timezone) != (
-        old.cron_expression,
-        old.timezone,
-    )
-    # A paused or inactive schedule has no next fire time until it is resumed.
-    keep = not moved or not existing.scheduled
-    return _update(
-        conn, t, existing.id, definition, existing.next_run_at if keep else next_run_at, now
-    )
+    params = {
+        **definition_params(definition),
+        "id": existing.id,
+        "next_run_at": _ts_or_none(next_run_at),
+        "now": to_ts(now),
+        "seq": t.seq(),
+    }
+    return to_cron_job(fetch(conn.execute(Q["redeclare_cron_job"], params))[0])
 
 
 def _existing(conn: sqlite3.Connection, cron_job_id: int) -> CronJob:

@@ -31,6 +31,9 @@ CREATE TABLE jobdeck_cron_jobs (
     -- the state (domain.schedule.CronJob)
     created_by            text NOT NULL,
     declared_by           text,  -- the plugin whose code declares it (SPEC §7.4)
+    -- Deactivated because its declaration left the plugin's code (upsert_declared), so a
+    -- later declaration brings it back; a user's deactivation leaves it false.
+    retired               boolean NOT NULL DEFAULT false,
     is_paused             boolean NOT NULL DEFAULT false,
     next_run_at           timestamptz,
     last_run_at           timestamptz,
@@ -116,6 +119,18 @@ CREATE INDEX jobdeck_cron_executions_finished ON jobdeck_cron_executions (comple
 -- one runtime/executor.py and fail_timed_out_tracked write ("Job timed out after N
 -- seconds"); cancelled → cancelled. A failure is failed or timeout; cancelled is
 -- neither a success nor a failure.
+--
+-- The schedule, when a run ends (the same rules as SQLite's jobs_mirror_execution,
+-- value for value; the conformance suite compares them):
+-- * last_error: the job's error_message on a failure, cleared by a success, kept by a
+--   cancel.
+-- * Reaching max_failures consecutive failures pauses an unpaused schedule (next_run_at
+--   NULL, as set_paused does) and says why in last_error. max_failures NULL (or 0)
+--   never pauses; a schedule already paused (by hand) keeps its pause state.
+-- * updated_at stays: it moves on the writes of users and of fire only, so a run
+--   ending never spoils a scheduler's compare-and-set (fire compares it).
+-- * duration_ms: completed_at - started_at rounded to the nearest millisecond (half
+--   up), never negative.
 CREATE FUNCTION jobdeck_cron_mirror() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     mirrored text;
@@ -143,8 +158,8 @@ BEGIN
         result = NEW.result,
         error_message = CASE WHEN mirrored = 'success' THEN NULL ELSE NEW.error_message END,
         completed_at = finished,
-        duration_ms = CASE WHEN finished IS NOT NULL THEN
-            greatest(0, round(extract(epoch FROM finished - e.started_at) * 1000))::bigint END,
+        duration_ms = CASE WHEN finished IS NOT NULL THEN greatest(0, round(
+            extract(epoch FROM finished - coalesce(e.started_at, finished)) * 1000))::bigint END,
         seq = NEW.seq
     WHERE e.id = old_exe.id;
     PERFORM pg_notify('jobdeck_jobs', NEW.seq::text);
@@ -154,7 +169,7 @@ BEGIN
     END IF;
     failure := mirrored IN ('failed', 'timeout');
     -- Reaching max_failures consecutive failures pauses the schedule, saying why.
-    SELECT failure AND NOT c.is_paused AND coalesce(c.max_failures, 0) > 0
+    SELECT failure AND NOT c.is_paused AND c.max_failures IS NOT NULL AND c.max_failures > 0
            AND c.consecutive_failures + 1 >= c.max_failures
     INTO pausing
     FROM jobdeck_cron_jobs c WHERE c.id = old_exe.cron_job_id
@@ -173,11 +188,11 @@ BEGIN
         next_run_at = CASE WHEN pausing THEN NULL ELSE c.next_run_at END,
         last_error = CASE
             WHEN pausing THEN 'Paused after ' || (c.consecutive_failures + 1)
-                              || ' consecutive failures: ' || coalesce(NEW.error_message, mirrored)
-            WHEN failure THEN coalesce(NEW.error_message, mirrored)
+                              || ' consecutive failures'
+                              || coalesce(': ' || NEW.error_message, '')
+            WHEN failure THEN NEW.error_message
             WHEN mirrored = 'success' THEN NULL
             ELSE c.last_error END,
-        updated_at = NEW.updated_at,
         seq = NEW.seq
     WHERE c.id = old_exe.cron_job_id;
     PERFORM pg_notify('jobdeck_cron', '');

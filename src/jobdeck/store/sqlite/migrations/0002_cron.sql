@@ -29,6 +29,9 @@ CREATE TABLE cron_jobs (
     -- state and counters (domain.schedule.CronJob)
     created_by            TEXT    NOT NULL,
     declared_by           TEXT,                 -- the plugin declaring it in code
+    -- 1: deactivated because its declaration left the plugin's code (upsert_declared),
+    -- so a later declaration brings it back; a user's deactivation leaves it 0.
+    retired               INTEGER NOT NULL DEFAULT 0,
     is_paused             INTEGER NOT NULL DEFAULT 0,
     next_run_at           INTEGER,
     last_run_at           INTEGER,
@@ -119,9 +122,17 @@ CREATE INDEX cron_executions_completed ON cron_executions (completed_at)
 -- The schedule changes first, while the execution still says 'running': that is the
 -- guard that counts each run's end once (a job reaches a terminal status from a
 -- non-terminal one only; a retry brings the execution back to running first).
--- last_error: the error of a failed run, cleared by a success, kept by a cancel.
--- Reaching max_failures consecutive failures pauses it (next_run_at NULL, as
--- set_paused does) and says why in last_error.
+-- Same rules as PostgreSQL's jobdeck_cron_mirror, value for value (the conformance
+-- suite compares them):
+-- * last_error: the job's error_message on a failure (failed or timeout), cleared by a
+--   success, kept by a cancel.
+-- * Reaching max_failures consecutive failures pauses an unpaused schedule (next_run_at
+--   NULL, as set_paused does) and says why in last_error. max_failures NULL (or 0)
+--   never pauses; a schedule already paused (by hand) keeps its pause state.
+-- * updated_at stays: it moves on the writes of users and of fire only, so a run
+--   ending never spoils a scheduler's compare-and-set (fire compares it).
+-- * duration_ms: completed_at - started_at rounded to the nearest millisecond (half
+--   up), never negative.
 CREATE TRIGGER jobs_mirror_execution
 AFTER UPDATE OF status ON jobs
 WHEN NEW.cron_job_id IS NOT NULL AND NEW.status IS NOT OLD.status
@@ -143,22 +154,22 @@ BEGIN
         last_error = CASE
             WHEN NEW.status = 'completed' THEN NULL
             WHEN NEW.status <> 'failed' THEN last_error
-            WHEN max_failures > 0 AND consecutive_failures + 1 >= max_failures
+            WHEN is_paused = 0 AND max_failures IS NOT NULL AND max_failures > 0
+                 AND consecutive_failures + 1 >= max_failures
                 THEN 'Paused after ' || (consecutive_failures + 1)
-                     || ' consecutive failures: ' || coalesce(NEW.error_message, '')
+                     || ' consecutive failures' || coalesce(': ' || NEW.error_message, '')
             ELSE NEW.error_message
         END,
         is_paused = CASE
-            WHEN NEW.status = 'failed' AND max_failures > 0
-                 AND consecutive_failures + 1 >= max_failures THEN 1
+            WHEN NEW.status = 'failed' AND is_paused = 0 AND max_failures IS NOT NULL
+                 AND max_failures > 0 AND consecutive_failures + 1 >= max_failures THEN 1
             ELSE is_paused
         END,
         next_run_at = CASE
-            WHEN NEW.status = 'failed' AND max_failures > 0
-                 AND consecutive_failures + 1 >= max_failures THEN NULL
+            WHEN NEW.status = 'failed' AND is_paused = 0 AND max_failures IS NOT NULL
+                 AND max_failures > 0 AND consecutive_failures + 1 >= max_failures THEN NULL
             ELSE next_run_at
         END,
-        updated_at = NEW.updated_at,
         seq = NEW.seq
     WHERE id = NEW.cron_job_id
       AND NEW.status IN ('completed', 'failed', 'cancelled')
@@ -178,9 +189,13 @@ BEGIN
                              ELSE NEW.error_message END,
         completed_at = CASE WHEN NEW.status IN ('completed', 'failed', 'cancelled')
                             THEN coalesce(NEW.completed_at, NEW.updated_at) END,
+        -- Microseconds to milliseconds, half up: (µs + 500) / 1000 on a non-negative
+        -- integer (SQLite's integer division truncates), as PostgreSQL's round().
         duration_ms = CASE WHEN NEW.status IN ('completed', 'failed', 'cancelled')
-                           THEN max(0, (coalesce(NEW.completed_at, NEW.updated_at)
-                                        - coalesce(started_at, NEW.updated_at)) / 1000) END,
+                           THEN (max(0, coalesce(NEW.completed_at, NEW.updated_at)
+                                        - coalesce(started_at,
+                                                   coalesce(NEW.completed_at, NEW.updated_at)))
+                                 + 500) / 1000 END,
         seq = NEW.seq
     WHERE job_id = NEW.job_id;
 END;
