@@ -305,7 +305,7 @@ def test_a_route_colliding_with_a_built_in_one_is_refused_at_setup(
     deck: FakeDeck, path: str
 ) -> None:
     hooks = Hooks(deck, manager_for(deck), "p")  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="add_route: .*built-in"):
+    with pytest.raises(ValidationError, match=r"add_route: .*built-in"):
         hooks.add_route(path, lambda: None)
     hooks.add_route("/api/p/sync", lambda: None)  # its own namespace is fine
     with pytest.raises(ValidationError, match="callable"):
