@@ -120,10 +120,6 @@ class Crons:
         """Upsert the schedules ``plugin`` declares in code (SPEC §7.4); its declared
         schedules missing from ``declared`` are deactivated."""
         checked = []
-        names = [fields.get("name") for fields in declared]
-        twice = sorted({str(name) for name in names if names.count(name) > 1})
-        if twice:
-            raise ValidationError(f"schedule(s) declared twice: {', '.join(twice)}")
         for fields in declared:
             try:
                 definition, expression = self.check(fields)

@@ -119,7 +119,7 @@ async def test_retention_days_is_a_daily_cleanup_schedule(tmp_path: Path) -> Non
 
 
 async def test_a_plugin_declaring_a_name_twice_is_refused(deck: JobDeck) -> None:
-    with pytest.raises(ValidationError, match="declared twice: n"):
+    with pytest.raises(ValidationError, match="plugin 'p' declares the cron job 'n' twice"):
         await deck.crons.declare("p", [seedish(), seedish(cron_expression="@hourly")])
 
 
