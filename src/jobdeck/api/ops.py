@@ -14,6 +14,7 @@ from jobdeck.tokens import Principal
 
 router = APIRouter(tags=["operations"])
 
+
 @router.get("/health", responses={200: {"description": "the API and its store answer"}})
 async def health(request: Request) -> JSONResponse:
     ctx = context(request)
