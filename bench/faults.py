@@ -3,7 +3,7 @@
 Each scenario prints its figures; ``tests/integration/test_faults.py`` runs a short
 version of each in CI. Usage::
 
-    python bench/faults.py workers-killed [--database sqlite|postgres] [--jobs N]
+    python bench/faults.py workers-killed [--database sqlite|postgres] [--jobs N] [--sleep S]
     python bench/faults.py graceful-stop
     python bench/faults.py disk-full
     python bench/faults.py read-only          # needs root (the writer runs as nobody)
@@ -143,7 +143,11 @@ async def enqueue(deck: JobDeck, jobs: int, payload: dict[str, Any], type: str) 
 
 # --- workers killed ----------------------------------------------------------------
 async def workers_killed(
-    backend: str = "sqlite", jobs: int = 20_000, every: float = 2.0, concurrency: int = 50
+    backend: str = "sqlite",
+    jobs: int = 20_000,
+    every: float = 2.0,
+    concurrency: int = 50,
+    sleep: float = 0.005,
 ) -> dict[str, Any]:
     rng = random.Random(7)
     client_errors: list[str] = []
@@ -151,7 +155,7 @@ async def workers_killed(
         async with open_deck(url) as deck:
             alive = [start_worker(url, records, concurrency) for _ in range(4)]
             started = time.monotonic()
-            await enqueue(deck, jobs, {"sleep": 0.005}, "fault:record")
+            await enqueue(deck, jobs, {"sleep": sleep}, "fault:record")
             everyone = list(alive)
             killed: set[int] = set()
             next_kill = started + every
@@ -307,10 +311,13 @@ def main() -> None:
     parser.add_argument("scenario", choices=("workers-killed", "graceful-stop", "disk-full"))
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--jobs", type=int, default=None)
+    parser.add_argument(
+        "--sleep", type=float, default=0.005, help="workers-killed: seconds each job sleeps"
+    )
     args = parser.parse_args()
     if args.scenario == "workers-killed":
         default = 50_000 if args.database == "postgres" else 20_000
-        figures = asyncio.run(workers_killed(args.database, args.jobs or default))
+        figures = asyncio.run(workers_killed(args.database, args.jobs or default, sleep=args.sleep))
     elif args.scenario == "graceful-stop":
         figures = asyncio.run(graceful_stop(args.database, args.jobs or 100))
     else:

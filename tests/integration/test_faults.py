@@ -27,7 +27,9 @@ async def test_workers_killed_lose_nothing(backend: str) -> None:
 async def test_graceful_stop_with_sync_handlers_running() -> None:
     figures = await faults.graceful_stop("sqlite", jobs=20, grace=2.0, sleep=8.0)
     assert figures["exit code"] == 0, figures
-    assert figures["seconds from SIGTERM to exit"] < 6.0, figures  # not the 8 s handlers
+    # Within the grace: handlers are interrupted before its end (docs/lifecycle.md);
+    # it used to take the grace plus 2 s more for the sync handlers.
+    assert figures["seconds from SIGTERM to exit"] < 2.0 + 0.5, figures
     assert figures["back in the queue at exit"] == 20, figures  # at once, no lease wait
     assert figures["final statuses"] == {"completed": 20}, figures
     assert figures["finished by the second worker"] == 20, figures

@@ -247,7 +247,10 @@ class Attempt:
 
 # --- running one attempt ----------------------------------------------------
 
-SHUTDOWN_GRACE = 2.0  # seconds an interrupted handler gets once the shutdown grace is over
+# Seconds an interrupted handler gets to stop at shutdown. The worker interrupts its
+# handlers this long and a little more before the end of its shutdown grace
+# (worker.SHUTDOWN_RESERVE), so the process exits within the grace (docs/lifecycle.md).
+SHUTDOWN_STOP = 0.5
 
 
 async def run_attempt(
@@ -279,7 +282,7 @@ async def run_attempt(
         if not work.done():
             if isinstance(work, asyncio.Task):
                 work.cancel()  # the handler sees CancelledError at its next await
-            grace = SHUTDOWN_GRACE if attempt.reason == "shutdown" else cancel_grace
+            grace = SHUTDOWN_STOP if attempt.reason == "shutdown" else cancel_grace
             await asyncio.wait([work], timeout=min(grace, cancel_grace))
     except asyncio.CancelledError:
         # The worker itself is being torn down: stop the handler and let the caller decide.

@@ -59,6 +59,9 @@ HANDLER_THREAD = "jobdeck-handler"  # sync handlers' threads (cli: exit_abandoni
 QUICK_BEAT = 0.5  # seconds: the earliest a job change brings the next heartbeat
 COMPLETE_DELAY = 0.005  # seconds completions may wait to share one write
 GATHER_DELAY = 0.002  # seconds a busy worker may wait for more free slots before claiming
+# Seconds at the end of the shutdown grace (at most half of it) kept for interrupting
+# the handlers still running (executor.SHUTDOWN_STOP) and releasing their jobs.
+SHUTDOWN_RESERVE = 1.0
 BATCH_SIZE = 256
 FORGET_AFTER = timedelta(hours=1)  # a presence row this old belongs to a dead worker
 FORGET_EVERY = 60  # presence writes between two sweeps of such rows
@@ -311,11 +314,14 @@ class Worker:
             logger.info("job %s: outcome not applied: %s", fence.job_id, exc)
 
     async def _give_back(self, grace: float) -> None:
-        """Shutdown: let running jobs finish within ``grace``, then release the rest."""
+        """Shutdown: let running jobs finish within ``grace``, then release the rest.
+
+        Handlers still running ``SHUTDOWN_RESERVE`` before the end are interrupted, so
+        that stopping them and releasing their jobs also fits in ``grace``."""
         self._stopping = True
         tasks = [slot.task for slot in self._running.values()]
         if tasks and grace > 0:
-            await asyncio.wait(tasks, timeout=grace)
+            await asyncio.wait(tasks, timeout=grace - min(SHUTDOWN_RESERVE, grace / 2))
         for slot in list(self._running.values()):
             slot.attempt.interrupt("shutdown")
         tasks = [slot.task for slot in self._running.values()]
