@@ -124,6 +124,8 @@ async def main() -> None:
             start = time.perf_counter()
             await fill(deck, args.jobs)
             spread(url)
+            while await deck.store.index_text():  # as maintenance passes would
+                pass
             print(
                 f"{args.database}: {args.jobs:,} jobs set up in "
                 f"{time.perf_counter() - start:.1f} s; {args.runs} runs of {SAMPLES} calls",

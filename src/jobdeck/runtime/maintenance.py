@@ -1,5 +1,6 @@
 """Maintenance (SPEC §2.3, §2.4): rescue expired leases, fail timed-out tracked jobs,
-delete expired login codes, WebSocket tickets and sessions. (Retention,
+delete expired login codes, WebSocket tickets and sessions, bring the text-search
+index up to date. (Retention,
 ``JOBDECK_RETENTION_DAYS``, is a daily ``cleanup`` schedule: :mod:`jobdeck.retention`.)
 
 Every pass is a few conditional updates, so any number of processes may run it at
@@ -20,6 +21,7 @@ from jobdeck.store.base import Store
 logger = logging.getLogger("jobdeck.maintenance")
 
 PURGE_EVERY = 60.0  # seconds between purges of expired grants: not urgent
+TEXT_BATCH = 10_000  # jobs added to the text-search index per pass, at most
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class MaintenanceReport:
     rescued: int = 0
     timed_out: int = 0
     grants_purged: int = 0
+    text_indexed: int = 0
 
 
 class Maintenance:
@@ -41,6 +44,8 @@ class Maintenance:
         rescued = await self.store.rescue_expired(now)
         timed_out = await self.store.fail_timed_out_tracked(now)
         purged = await self.store.purge_grants(now) if purge else 0
+        # Off the enqueue path: new jobs join the text-search index here (docs/ui.md).
+        indexed = await self.store.index_text(TEXT_BATCH)
         if rescued or timed_out or purged:
             logger.info(
                 "maintenance: rescued=%d timed_out=%d grants_purged=%d",
@@ -48,7 +53,7 @@ class Maintenance:
                 len(timed_out),
                 purged,
             )
-        return MaintenanceReport(len(rescued), len(timed_out), purged)
+        return MaintenanceReport(len(rescued), len(timed_out), purged, indexed)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Every ``maintenance_seconds`` until ``stop`` is set or the task is cancelled."""

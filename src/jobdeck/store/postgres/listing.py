@@ -50,6 +50,9 @@ class ListingVerbs(Database):
         rows = await self._run(lambda c: self._rows(c, name, params))
         return [event_of(r) for r in rows]
 
+    async def index_text(self, limit: int = 10_000) -> int:
+        return 0  # the pg_trgm index is kept by PostgreSQL itself
+
     async def record_worker(self, worker: WorkerPresence) -> None:
         params = {
             "worker_id": worker.worker_id,

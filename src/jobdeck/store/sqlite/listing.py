@@ -169,6 +169,18 @@ class ListingVerbs:
             for minute, status, n in rows
         ]
 
+    async def index_text(self, limit: int = 10_000) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            with Tx(conn):
+                after, last = conn.execute(Q["index_text_next"], {"limit": limit}).fetchone()
+                if last is None:
+                    return 0
+                conn.execute(Q["index_text"], {"after": after, "up_to": last})
+                conn.execute(Q["index_text_done"], {"up_to": last})
+                return int(last) - int(after)
+
+        return await self._db.run(run)
+
     # --- worker presence ---------------------------------------------------
     async def record_worker(self, worker: WorkerPresence) -> None:
         args = (

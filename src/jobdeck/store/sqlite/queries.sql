@@ -772,10 +772,24 @@ SELECT * FROM workers WHERE last_seen_at >= ? ORDER BY worker_id;
 DELETE FROM workers
 WHERE worker_id IN (SELECT value FROM json_each(:ids)) OR last_seen_at < :before;
 
+-- name: index_text_next
+-- Where the trigram index stands, and the last id of the next batch (maintenance).
+SELECT up_to,
+       (SELECT max(id) FROM (SELECT id FROM jobs WHERE id > up_to ORDER BY id LIMIT :limit))
+FROM jobs_text_state;
+
+-- name: index_text
+INSERT INTO jobs_text (rowid, name, description, type)
+SELECT id, name, description, type FROM jobs WHERE id > :after AND id <= :up_to;
+
+-- name: index_text_done
+UPDATE jobs_text_state SET up_to = :up_to WHERE up_to < :up_to;
+
 -- The jobs_where_* blocks are pieces of a WHERE clause, not statements (no comments
 -- inside them: they are spliced into the middle of a line). jobs_where_trigrams takes
 -- candidates from the trigram index (a search of 3 characters or more, quoted as an
--- FTS5 phrase); jobs_where_text is the exact test, which always applies.
+-- FTS5 phrase), and every job the index does not hold yet; jobs_where_text is the
+-- exact test, which always applies.
 -- name: jobs_where_all
 1
 -- name: jobs_where_status
@@ -791,6 +805,6 @@ plugin_id = :plugin_id
 -- name: jobs_where_mode
 mode = :mode
 -- name: jobs_where_trigrams
-id IN (SELECT rowid FROM jobs_text WHERE jobs_text MATCH :trigrams)
+(id > (SELECT up_to FROM jobs_text_state) OR id IN (SELECT rowid FROM jobs_text WHERE jobs_text MATCH :trigrams))
 -- name: jobs_where_text
 (instr(lower(name), :text) > 0 OR instr(lower(coalesce(description, '')), :text) > 0 OR instr(lower(type), :text) > 0)
