@@ -1,6 +1,7 @@
 -- Every SQL statement of the SQLite store, as `-- name: xyz` blocks loaded once by
--- jobdeck.store.sqlite.queries. `{job_filter}` is replaced by the `job_filter`
--- fragment at load time. Timestamps are integer microseconds since the epoch (UTC).
+-- jobdeck.store.sqlite.queries (the job list's statements are put together by
+-- listing.py from its `jobs_where_*` pieces). Timestamps are integer microseconds
+-- since the epoch (UTC).
 -- `:allowed` / `:statuses` are JSON arrays of statuses (from domain.states.ALLOWED_FROM).
 -- A fenced write passes `:attempt` and `:worker_id`; an unfenced one passes NULLs.
 
@@ -111,18 +112,6 @@ SELECT * FROM jobs WHERE job_id = ?;
 -- Why a conditional update changed nothing: missing job, lost fence or wrong status.
 SELECT id, status, mode, attempt, locked_by FROM jobs WHERE job_id = ?;
 
--- fragment: job_filter
-    (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
-    AND (:type IS NULL OR type = :type)
-    AND (:source IS NULL OR source = :source)
-    AND (:store_id IS NULL OR store_id = :store_id)
-    AND (:plugin_id IS NULL OR plugin_id = :plugin_id)
-    AND (:mode IS NULL OR mode = :mode)
-    AND (:text IS NULL
-         OR instr(lower(name), :text) > 0
-         OR instr(lower(coalesce(description, '')), :text) > 0
-         OR instr(lower(type), :text) > 0)
-
 -- name: json_rows
 -- Template, not a statement: queries.json_rows puts a query returning job rows as
 -- the subquery below. Its rows come back as ONE value, a JSON array of objects, read in
@@ -148,18 +137,6 @@ SELECT json_group_array(json_object(
     'rate', CASE WHEN rate IS NOT NULL THEN printf('%!.20e', rate) END,
     'history_count', history_count
 )) FROM ({rows})
-
--- name: list_jobs
-SELECT * FROM jobs
-WHERE {job_filter}
-ORDER BY id DESC
-LIMIT :limit OFFSET :offset;
-
--- name: count_jobs
-SELECT count(*) FROM jobs WHERE {job_filter};
-
--- name: count_by_status
-SELECT status, count(*) FROM jobs WHERE {job_filter} GROUP BY status;
 
 -- name: start
 UPDATE jobs SET
