@@ -1,5 +1,5 @@
-"""Fixtures of the browser tests (ui_support.py): one ``jobdeck serve`` and one chromium
-for the session, a fresh browser context (cookies, storage) per test."""
+"""Fixtures of the browser tests (ui_support.py): one ``jobdeck serve`` for the session,
+one chromium per module, a fresh browser context (cookies, storage) per test."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is active it holds an event
+# loop on this thread, and the async tests of later modules could not run their own.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     path = chromium_path()
     from playwright.sync_api import sync_playwright
