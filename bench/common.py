@@ -14,7 +14,9 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -79,6 +81,70 @@ def postgres_database(admin_url: str = ADMIN_URL) -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+PG_BIN = Path(os.environ.get("JOBDECK_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+class PrivateServer:
+    """A throw-away PostgreSQL server of our own (its own data directory and port in a
+    temporary folder), so a scenario may stop and restart it without disturbing the
+    shared one. Run as ``postgres`` when we are root (the server refuses root)."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="jobdeck-pg-"))
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres")
+
+    @staticmethod
+    def missing() -> str | None:
+        """Why no private server can run here, or None."""
+        if not (PG_BIN / "initdb").exists():
+            return f"no PostgreSQL binaries in {PG_BIN} to run a private server"
+        return None
+
+    def _run(self, *args: str) -> None:
+        command = [str(PG_BIN / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+    def init(self) -> None:
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-N")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"),
+                  "-w", "start")  # fmt: skip
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def private_postgres() -> Iterator[PrivateServer]:
+    """A private PostgreSQL server, started on entry, stopped and removed on exit."""
+    server = PrivateServer()
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.remove()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def settings(url: str) -> Settings:

@@ -4,6 +4,7 @@ Each scenario prints its figures; ``tests/integration/test_faults.py`` runs a sh
 version of each in CI. Usage::
 
     python bench/faults.py workers-killed [--database sqlite|postgres] [--jobs N] [--sleep S]
+    python bench/faults.py database-restarts   # runs a private PostgreSQL server
     python bench/faults.py graceful-stop
     python bench/faults.py disk-full
     python bench/faults.py read-only          # needs root (the writer runs as nobody)
@@ -12,6 +13,12 @@ workers-killed: 4 ``jobdeck worker`` processes drain the queue while a random on
 SIGKILLed every 2 s and replaced. Every job must complete; a job that ran more than
 once must owe each extra run to an attempt of a killed worker; no worker log holds a
 "database is locked" or a traceback.
+
+database-restarts: a private PostgreSQL server (its own data directory and port) is
+stopped and started twice while two workers drain the queue and ``jobdeck serve`` has
+20 WebSocket clients following every job; each client also leaves during each outage
+and resumes with ``subscribe since``. No process may exit, no job be lost, and every
+client must see every job's final state.
 
 graceful-stop: SIGTERM to a worker running 100 long jobs (async and sync handlers).
 It must exit within its shutdown grace even with a sync handler still running, and
@@ -28,9 +35,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
+import json
 import os
 import random
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -45,7 +55,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import JOBDECK, PLUGINS, database, open_deck
+from common import JOBDECK, PLUGINS, PrivateServer, database, free_port, open_deck, private_postgres
 
 from jobdeck.deck import JobDeck
 from jobdeck.domain.job import Status
@@ -273,6 +283,231 @@ async def graceful_stop(
     }
 
 
+# --- database restarts ---------------------------------------------------------------
+FINAL = {"completed", "failed", "cancelled"}
+
+
+@dataclass
+class WsClient:
+    """A WebSocket client that follows every job: it subscribes from the seq of its first
+    ``connected`` message, and after any close (or when told to ``drop``) reconnects
+    and resumes with ``subscribe since`` the last seq it saw."""
+
+    index: int
+    seq: int = 0
+    status: dict[str, str] = field(default_factory=dict)
+    connects: int = 0
+    resumes: int = 0  # subscriptions resuming from a seq it had seen
+    refused: collections.Counter[str] = field(default_factory=collections.Counter)
+    errors: list[str] = field(default_factory=list)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    drop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self, uri: str, token: str, stop: asyncio.Event) -> None:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidStatus
+
+        headers = {"Authorization": f"Bearer {token}"}
+        while not stop.is_set():
+            try:
+                async with connect(uri, additional_headers=headers, open_timeout=5) as ws:
+                    hello = json.loads(await ws.recv())
+                    if not self.ready.is_set():
+                        self.seq = hello["seq"]
+                    else:
+                        self.resumes += 1
+                    await ws.send(json.dumps({"type": "subscribe", "since": self.seq}))
+                    self.connects += 1
+                    self.ready.set()
+                    await self._read(ws, stop)
+            except InvalidStatus as exc:
+                self.refused[f"HTTP {exc.response.status_code}"] += 1
+                body = exc.response.body or b""
+                if b"Traceback" in body or b'File "' in body:
+                    self.errors.append(body.decode(errors="replace")[:200])
+            except Exception as exc:  # refused, or the socket closed: resume
+                self.refused[type(exc).__name__] += 1
+            if not stop.is_set():
+                await asyncio.sleep(0.2 + random.random() * 0.3)
+
+    async def _read(self, ws: Any, stop: asyncio.Event) -> None:
+        leave = asyncio.ensure_future(self.drop.wait())
+        ended = asyncio.ensure_future(stop.wait())
+        try:
+            while True:
+                receive = asyncio.ensure_future(ws.recv())
+                await asyncio.wait([receive, leave, ended], return_when=asyncio.FIRST_COMPLETED)
+                if not receive.done():
+                    receive.cancel()
+                    self.drop.clear()
+                    return
+                message = json.loads(receive.result())
+                kind = message.get("type")
+                if kind == "job_update":
+                    self._update(message)
+                elif kind == "job_updates":
+                    for update in message["updates"]:
+                        self._update(update)
+                elif kind == "error":
+                    self.errors.append(message.get("message", ""))
+        finally:
+            leave.cancel()
+            ended.cancel()
+
+    def _update(self, message: dict[str, Any]) -> None:
+        job = message["job"]
+        self.status[job["jobId"]] = job["status"]
+        self.seq = max(self.seq, message["seq"])
+
+    def finals(self, ids: list[str]) -> int:
+        return sum(1 for j in ids if self.status.get(j) in FINAL)
+
+
+def start_serve(url: str, records: Path, port: int, token: str, *args: str) -> Worker:
+    """``jobdeck serve`` on ``port``, returned once it accepts connections."""
+    proc = subprocess.Popen(
+        [JOBDECK, "serve", "--port", str(port), "--no-scheduler", *args],
+        env={
+            **os.environ,
+            "JOBDECK_DATABASE_URL": url,
+            "JOBDECK_PLUGINS_DIR": str(PLUGINS),
+            "JOBDECK_FAULT_RECORDS": str(records),
+            "JOBDECK_ADMIN_TOKEN": token,
+            "JOBDECK_LEASE_SECONDS": str(LEASE),
+            "JOBDECK_HEARTBEAT_SECONDS": str(HEARTBEAT),
+            "JOBDECK_MAINTENANCE_SECONDS": "0.5",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    server = Worker(proc)
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            server.log.append(raw.decode(errors="replace"))
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jobdeck serve exited early: {''.join(server.log)[-2000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return server
+        time.sleep(0.1)
+    raise RuntimeError("jobdeck serve did not listen in time")
+
+
+def note(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+async def until_completed(deck: JobDeck, target: int, deadline: float) -> int:
+    """Completed jobs once at least ``target`` (errors while the server is down retried)."""
+    while True:
+        with contextlib.suppress(JobdeckError):
+            done = await deck.count_jobs(status="completed")
+            if done >= target:
+                return done
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"fewer than {target} jobs completed in time")
+        await asyncio.sleep(0.2)
+
+
+async def database_restarts(
+    jobs: int = 10_000,
+    clients: int = 20,
+    restarts: int = 2,
+    down: float = 3.0,
+    sleep: float = 0.01,
+) -> dict[str, Any]:
+    """A private PostgreSQL stopped for ``down`` seconds and started again, ``restarts``
+    times while two ``jobdeck worker`` processes drain ``jobs`` queued jobs and
+    ``jobdeck serve --no-worker`` has ``clients`` WebSocket clients following every job.
+    Each client also leaves once during every outage and resumes with ``since``."""
+    token = "jdk_faults_" + os.urandom(12).hex()
+    port = free_port()
+    with private_postgres() as server, scratch() as records:
+        url = server.url
+        async with open_deck(url) as deck:
+            ids = await enqueue(deck, jobs, {"sleep": sleep}, "fault:record")
+            serve = await asyncio.to_thread(start_serve, url, records, port, token, "--no-worker")
+            done = asyncio.Event()
+            followers = [WsClient(i) for i in range(clients)]
+            tasks = [
+                asyncio.create_task(c.run(f"ws://127.0.0.1:{port}/ws", token, done))
+                for c in followers
+            ]
+            async with asyncio.timeout(30):
+                await asyncio.gather(*(c.ready.wait() for c in followers))
+            started = time.monotonic()
+            processes = {"serve": serve}
+            for n in (1, 2):
+                processes[f"worker {n}"] = await asyncio.to_thread(start_worker, url, records, 20)
+            outages: list[float] = []
+            completed_at_stop: list[int] = []
+            deadline = started + 600
+            for n in range(1, restarts + 1):
+                completed_at_stop.append(
+                    await until_completed(deck, jobs * n // (restarts + 1), deadline)
+                )
+                note(f"restart {n}: stopping the server for {down} s")
+                stopped = time.monotonic()
+                await asyncio.to_thread(server.stop)
+                # Every client leaves while the database is down, at a random moment.
+                for c in followers:
+                    asyncio.get_running_loop().call_later(random.random() * down, c.drop.set)
+                await asyncio.sleep(down)
+                await asyncio.to_thread(server.start)
+                outages.append(round(time.monotonic() - stopped, 1))
+            await until_completed(deck, jobs, deadline)
+            drained = time.monotonic() - started
+            # Every client must resume after its last leave and see every final state.
+            converge = time.monotonic()
+            while any(c.finals(ids) < jobs or c.resumes < restarts for c in followers):
+                if time.monotonic() - converge > 60:
+                    break
+                await asyncio.sleep(0.2)
+            converged = time.monotonic() - converge
+            exited = [name for name, p in processes.items() if p.proc.poll() is not None]
+            done.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            counts = {str(s): n for s, n in (await deck.count_by_status()).items() if n}
+            codes = stop(list(processes.values()))
+        starts = collections.Counter(j for e, j, _ in records_of(records) if e == "start")
+    bad = [
+        "".join(p.log[i : i + 40])
+        for p in processes.values()
+        for i, line in enumerate(p.log)
+        if "Traceback" in line
+    ]
+    refused: collections.Counter[str] = collections.Counter()
+    for c in followers:
+        refused.update(c.refused)
+    return {
+        "backend": "postgres (private server)",
+        "jobs": jobs,
+        "completed": counts.get("completed", 0),
+        "lost": jobs - counts.get("completed", 0),
+        "statuses": counts,
+        "restarts (seconds down each)": outages,
+        "jobs completed when each restart began": completed_at_stop,
+        "processes that exited during the run": exited,
+        "exit codes after SIGTERM (serve, workers)": codes,
+        "jobs run more than once": sum(1 for n in starts.values() if n > 1),
+        "WebSocket clients": clients,
+        "clients that saw every final state": sum(1 for c in followers if c.finals(ids) == jobs),
+        "fewest final states a client saw": min(c.finals(ids) for c in followers),
+        "resumes with since (fewest by a client)": min(c.resumes for c in followers),
+        "failed connection attempts": dict(refused),
+        "error messages to clients": sum(len(c.errors) for c in followers),
+        "tracebacks in the logs": len(bad),
+        "seconds to drain": round(drained, 1),
+        "seconds after the drain until every client saw every final state": round(converged, 1),
+        "_bad": bad[:5] + [e for c in followers for e in c.errors][:5],
+    }
+
+
 # --- storage faults (SQLite) -------------------------------------------------------
 async def disk_full() -> dict[str, Any]:
     """PRAGMA max_page_count caps the file as a full disk would."""
@@ -308,7 +543,10 @@ async def disk_full() -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", choices=("workers-killed", "graceful-stop", "disk-full"))
+    parser.add_argument(
+        "scenario",
+        choices=("workers-killed", "database-restarts", "graceful-stop", "disk-full"),
+    )
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument(
@@ -318,6 +556,10 @@ def main() -> None:
     if args.scenario == "workers-killed":
         default = 50_000 if args.database == "postgres" else 20_000
         figures = asyncio.run(workers_killed(args.database, args.jobs or default, sleep=args.sleep))
+    elif args.scenario == "database-restarts":
+        if reason := PrivateServer.missing():
+            sys.exit(reason)
+        figures = asyncio.run(database_restarts(args.jobs or 10_000))
     elif args.scenario == "graceful-stop":
         figures = asyncio.run(graceful_stop(args.database, args.jobs or 100))
     else:

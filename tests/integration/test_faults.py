@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
+import common
 import faults
 
 
@@ -41,3 +43,23 @@ async def test_disk_full_is_a_clear_error_and_writes_resume() -> None:
     assert "disk is full" in figures["error to the caller"]
     assert figures["nothing half-written"] and figures["reads keep working"], figures
     assert figures["writes resume (jobs now, want 15)"] == 15, figures
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+async def test_database_restarts_lose_nothing_and_clients_resume() -> None:
+    reason = common.PrivateServer.missing()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    figures = await faults.database_restarts(jobs=1500, clients=20, down=1.5, sleep=0.03)
+    assert figures["lost"] == 0, figures
+    assert figures["processes that exited during the run"] == [], figures
+    assert len(figures["restarts (seconds down each)"]) == 2, figures
+    assert max(figures["jobs completed when each restart began"]) < 1500, figures  # mid-drain
+    assert figures["clients that saw every final state"] == 20, figures
+    assert figures["resumes with since (fewest by a client)"] >= 2, figures
+    assert figures["error messages to clients"] == 0, figures["_bad"]
+    assert figures["tracebacks in the logs"] == 0, figures["_bad"]
+    assert figures["exit codes after SIGTERM (serve, workers)"] == [0, 0, 0], figures
