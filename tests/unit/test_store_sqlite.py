@@ -59,7 +59,9 @@ def test_queries_parse_names_and_fragments() -> None:
         "-- header\n-- name: a\nSELECT {f} FROM t;\n-- fragment: f\n  x, y\n-- name: b\nSELECT 1;"
     )
     assert queries == {"a": "SELECT x, y FROM t;", "b": "SELECT 1;"}
-    assert "{job_filter}" not in Q["list_jobs"] and "json_each(:statuses)" in Q["list_jobs"]
+    assert "{cron_filter}" not in Q["count_cron_jobs"] and "is_paused" in Q["count_cron_jobs"]
+    # The job list's pieces are left for listing.py to join (no fragment of that name).
+    assert "{where}" in Q["jobs_page"] and "{order}" in Q["jobs_page"]
     assert statements("PRAGMA a;\n-- note\nPRAGMA b;\n") == ["PRAGMA a;", "-- note\nPRAGMA b;"]
     assert repeated_values("insert_job", 3).count("'pending'") == 3
 
