@@ -7,7 +7,7 @@ version of each in CI. Usage::
     python bench/faults.py database-restarts   # runs a private PostgreSQL server
     python bench/faults.py graceful-stop
     python bench/faults.py disk-full
-    python bench/faults.py read-only          # needs root (the writer runs as nobody)
+    python bench/faults.py read-only          # as root, the writer runs as nobody
 
 workers-killed: 4 ``jobdeck worker`` processes drain the queue while a random one is
 SIGKILLed every 2 s and replaced. Every job must complete; a job that ran more than
@@ -38,7 +38,9 @@ import collections
 import contextlib
 import json
 import os
+import pwd
 import random
+import shutil
 import signal
 import socket
 import sqlite3
@@ -541,11 +543,117 @@ async def disk_full() -> dict[str, Any]:
     return figures
 
 
+UNPRIVILEGED = "nobody"
+
+
+def read_only() -> dict[str, Any]:
+    """The SQLite file made read-only (chmod 444), then writable again. The writer is a
+    process of an unprivileged user (root writes anyway): when we are root, it starts
+    as root, imports what it needs, then drops to ``nobody``."""
+    folder = Path(tempfile.mkdtemp(prefix="jobdeck-faults-ro-"))
+    path = folder / "jobdeck.db"
+    if os.geteuid() == 0:
+        user = pwd.getpwnam(UNPRIVILEGED)
+        os.chown(folder, user.pw_uid, user.pw_gid)
+    writer = subprocess.Popen(
+        [sys.executable, __file__, "_read-only-writer", str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdin is not None and writer.stdout is not None
+
+    def step(command: str = "") -> dict[str, Any]:
+        assert writer.stdin is not None and writer.stdout is not None
+        if command:
+            writer.stdin.write(command + "\n")
+            writer.stdin.flush()
+        line = writer.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the writer exited ({writer.wait()})")
+        return dict(json.loads(line))
+
+    try:
+        figures = step()  # 10 jobs written by the unprivileged writer, store closed
+        path.chmod(0o444)
+        figures |= step("read-only")
+        path.chmod(0o644)
+        figures |= step("writable")
+        writer.stdin.close()
+        figures["writer exit code"] = writer.wait(timeout=30)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+    figures["nothing half-written"] = figures["jobs after the refused write (was 10)"] == 10
+    return figures
+
+
+async def read_only_writer(path: str) -> None:
+    """The writer of ``read_only``: one JSON line of figures per step."""
+    url = f"sqlite:///{path}"
+    with tempfile.TemporaryDirectory() as warm:  # import everything while still root
+        async with open_deck(f"sqlite:///{warm}/warm.db") as deck:
+            await enqueue(deck, 2, {}, "fault:record")
+            await deck.count_jobs()
+            await deck.get_jobs(limit=1)
+    if os.geteuid() == 0:
+        user = pwd.getpwnam(UNPRIVILEGED)
+        os.setgroups([])
+        os.setgid(user.pw_gid)
+        os.setuid(user.pw_uid)
+
+    def say(figures: dict[str, Any]) -> str:
+        print(json.dumps(figures), flush=True)
+        return sys.stdin.readline().strip()
+
+    async with open_deck(url) as deck:
+        await enqueue(deck, 10, {}, "fault:record")
+    say({"writer runs as": pwd.getpwuid(os.geteuid()).pw_name})
+    # The file is read-only now: a process starting on it, as after a restart.
+    async with open_deck(url) as deck:
+        error = None
+        try:
+            await enqueue(deck, 5000, {"blob": "x" * 200}, "fault:record")
+        except JobdeckError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # not a clear error: reported as such
+            error = f"UNCLEAR {type(exc).__name__}: {exc}"
+        try:
+            reads = len(await deck.get_jobs(limit=5)) == 5
+            count = await deck.count_jobs()
+        except Exception as exc:
+            reads, count = False, f"{type(exc).__name__}: {exc}"
+        say(
+            {
+                "error to the caller": error,
+                "jobs after the refused write (was 10)": count,
+                "reads keep working": reads,
+            }
+        )
+        # Writable again: the same store writes, no restart.
+        try:
+            await enqueue(deck, 5, {}, "fault:record")
+            resumed: Any = await deck.count_jobs()
+        except Exception as exc:
+            resumed = f"{type(exc).__name__}: {exc}"
+        say({"writes resume (jobs now, want 15)": resumed})
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["_read-only-writer"]:
+        asyncio.run(read_only_writer(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "scenario",
-        choices=("workers-killed", "database-restarts", "graceful-stop", "disk-full"),
+        choices=(
+            "workers-killed",
+            "database-restarts",
+            "graceful-stop",
+            "disk-full",
+            "read-only",
+        ),
     )
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--jobs", type=int, default=None)
@@ -562,6 +670,8 @@ def main() -> None:
         figures = asyncio.run(database_restarts(args.jobs or 10_000))
     elif args.scenario == "graceful-stop":
         figures = asyncio.run(graceful_stop(args.database, args.jobs or 100))
+    elif args.scenario == "read-only":
+        figures = read_only()
     else:
         figures = asyncio.run(disk_full())
     for key, value in figures.items():

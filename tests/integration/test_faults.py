@@ -63,3 +63,15 @@ async def test_database_restarts_lose_nothing_and_clients_resume() -> None:
     assert figures["error messages to clients"] == 0, figures["_bad"]
     assert figures["tracebacks in the logs"] == 0, figures["_bad"]
     assert figures["exit codes after SIGTERM (serve, workers)"] == [0, 0, 0], figures
+
+
+def test_read_only_file_is_a_clear_error_and_writes_resume() -> None:
+    figures = faults.read_only()
+    if os.geteuid() == 0:  # root writes to any file: the writer must have dropped to nobody
+        assert figures["writer runs as"] == faults.UNPRIVILEGED, figures
+    assert figures["error to the caller"].startswith("StoreError: "), figures
+    assert "read-only" in figures["error to the caller"], figures
+    assert figures["nothing half-written"] and figures["reads keep working"], figures
+    # The same store writes again once the file is writable, without a restart.
+    assert figures["writes resume (jobs now, want 15)"] == 15, figures
+    assert figures["writer exit code"] == 0, figures

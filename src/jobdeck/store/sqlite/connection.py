@@ -11,7 +11,10 @@ through is retried with backoff, so it never reaches a user.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +44,13 @@ def database_path(url: str) -> str:
 def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+def _is_read_only_error(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return bool(code & 0xFF == sqlite3.SQLITE_READONLY)
+    return "readonly database" in str(exc).lower()
 
 
 MIN_SQLITE = (3, 35)  # RETURNING (3.35), UPDATE … FROM (3.33), 32766 bound parameters
@@ -183,14 +193,45 @@ class Database:
         if self._conn is not None and self._conn.in_transaction:
             self._conn.execute(Q["rollback"])
 
+    def _reopen(self) -> None:
+        """A new connection in place of the current one (on the store's thread).
+
+        SQLite creates the ``-wal`` and ``-shm`` files with the database file's
+        permissions: opened while the file was read-only, it made them read-only too,
+        and they would keep the database read-only once the file is writable again.
+        Ours (we created them) get the file's permissions back first."""
+        with contextlib.suppress(OSError):
+            if os.access(self.path, os.W_OK):
+                mode = stat.S_IMODE(os.stat(self.path).st_mode)
+                for side in (self.path + "-wal", self.path + "-shm"):
+                    if os.path.exists(side) and not os.access(side, os.W_OK):
+                        os.chmod(side, mode)
+        conn = connect(self.path)
+        old, self._conn = self._conn, conn
+        if old is not None:
+            old.close()
+
     def _call(self, fn: Callable[[], T]) -> T:
         deadline = time.monotonic() + LOCK_RETRY_SECONDS
         delay = 0.001
+        reopened = False
         while True:
             try:
                 return fn()
             except sqlite3.OperationalError as exc:
                 self._rollback()
+                if _is_read_only_error(exc) and self._conn is not None:
+                    # SQLite opens a file it may not write read-only, and the connection
+                    # stays so: once, reopen and retry, so that writing resumes as soon
+                    # as the file (or its folder) is writable again.
+                    if not reopened:
+                        reopened = True
+                        self._reopen()
+                        continue
+                    raise StoreError(
+                        f"cannot write to {self.path}: the database is read-only "
+                        f"(check the permissions of the file and its folder): {exc}"
+                    ) from exc
                 if not _is_lock_error(exc) or time.monotonic() > deadline:
                     raise StoreError(f"SQLite error: {exc}") from exc
                 time.sleep(delay)
