@@ -25,8 +25,11 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     path = chromium_path()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Assertions wait up to 10 s (the default is 5): a loaded CI machine runs the
+    # server, its worker and chromium on the same two cores.
+    expect.set_options(timeout=10_000)
     with sync_playwright() as playwright:
         # As root (CI), chromium refuses to start without --no-sandbox.
         args = ["--no-sandbox"] if os.geteuid() == 0 else []
@@ -38,7 +41,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def context(browser: Any) -> Iterator[Any]:
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-    ctx.set_default_timeout(10_000)
+    ctx.set_default_timeout(15_000)
     yield ctx
     ctx.close()
 
