@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import socket
 import sys
@@ -16,7 +17,6 @@ from jobdeck import tokens
 from jobdeck.api.app import create_app
 from jobdeck.api.in_process import attach_api_calls
 from jobdeck.api.plugin_routes import plugin_router
-from jobdeck.api.wsframes import FramedWebSocketProtocol
 from jobdeck.store.base import Token
 
 log = logging.getLogger("jobdeck.api")
@@ -81,13 +81,36 @@ def _redact_uvicorn_logs() -> None:
         logger.addFilter(RedactQuery())
 
 
+SANSIO = "uvicorn.protocols.websockets.websockets_sansio_impl"
+
+
+def ws_protocol() -> Any:
+    """uvicorn's ``websockets-sansio`` protocol with the pre-framed extension
+    (``wsframes.py``), or, when this uvicorn's private protocol is not what that module
+    subclasses, uvicorn's default WebSocket protocol (plain ASGI sends), said in the log."""
+    try:
+        from jobdeck.api.wsframes import FramedWebSocketProtocol
+    except (ImportError, AttributeError, TypeError) as exc:
+        fallback = "websockets-sansio" if importlib.util.find_spec(SANSIO) else "auto"
+        log.warning(
+            "WebSocket fast path off (%s: %s): job updates are sent as plain ASGI "
+            "messages (%s); check jobdeck/api/wsframes.py against uvicorn %s",
+            type(exc).__name__,
+            exc,
+            fallback,
+            uvicorn.__version__,
+        )
+        return fallback
+    return FramedWebSocketProtocol
+
+
 def uvicorn_config(app: Any, host: str, port: int, **overrides: Any) -> uvicorn.Config:
     _redact_uvicorn_logs()
     options: dict[str, Any] = {
         "host": host,
         "port": port,
         # websockets-sansio, plus writing pre-framed job updates (wsframes.py).
-        "ws": FramedWebSocketProtocol,
+        "ws": ws_protocol(),
         "ws_max_size": WS_MAX_MESSAGE,
         # Each job update is encoded once and the same text goes to every socket;
         # per-socket compression would redo the work once per client.

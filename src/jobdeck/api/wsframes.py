@@ -9,10 +9,16 @@ socket: :func:`jobdeck.api.frames.text_frame` builds them once, and the ASGI ext
 
 The extension relies on uvicorn's ``websockets-sansio`` protocol internals (its
 transport, flow control and connection state; uvicorn >= 0.52.1 for the flow
-control): see ``send_frames``.
+control): see ``send_frames`` and ``INTERNALS``. A uvicorn release that changes them
+must not stop ``jobdeck serve``: a connection whose protocol lacks one of them gets no
+extension (its updates leave as plain ASGI messages, ``outbox.py``) and the log says
+so once; ``server.ws_protocol`` falls back the same way when this module cannot be
+imported at all.
 """
 
 from __future__ import annotations
+
+import logging
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -20,13 +26,38 @@ from websockets.protocol import State
 
 from jobdeck.api.frames import EXTENSION
 
+log = logging.getLogger("jobdeck.api")
+
+if not all(hasattr(WebSocketsSansIOProtocol, name) for name in ("run_asgi", "send")):
+    raise ImportError("uvicorn's websockets-sansio protocol has no run_asgi or send")
+
+# The private attributes of uvicorn's protocol that send_frames and run_asgi use.
+INTERNALS = ("scope", "transport", "writable", "disconnected", "close_sent", "conn")
+_warned = False
+
+
+def fast_path_off(reason: str) -> None:
+    """Log, once per process, that WebSocket updates go out as plain ASGI messages."""
+    global _warned
+    if not _warned:
+        _warned = True
+        log.warning(
+            "WebSocket fast path off (%s): job updates are sent as plain ASGI messages; "
+            "check jobdeck/api/wsframes.py against this uvicorn",
+            reason,
+        )
+
 
 class FramedWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's ``websockets-sansio`` protocol plus the :data:`EXTENSION` ASGI extension."""
 
     async def run_asgi(self) -> None:
         # The scope exists once the handshake request is parsed; the app sees it here.
-        self.scope.setdefault("extensions", {})[EXTENSION] = {"send": self.send_frames}
+        missing = [name for name in INTERNALS if not hasattr(self, name)]
+        if missing:
+            fast_path_off(f"uvicorn's websockets-sansio protocol lacks {', '.join(missing)}")
+        else:
+            self.scope.setdefault("extensions", {})[EXTENSION] = {"send": self.send_frames}
         await super().run_asgi()
 
     async def send_frames(self, frames: bytes) -> None:
