@@ -17,8 +17,8 @@ from jobdeck.domain.job import (
     Mode,
     NewJob,
     Priority,
-    Status,
     construct,
+    parse_statuses,
 )
 from jobdeck.domain.values import METADATA_LIMIT, PAYLOAD_LIMIT, check_text, json_text
 from jobdeck.errors import ValidationError
@@ -249,9 +249,8 @@ def job_filter(filters: Mapping[str, Any]) -> JobFilter:
     if unknown:
         raise ValidationError(f"unknown filter(s): {', '.join(unknown)}")
     status, mode = filters.get("status"), filters.get("mode")
-    names = [status] if isinstance(status, str) else list(status or ())
+    statuses = parse_statuses(status)
     try:
-        statuses = tuple(Status(name) for name in names)
         job_mode = Mode(mode) if mode else None
     except ValueError as exc:
         raise ValidationError(str(exc)) from None

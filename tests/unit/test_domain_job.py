@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobdeck.domain.job import Fence, JobFilter, Mode, NewJob, Priority, Status
+from jobdeck.domain.job import Fence, JobFilter, Mode, NewJob, Priority, Status, parse_statuses
 from jobdeck.errors import ValidationError
 
 
@@ -56,3 +56,16 @@ def test_defaults() -> None:
     assert NewJob(name="n", type="t", mode=Mode.QUEUED).payload is not new.payload
     assert JobFilter().status == ()
     assert Fence("j", 1, "w") == Fence("j", 1, "w")
+
+
+def test_status_names_are_read_by_one_rule() -> None:
+    assert parse_statuses(None) == ()
+    assert parse_statuses("failed") == (Status.FAILED,)
+    assert parse_statuses(["completed,failed", " failed ", ""]) == (
+        Status.COMPLETED,
+        Status.FAILED,
+    )
+    with pytest.raises(ValidationError, match=r"filter.status: unknown status 'done' \(known"):
+        parse_statuses(["done"], "filter.status")
+    with pytest.raises(ValidationError, match="status must be a status name"):
+        parse_statuses(3)

@@ -48,7 +48,7 @@ from jobdeck.api.frames import text_frame
 from jobdeck.api.metrics import Metrics
 from jobdeck.api.schemas import job_camel
 from jobdeck.domain.feed import CRON, JOBS, Change, Revocation
-from jobdeck.domain.job import Job, Mode, Status
+from jobdeck.domain.job import Job, Mode, parse_statuses
 from jobdeck.errors import ValidationError
 from jobdeck.events.tasks import stop_tasks
 from jobdeck.tokens import Principal
@@ -97,10 +97,7 @@ class JobMatch:
         unknown = set(raw) - known
         if unknown:
             raise ValidationError(f"filter: unknown key {sorted(unknown)[0]!r}")
-        statuses = _strings("status", raw.get("status"))
-        bad = statuses - {str(s) for s in Status}
-        if bad:
-            raise ValidationError(f"filter.status: unknown status {sorted(bad)[0]!r}")
+        statuses = frozenset(str(s) for s in parse_statuses(raw.get("status"), "filter.status"))
         mode = raw.get("mode")
         if mode is not None and mode not in {str(m) for m in Mode}:
             raise ValidationError(f"filter.mode: unknown mode {mode!r}")

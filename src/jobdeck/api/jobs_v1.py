@@ -13,7 +13,8 @@ from jobdeck.api.auth import Reader, Writer
 from jobdeck.api.context import context
 from jobdeck.api.errors import ApiError, forbidden, not_found
 from jobdeck.api.schemas import JobId, error_responses, job_camel
-from jobdeck.domain.job import Mode, Status
+from jobdeck.domain.job import Mode
+from jobdeck.domain.job import parse_statuses as parse_status_names
 from jobdeck.domain.svg import sanitize_svg
 from jobdeck.domain.values import check_text
 from jobdeck.errors import ValidationError
@@ -39,14 +40,7 @@ def ok(data: Any, status: int = 200) -> JSONResponse:
 
 def parse_statuses(values: list[str] | None) -> list[str] | None:
     """``status`` may repeat or be comma-separated; unknown names are a 400."""
-    if not values:
-        return None
-    names = [part.strip() for value in values for part in value.split(",") if part.strip()]
-    known = {str(st) for st in Status}
-    for name in names:
-        if name not in known:
-            raise ValidationError(f"status: unknown status {name!r}")
-    return names or None
+    return [str(s) for s in parse_status_names(values)] or None
 
 
 def parse_mode(value: str | None) -> str | None:

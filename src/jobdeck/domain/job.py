@@ -30,6 +30,34 @@ class Status(StrEnum):
 TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
 
 
+def parse_statuses(value: object, field: str = "status") -> tuple[Status, ...]:
+    """Status names given by a caller: one name, names separated by commas, or a list of
+    either; an unknown name is a ValidationError naming ``field``. The one place every
+    entry point (HTTP filters, WebSocket filters, the Python API, cleanup) reads them."""
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple | set | frozenset):
+        raise ValidationError(f"{field} must be a status name or a list of them")
+    found: list[Status] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValidationError(f"{field} must be a status name or a list of them")
+        for name in (part.strip() for part in item.split(",")):
+            if not name:
+                continue
+            try:
+                status = Status(name)
+            except ValueError:
+                known = ", ".join(Status)
+                raise ValidationError(
+                    f"{field}: unknown status {name!r} (known: {known})"
+                ) from None
+            if status not in found:
+                found.append(status)
+    return tuple(found)
+
+
 class Mode(StrEnum):
     TRACKED = "tracked"
     QUEUED = "queued"

@@ -20,8 +20,9 @@ import httpx
 
 from jobdeck.clock import Clock
 from jobdeck.config import Settings
-from jobdeck.domain.job import Status
-from jobdeck.errors import DuplicateJobType, PermanentFailure, ValidationError
+from jobdeck.domain.job import parse_statuses
+from jobdeck.errors import DuplicateJobType, PermanentFailure
+from jobdeck.handlers.builtin.cleanup import BUILTIN_CLEANUP_TARGETS, check_cleanup_statuses
 from jobdeck.handlers.builtin.egress import EgressGuard, GuardedTransport, guarded_client
 from jobdeck.store.base import Store
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 CleanupTarget = Callable[[datetime, Sequence[str]], Awaitable[int]]
 """A plugin's cleanup target: ``(before, statuses)`` → how many rows it removed."""
 
-BUILTIN_CLEANUP_TARGETS = ("jobs", "cron_executions", "job_history")
 
 ApiTransports = Callable[["Principal"], "httpx.AsyncBaseTransport"]
 """``api_call``'s way into this process's application: a transport that reaches it as
@@ -169,10 +169,9 @@ class Services:
         if custom is not None:
             return int(await custom(before, statuses))
         store = await self._store()
+        check_cleanup_statuses(target, statuses)
         if target == "jobs":
-            return await store.cleanup(before, [Status(s) for s in statuses])
-        if statuses:
-            raise ValidationError(f"cleanup: statuses apply to the jobs target, not {target!r}")
+            return await store.cleanup(before, list(parse_statuses(list(statuses), "statuses")))
         if target == "job_history":
             return await store.prune_history(before)
         if target == "cron_executions":

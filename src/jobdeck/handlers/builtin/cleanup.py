@@ -10,6 +10,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from jobdeck.errors import ValidationError
 from jobdeck.handlers.builtin.common import BuiltinHandler
 
+BUILTIN_CLEANUP_TARGETS = ("jobs", "cron_executions", "job_history")
+
+
+def check_cleanup_statuses(target: str, statuses: object, field: str = "statuses") -> None:
+    """Statuses choose among the jobs target's rows (a plugin's target receives them
+    too); the other built-in targets have none. The one check, when a cleanup job or
+    schedule is created and when it runs (``Services.cleanup``)."""
+    if statuses and target in BUILTIN_CLEANUP_TARGETS and target != "jobs":
+        raise ValidationError(f"{field}: not used by the {target} target (only by jobs)")
+
+
 if TYPE_CHECKING:
     from jobdeck.handlers.services import Services
 
@@ -41,8 +52,7 @@ class CleanupHandler(BuiltinHandler):
         if services is not None and target not in services.cleanup_targets():
             known = ", ".join(services.cleanup_targets())
             raise ValidationError(f"payload.target: unknown target {target!r} (known: {known})")
-        if config.get("statuses") and target in ("cron_executions", "job_history"):
-            raise ValidationError(f"payload.statuses: not used by the {target} target")
+        check_cleanup_statuses(target, config.get("statuses"), "payload.statuses")
 
     async def run(self, config: dict[str, Any]) -> Any:
         days = config.get("older_than_days", 30)
