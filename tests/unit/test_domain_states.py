@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from jobdeck.domain.job import TERMINAL, Mode, Status
-from jobdeck.domain.states import ALLOWED_FROM, cancel_target, check
+from jobdeck.domain.job import TERMINAL, Fence, Mode, Status
+from jobdeck.domain.states import ALLOWED_FROM, cancel_target, check, refusal
+from jobdeck.errors import InvalidTransition, JobNotFound, StaleWrite
 
 S = Status
 
@@ -54,3 +55,16 @@ def test_no_verb_leaves_a_terminal_status_except_retry_and_delete() -> None:
 )
 def test_cancel_target(mode: Mode, status: Status, target: Status) -> None:
     assert cancel_target(mode, status) is target
+
+
+def test_refusal_says_why_a_transition_changed_nothing() -> None:
+    row = {"status": "running", "mode": "queued", "attempt": 2, "locked_by": "w1"}
+    assert isinstance(refusal("complete", "j", None), JobNotFound)
+    stale = refusal("complete", "j", row, Fence("j", 1, "w1"))
+    assert isinstance(stale, StaleWrite) and "attempt 1 of worker w1" in stale.message
+    assert str(refusal("progress", "j", {**row, "status": "completed"})) == (
+        "cannot update the progress of job j: it is completed"
+    )
+    assert "a worker starts it" in str(refusal("start", "j", {**row, "status": "pending"}))
+    tracked = refusal("retry", "j", {**row, "mode": "tracked", "status": "failed"})
+    assert isinstance(tracked, InvalidTransition) and "only queued jobs" in str(tracked)

@@ -23,12 +23,10 @@ from jobdeck.domain.job import (
     Status,
 )
 from jobdeck.domain.progress import estimate, merge_metadata
-from jobdeck.domain.states import ALLOWED_FROM, cancel_target
+from jobdeck.domain.states import ALLOWED_FROM, cancel_target, owns, refusal
 from jobdeck.errors import (
-    InvalidTransition,
     JobdeckError,
     JobNotFound,
-    StaleWrite,
     ValidationError,
 )
 from jobdeck.events.signals import Signals
@@ -57,7 +55,6 @@ from jobdeck.store.sqlite.watch import CommitWatcher
 _ALLOWED = {
     verb: dumps(sorted(s.value for s in statuses)) for verb, statuses in ALLOWED_FROM.items()
 }
-_OWNED = (Status.RUNNING, Status.CANCELLING)
 
 
 class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
@@ -142,13 +139,12 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
             with Tx(conn) as t:
                 # Read-modify-write is atomic here: BEGIN IMMEDIATE holds the write lock.
                 row = fetch_one(conn.execute(Q["get_job"], (job_id,)))
-                if row is None:
-                    raise JobNotFound(f"no job {job_id}")
-                status = status_of(row["status"])
-                if fence is not None and not _owns(row, fence):
-                    raise _stale(job_id, fence)
-                if status not in ALLOWED_FROM["progress"]:
-                    raise _invalid("update the progress of", job_id, status)
+                if (
+                    row is None
+                    or (fence is not None and not owns(row, fence))
+                    or status_of(row["status"]) not in ALLOWED_FROM["progress"]
+                ):
+                    raise refusal("progress", job_id, row, fence)
                 merged = merge_metadata(json.loads(row["metadata"]), metadata)
                 samples = row["progress_window"]
                 window, rate, eta = estimate(
@@ -203,11 +199,9 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
         def run(conn: sqlite3.Connection) -> Job:
             with Tx(conn) as t:
                 state = fetch_one(conn.execute(Q["job_state"], (job_id,)))
-                if state is None:
-                    raise JobNotFound(f"no job {job_id}")
+                if state is None or status_of(state["status"]) not in ALLOWED_FROM["cancel"]:
+                    raise refusal("cancel", job_id, state)
                 status = status_of(state["status"])
-                if status not in ALLOWED_FROM["cancel"]:
-                    raise _invalid("cancel", job_id, status)
                 target = cancel_target(_mode(state["mode"]), status)
                 params = {
                     "id": state["id"],
@@ -457,34 +451,7 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
         conn: sqlite3.Connection, verb: str, job_id: str, fence: Fence | None
     ) -> JobdeckError:
         state = fetch_one(conn.execute(Q["job_state"], (job_id,)))
-        if state is None:
-            return JobNotFound(f"no job {job_id}")
-        if fence is not None and not _owns(state, fence):
-            return _stale(job_id, fence)
-        status = status_of(state["status"])
-        if verb == "start" and state["mode"] == "queued" and status is Status.PENDING:
-            return InvalidTransition(f"job {job_id} is queued: a worker starts it")
-        if verb == "retry" and state["mode"] == "tracked":
-            return InvalidTransition(f"job {job_id} is tracked: only queued jobs are retried")
-        return _invalid(verb.replace("_", " "), job_id, status)
-
-
-def _owns(row: Row, fence: Fence) -> bool:
-    return (
-        row["attempt"] == fence.attempt
-        and row["locked_by"] == fence.worker_id
-        and status_of(row["status"]) in _OWNED
-    )
-
-
-def _stale(job_id: str, fence: Fence) -> StaleWrite:
-    return StaleWrite(
-        f"job {job_id}: attempt {fence.attempt} of worker {fence.worker_id} lost its lease"
-    )
-
-
-def _invalid(action: str, job_id: str, status: Status) -> InvalidTransition:
-    return InvalidTransition(f"cannot {action} job {job_id}: it is {status.value}")
+        return refusal(verb, job_id, state, fence)
 
 
 def _mode(value: str) -> Mode:
