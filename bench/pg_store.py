@@ -70,7 +70,7 @@ async def drain(url: str, worker: str, batch: int) -> int:
 
 async def progress_writes(url: str, worker: str, tasks: int, writes: int) -> int:
     """``tasks`` concurrent writers, each updating its own tracked job: single-row writes
-    from many places at once, where the feed lock's serialization shows most."""
+    from many places at once (until schema version 7 all serialized on the feed lock)."""
     store = PostgresStore(url, listen=False, max_connections=tasks)
     await store.open()
     news = [NewJob(name=f"{worker}-{i}", type="bench", mode=Mode.TRACKED) for i in range(tasks)]
@@ -87,13 +87,7 @@ async def progress_writes(url: str, worker: str, tasks: int, writes: int) -> int
     return tasks * writes
 
 
-def _process(
-    kind: str, url: str, worker: str, batch: int, no_lock: bool, start: Any, out: Any
-) -> None:
-    if no_lock:  # measuring only: seqs may then commit out of order
-        from jobdeck.store.postgres.queries import Q
-
-        Q["feed_lock"] = "SELECT 1"
+def _process(kind: str, url: str, worker: str, batch: int, start: Any, out: Any) -> None:
     start.wait()
     if kind == "drain":
         out.put(asyncio.run(drain(url, worker, batch)))
@@ -101,14 +95,12 @@ def _process(
         out.put(asyncio.run(progress_writes(url, worker, 8, batch)))
 
 
-def run_processes(
-    kind: str, url: str, processes: int, batch: int, no_lock: bool = False
-) -> tuple[float, int]:
+def run_processes(kind: str, url: str, processes: int, batch: int) -> tuple[float, int]:
     ctx = mp.get_context("spawn")
     start = ctx.Event()
     out: Any = ctx.Queue()
     procs = [
-        ctx.Process(target=_process, args=(kind, url, f"bench-{i}", batch, no_lock, start, out))
+        ctx.Process(target=_process, args=(kind, url, f"bench-{i}", batch, start, out))
         for i in range(processes)
     ]
     for p in procs:
@@ -163,11 +155,6 @@ async def main() -> None:
     parser.add_argument("--admin-url", default=ADMIN_URL)
     parser.add_argument("--jobs", type=int, default=40_000)
     parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument(
-        "--compare-feed-lock",
-        action="store_true",
-        help="also run the 2-process figures without the feed lock (unsafe; to measure it)",
-    )
     args = parser.parse_args()
     with postgres_database(args.admin_url) as url:
         warm = PostgresStore(url, listen=False)
@@ -179,16 +166,11 @@ async def main() -> None:
         print(f"enqueue bulk x1000  {await enqueue_bulk(url, args.jobs, 1000):>9,.0f} jobs/s")
         rate, total = await asyncio.to_thread(run_processes, "drain", url, 1, args.batch)
         print(f"claim+complete_many {rate:>9,.0f} jobs/s  1 process ({total:,})")
-        locks = [False, True] if args.compare_feed_lock else [False]
-        for no_lock in locks:
-            label = "  WITHOUT feed lock" if no_lock else ""
-            await enqueue_bulk(url, args.jobs, 1000)
-            rate, total = await asyncio.to_thread(
-                run_processes, "drain", url, 2, args.batch, no_lock
-            )
-            print(f"claim+complete_many {rate:>9,.0f} jobs/s  2 processes{label} ({total:,})")
-            rate, _ = await asyncio.to_thread(run_processes, "progress", url, 2, 500, no_lock)
-            print(f"update_progress     {rate:>9,.0f} writes/s 2 processes x 8 tasks{label}")
+        await enqueue_bulk(url, args.jobs, 1000)
+        rate, total = await asyncio.to_thread(run_processes, "drain", url, 2, args.batch)
+        print(f"claim+complete_many {rate:>9,.0f} jobs/s  2 processes ({total:,})")
+        rate, _ = await asyncio.to_thread(run_processes, "progress", url, 2, 500)
+        print(f"update_progress     {rate:>9,.0f} writes/s 2 processes x 8 tasks")
         latencies = sorted(await wake_latency(url, 200))
         p50 = statistics.median(latencies) * 1000
         p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000

@@ -1,4 +1,5 @@
-"""The PostgreSQL store's plumbing: the pool, migrations, retries and the feed-locked write.
+"""The PostgreSQL store's plumbing: the pool, migrations, retries, the feed horizon and
+coalesced wake-ups.
 
 :class:`Database` is what every group of verbs builds on (``store.py``: jobs and
 tokens, ``schedules.py``: cron schedules and executions).
@@ -12,8 +13,10 @@ or fence check (see :meth:`Database._run`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, LiteralString, TypeVar
 
 import psycopg
@@ -22,7 +25,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from jobdeck.errors import StoreError, ValidationError
 from jobdeck.events.signals import Signals
-from jobdeck.store.postgres.listener import Listener, connection_defaults
+from jobdeck.events.tasks import stop_tasks
+from jobdeck.store.postgres.listener import CHANNELS, Listener, connection_defaults
 from jobdeck.store.postgres.queries import MIGRATIONS, Q
 
 log = logging.getLogger("jobdeck.store.postgres")
@@ -34,6 +38,28 @@ Conn = psycopg.AsyncConnection[DictRow]
 # long enough to ride out a server restart, short enough to report a dead database.
 RETRIES = 11
 BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0
+
+# A feed write in flight for longer than this is passed over by followers and given a
+# new seq once it ends (queries.sql, feed_horizon: the late path). Below the 200 ms in
+# which other commits must reach followers while one transaction stays open.
+FEED_LATE_SECONDS = 0.1
+# At most one NOTIFY transaction per this interval per process (Notifier); the first
+# after a quiet spell goes at once.
+NOTIFY_INTERVAL = 0.005
+
+_PG_CHANNEL = {signal: channel for channel, signal in CHANNELS.items()}
+
+
+class Horizon:
+    """What ``feed_horizon`` found: the highest seq a follower may read, whether an
+    in-flight writer held it back, and how many late seqs wait for a restamp."""
+
+    __slots__ = ("held", "restamps", "seq")
+
+    def __init__(self, row: DictRow) -> None:
+        self.seq: int = int(row["horizon"])
+        self.held: bool = bool(row["held"])
+        self.restamps: int = int(row["restamps"])
 
 
 class _SchemaChanged(psycopg.InterfaceError):
@@ -76,6 +102,8 @@ class Database:
         )
         self._listener = Listener(database_url, self.signals) if listen else None
         self._opened = False
+        self._notifier = Notifier(database_url)
+        self._recheck: asyncio.TimerHandle | None = None
 
     @staticmethod
     async def _configure(conn: Conn) -> None:
@@ -95,6 +123,7 @@ class Database:
         self._opened = True
         try:
             await self._run(self._migrate)
+            self._notifier.start()
             if self._listener is not None:
                 await self._listener.start()
         except BaseException:
@@ -102,9 +131,12 @@ class Database:
             raise
 
     async def close(self) -> None:
+        if self._recheck is not None:
+            self._recheck.cancel()
         if self._listener is not None:
             await self._listener.stop()
         if self._opened:
+            await self._notifier.stop()  # what it still owes goes out first
             self._opened = False
             await self._pool.close()
 
@@ -206,15 +238,121 @@ class Database:
         return await cur.fetchall()
 
     async def _write(self, conn: Conn, sql: LiteralString, params: dict[str, Any]) -> list[DictRow]:
-        """BEGIN; feed lock; the verb; COMMIT — pipelined into one round trip.
+        """One verb statement in autocommit: one transaction, one round trip.
 
-        Plain BEGIN/COMMIT statements rather than ``conn.transaction()``, which syncs
-        the pipeline on entry and exit (two extra round trips). If the verb fails, the
-        pipeline skips the COMMIT and the pool rolls the connection back.
+        The statement takes its registered seq itself (fragment ``feed_seq``) and waits
+        for no other writer; wake-ups go out after it (:meth:`_announce`).
         """
+        cur = await conn.execute(sql, params)
+        return await cur.fetchall()
+
+    def _announce(self, *signals: str) -> None:
+        """A write committed: wake local waiters now, and other processes through a
+        coalesced NOTIFY (``signals``: names of :data:`listener.CHANNELS`' values)."""
+        self.signals.fire(*signals)
+        self._notifier.send(*(_PG_CHANNEL[s] for s in signals))
+
+    async def _horizon(self, conn: Conn) -> Horizon:
+        """The feed horizon, left in the session for the next statement (queries.sql,
+        ``feed_horizon``). First gives late records that can be their new seq."""
+        late = {"late": timedelta(seconds=FEED_LATE_SECONDS)}
+        cur = await conn.execute(Q["feed_horizon"], late)
+        row = await cur.fetchone()
+        assert row is not None
+        horizon = Horizon(row)
+        if horizon.restamps:
+            cur = await conn.execute(Q["feed_restamp"])
+            restamped = await cur.fetchone()
+            if restamped is not None and restamped["seq"] is not None:
+                self._announce("jobs")
+        if horizon.held:
+            # A writer in flight held the horizon back: ask again once it would count
+            # as late, even if no wake-up comes (it may never commit).
+            self._recheck_later()
+        return horizon
+
+    def _recheck_later(self) -> None:
+        if self._recheck is not None and not self._recheck.cancelled():
+            return
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self._recheck = None
+            self.signals.fire("jobs")
+
+        self._recheck = loop.call_later(FEED_LATE_SECONDS * 1.2, fire)
+
+    async def _after_horizon(self, conn: Conn, name: str, params: dict[str, Any]) -> list[DictRow]:
+        """``name`` (changes_since, last_seq) below the feed horizon, computed first by
+        its own statement (its snapshot must come after the horizon's lock read)."""
+        await self._horizon(conn)
+        return await self._rows(conn, name, params)
+
+
+class Notifier:
+    """Coalesced NOTIFYs: one transaction (``queries.sql``, notify) carries every
+    channel asked for since the last one; at most one per :data:`NOTIFY_INTERVAL`.
+
+    A write asks after it has committed, so a process woken by it finds the change.
+    While one NOTIFY is in flight or the interval runs, later asks join the next one.
+    A failed NOTIFY is dropped: followers and workers also poll, and a listener that
+    reconnects fires every channel.
+    """
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+        self._conn: psycopg.AsyncConnection[Any] | None = None  # its own: never queued
+        self._pending: set[str] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="jobdeck-pg-notifier")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        await stop_tasks(task)
+        if self._pending:
+            channels, self._pending = sorted(self._pending), set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._notify(channels), 5.0)
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    def send(self, *channels: str) -> None:
+        self._pending.update(channels)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            channels, self._pending = sorted(self._pending), set()
+            if not channels:
+                continue
+            try:
+                await self._notify(channels)
+            except asyncio.CancelledError:
+                self._pending.update(channels)  # stop() sends them
+                raise
+            except Exception as exc:
+                log.debug("jobdeck: NOTIFY failed (%s); followers poll", exc)
+                conn, self._conn = self._conn, None
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+            await asyncio.sleep(NOTIFY_INTERVAL)
+
+    async def _notify(self, channels: list[str]) -> None:
+        if self._conn is None or self._conn.closed:
+            self._conn = await psycopg.AsyncConnection.connect(
+                self._conninfo, autocommit=True, **connection_defaults(self._conninfo)
+            )
+        conn = self._conn
         async with conn.pipeline():
             await conn.execute(Q["begin"])
-            await conn.execute(Q["feed_lock"])
-            cur = await conn.execute(sql, params)
+            await conn.execute(Q["async_commit"])
+            await conn.execute(Q["notify"], {"channels": channels})
             await conn.execute(Q["commit"])
-        return await cur.fetchall()

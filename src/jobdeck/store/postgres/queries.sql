@@ -5,10 +5,11 @@
 -- connection prepares, the whole statement as before).
 --
 -- How a job write works (see PostgresStore._write):
---   BEGIN; feed_lock; <verb statement>; COMMIT   -- sent as one pipeline, one round trip
+--   <verb statement>                 -- one statement in autocommit: one round trip
 -- The verb statement is a single conditional UPDATE/INSERT (the WHERE clause is the
 -- transition check and the fence) whose CTEs also write the history rows, prune
--- history to the limit, take the change-feed number and NOTIFY listeners.
+-- history to the limit and take the change-feed number (registered: see
+-- feed_horizon). Listeners are woken after the commit by coalesced NOTIFYs (notify).
 -- Zero rows back means the transition was refused; nothing changed.
 --
 -- History stays within history_limit without counting rows on every write: a job's
@@ -18,18 +19,18 @@
 -- so keep = limit - 1 old rows plus the new one make the limit).
 
 -- fragment: feed_seq
--- The statement's change-feed number, taken once (MATERIALIZED) while the feed lock is
--- held: every job the statement writes gets the same seq.
-s AS MATERIALIZED (SELECT nextval('jobdeck_seq') AS seq)
+-- The statement's change-feed number, taken once (MATERIALIZED) and registered for
+-- the feed horizon (jobdeck_feed_seq, migration 0007; see feed_horizon): every row the
+-- statement writes gets the same seq.
+s AS MATERIALIZED (SELECT jobdeck_feed_seq() AS seq)
 
 -- fragment: fenced
 -- A write of a worker's attempt (%(fenced)s): only while that attempt still holds the job.
 (NOT %(fenced)s::boolean OR (j.attempt = %(attempt)s::int AND j.locked_by = %(worker)s::text))
 
 -- fragment: changed_rows
--- The statement's result: the rows it wrote, each announced to listeners (NOTIFY is
--- delivered at COMMIT, so a listener never reads ahead of the change).
-SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
+-- The statement's result: the rows it wrote (the caller announces them: notify).
+SELECT upd.* FROM upd
 
 -- fragment: next_history_count
 -- history_count after this write adds one history row (an upper bound, capped).
@@ -120,36 +121,75 @@ COMMIT
 -- name: rollback
 ROLLBACK
 
--- name: feed_lock
--- The change-feed order. Job.seq must grow in COMMIT order (a follower that has read
--- seq 11 must never later find a newly committed 10), which a bare sequence does not
--- give: nextval order is not commit order. Every job-writing transaction therefore
--- takes this transaction-level advisory lock as its FIRST lock, before any row lock,
--- takes its seq with nextval() while holding it, and keeps it until COMMIT: seqs are
--- handed out and committed one transaction at a time. This holds for schedules and
--- executions too: their writers take it the same way, and the jobs trigger (migration
--- 0002) writes them inside a job write that holds it. It cannot deadlock: it is
--- taken before any row lock, so a transaction holding it and waiting for a row can
--- only be waiting for a writer that does not take it (heartbeat, delete, cleanup,
--- cleanup_executions), and those never wait for this lock.
+-- name: feed_horizon
+-- The change feed without a feed lock (migration 0007 holds the functions).
 --
--- Cost, measured with bench/pg_store.py --compare-feed-lock on the 2-core dev box:
--- batched worker traffic (claim + complete_many, 100 jobs a transaction) is unchanged
--- within noise; 16 concurrent single-row writers (update_progress) reach about half
--- the rate they reach without it (each commit's WAL flush happens inside the lock, so
--- commits cannot share a flush). The NOTIFY every write sends already serializes the
--- end of each commit on the notify queue lock, which is why the rest is not lost.
--- Not done: committing progress writes with synchronous_commit = off (measured +30%
--- for concurrent progress writers). nextval()'s WAL record is made durable only by
--- its transaction's commit flush, so a crash after a run of such commits can roll the
--- sequence back below seqs followers have already seen, and those seqs would be
--- handed out again to changes the followers then skip.
--- Alternatives weighed: taking the lock last (after the row locks) deadlocks unless
--- the rows are written twice; letting readers stop below the oldest in-flight
--- transaction (xid horizons) needs an xid cursor rather than seq, and any long
--- transaction in the database would stall every follower. Writers that need more
--- single-row throughput batch or coalesce them (SPEC §2.5 allows coalescing progress).
-SELECT pg_advisory_xact_lock(7452019283746501)
+-- The guarantee: a follower that has read seq n never later finds a newly committed
+-- record with seq <= n; nothing committed is skipped; `since` resumes. A bare sequence
+-- does not give it (nextval order is not commit order). Until version 6 every feed
+-- write took one advisory lock first and held it to COMMIT, so seqs committed one at a
+-- time: every claim, completion and enqueue in the cluster waited for every other,
+-- including for its WAL flush (the convoy of issue 12).
+--
+-- Now writers never wait for one another. A writing statement takes its seq with
+-- jobdeck_feed_seq(), which *registers* it with transaction-level advisory locks
+-- (visible to every session at once, gone when the transaction ends, however):
+--   w1  lb := the sequence's last value;  w2  lock K(lb) shared;
+--   w3  s := nextval();                   w4  lock S(s) (R(s) for a revocation).
+-- A follower (this statement, then changes_since/last_seq in the same pipeline):
+--   f1  v := the sequence's last value;   f2  read the registrations (pg_locks);
+--   f3  horizon h := min(v, each backend's bound: s - 1 for each S/R it holds, or its
+--       newest lb while a K has no S yet);  f4  read records with seq <= h, in a NEW
+--       statement (its snapshot is taken after f2).
+-- Why no record with seq <= h can appear after f4. Take a transaction T with seq s <= h
+-- that commits. If T committed before f4's snapshot, f4 sees it. Otherwise T was still
+-- in flight at f2 (a transaction becomes visible before it releases its locks), so:
+-- had T done w2 before f2, f2 saw K or S and h < s; had it not, w3 came after f2, after
+-- f1, so s > v >= h. Both contradict s <= h. (Aborted transactions leave nothing.)
+-- A crash ends every registration and every transaction in flight; a committed seq
+-- is durable (nextval's WAL record precedes the commit record it is flushed with), so
+-- the sequence never hands out a committed seq again.
+--
+-- The late path. A transaction that stays open (a client stalled between statement and
+-- COMMIT, a long row-lock wait) would hold h for every follower. After %(late)s it is
+-- passed over: f3 first notes its seqs in jobdeck_feed_late (committed with this
+-- statement's transaction, before the caller reads past them), then leaves its bound
+-- out. When it ends, jobdeck_feed_restamp (run by the next follower that finds one,
+-- PostgresStore._horizon) gives every row still carrying a late seq a new registered
+-- seq: the record arrives then, above everything read so far. A late transaction's
+-- rows may be read at their old seq by a follower that had not passed that seq yet,
+-- and again at the new one: latest state, twice, which followers accept.
+--
+-- Revocations are never passed over (R): SPEC §5.4 needs every record above a
+-- committed revocation's seq to be read after it, which a late revocation, restamped
+-- after other records were read above it, would break. A revocation is one statement
+-- in autocommit, so it holds h only for its own duration.
+--
+-- The horizon is left in the session setting jobdeck.horizon for the statement that
+-- follows it in the pipeline (a pipeline cannot pass a value between statements).
+-- Costs: a writer takes two advisory locks that nobody waits for (lock-table entries
+-- only); a follower reads pg_locks once per page.
+SELECT h.horizon, h.held, h.restamps,
+       set_config('jobdeck.horizon', h.horizon::text, false) AS _set
+FROM jobdeck_feed_horizon(%(late)s::interval) h
+
+-- name: feed_restamp
+-- The late path's second half (feed_horizon): see jobdeck_feed_restamp, migration 0007.
+SELECT jobdeck_feed_restamp() AS seq
+
+-- name: notify
+-- Wake-ups, sent after the writes they announce have committed (Notifier in
+-- database.py), coalesced: one transaction of this per burst of writes per process,
+-- not one NOTIFY per write. A NOTIFY is no longer part of the write transactions: at
+-- COMMIT, a notifying transaction takes a database-wide lock (so that notifications
+-- queue in commit order) and holds it through its WAL flush, which serializes every
+-- notifying commit as the feed lock did. This transaction has nothing to make
+-- durable, so it commits without waiting for the flush (synchronous_commit off): the
+-- lock is held for microseconds. Payloads are empty (listeners only wake up).
+SELECT pg_notify(c, '') FROM unnest(%(channels)s::text[]) AS c
+
+-- name: async_commit
+SET LOCAL synchronous_commit TO off
 
 -- name: listen
 -- Channels of jobdeck.store.postgres.listener (simple protocol: three statements).
@@ -183,10 +223,7 @@ INSERT INTO jobdeck_schema_version (version) VALUES (%(version)s)
 WITH {feed_seq},
 input AS (SELECT * FROM {new_job_input}),
 {insert_new_jobs}
-SELECT ins.*,
-       pg_notify('jobdeck_jobs', ins.seq::text) AS _n1,
-       CASE WHEN ins.mode = 'queued' THEN pg_notify('jobdeck_enqueue', '') END AS _n2
-FROM ins ORDER BY ins.id
+SELECT ins.* FROM ins ORDER BY ins.id
 
 -- name: jobs_by_ids
 SELECT j.* FROM jobdeck_jobs j WHERE j.job_id = ANY(%(job_ids)s::text[])
@@ -407,9 +444,7 @@ hist AS (
     SELECT id, 'retry', 'Retry requested', %(data)s::jsonb, %(now)s FROM upd
 ),
 {prune_to_limit}
-SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1,
-       pg_notify('jobdeck_enqueue', '') AS _n2
-FROM upd
+SELECT upd.* FROM upd
 
 -- name: delete_job
 WITH del AS (
@@ -452,12 +487,11 @@ hist AS (
     FROM upd
 ),
 {prune_to_limit}
-SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1
-FROM upd ORDER BY upd.priority DESC, upd.run_at, upd.id
+SELECT upd.* FROM upd ORDER BY upd.priority DESC, upd.run_at, upd.id
 
 -- name: heartbeat
 -- A lease extension changes nothing a follower can see (lease_expires_at is internal),
--- so it takes no feed number and no feed lock, and never contends with job writes.
+-- so it takes no feed number.
 UPDATE jobdeck_jobs j
 SET lease_expires_at = %(lease)s
 FROM unnest(%(job_ids)s::text[], %(attempts)s::int[]) AS f(job_id, attempt)
@@ -507,9 +541,7 @@ hist AS (
     SELECT id, 'retry', %(error)s::text, %(data)s::jsonb, %(now)s FROM upd
 ),
 {prune_to_limit}
-SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1,
-       pg_notify('jobdeck_enqueue', '') AS _n2
-FROM upd
+SELECT upd.* FROM upd
 
 -- name: mark_cancelled
 WITH {feed_seq},
@@ -557,9 +589,7 @@ hist AS (
     SELECT id, 'released', NULL, NULL, %(now)s FROM upd
 ),
 {prune_to_limit}
-SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1,
-       CASE WHEN upd.status = 'pending' THEN pg_notify('jobdeck_enqueue', '') END AS _n2
-FROM upd
+SELECT upd.* FROM upd
 
 -- name: rescue_expired
 -- Only leases that have run out: a live worker's heartbeat keeps its rows out of here,
@@ -600,9 +630,7 @@ hist AS (
     FROM upd
 ),
 {prune_to_limit}
-SELECT upd.*, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1,
-       CASE WHEN upd.status = 'pending' THEN pg_notify('jobdeck_enqueue', '') END AS _n2
-FROM upd ORDER BY upd.id
+SELECT upd.* FROM upd ORDER BY upd.id
 
 -- name: fail_timed_out_tracked
 WITH {feed_seq},
@@ -660,7 +688,7 @@ hist AS (
     SELECT id, %(kind)s::text, %(message)s::text, %(data)s::jsonb, %(now)s FROM upd
 ),
 {prune_to_limit}
-SELECT upd.id, pg_notify('jobdeck_jobs', upd.seq::text) AS _n1 FROM upd
+SELECT upd.id FROM upd
 
 -- name: get_history
 -- The newest `limit` events, returned oldest first.
@@ -684,20 +712,27 @@ SELECT * FROM (
 -- one table). Jobs, the busy table, are read once (`page`) and completed at the edge;
 -- the cron and token tables are small and read again by range. Their records travel
 -- as jsonb (`_record`) beside the job columns (NULL for them), so one result holds all.
-WITH page AS MATERIALIZED (
-    SELECT * FROM jobdeck_jobs WHERE seq > %(seq)s::bigint ORDER BY seq, id
+-- Nothing above the feed horizon is read: feed_horizon, run just before in the same
+-- pipeline, left it in jobdeck.horizon (`hz`); the page is cut there at the latest.
+WITH hz AS MATERIALIZED (SELECT current_setting('jobdeck.horizon')::bigint AS seq),
+page AS MATERIALIZED (
+    SELECT * FROM jobdeck_jobs
+    WHERE seq > %(seq)s::bigint AND seq <= (SELECT seq FROM hz) ORDER BY seq, id
     LIMIT %(limit)s::int
 ),
 exe_seqs AS (
-    SELECT seq FROM jobdeck_cron_executions WHERE seq > %(seq)s::bigint ORDER BY seq
+    SELECT seq FROM jobdeck_cron_executions
+    WHERE seq > %(seq)s::bigint AND seq <= (SELECT seq FROM hz) ORDER BY seq
     LIMIT %(limit)s::int
 ),
 cron_seqs AS (
-    SELECT seq FROM jobdeck_cron_jobs WHERE seq > %(seq)s::bigint ORDER BY seq
+    SELECT seq FROM jobdeck_cron_jobs
+    WHERE seq > %(seq)s::bigint AND seq <= (SELECT seq FROM hz) ORDER BY seq
     LIMIT %(limit)s::int
 ),
 revoked_seqs AS (
-    SELECT revoked_seq AS seq FROM jobdeck_tokens WHERE revoked_seq > %(seq)s::bigint
+    SELECT revoked_seq AS seq FROM jobdeck_tokens
+    WHERE revoked_seq > %(seq)s::bigint AND revoked_seq <= (SELECT seq FROM hz)
     ORDER BY revoked_seq LIMIT %(limit)s::int
 ),
 cut AS MATERIALIZED (
@@ -706,7 +741,7 @@ cut AS MATERIALIZED (
                           UNION ALL SELECT seq FROM cron_seqs
                           UNION ALL SELECT seq FROM revoked_seqs) a
          ORDER BY seq OFFSET %(limit)s::int - 1 LIMIT 1),
-        9223372036854775807) AS seq
+        (SELECT seq FROM hz)) AS seq
 ),
 -- A full job page ending at `cut`: the jobs sharing that seq past its last row.
 edge AS (
@@ -738,12 +773,16 @@ SELECT * FROM (
 ORDER BY _seq, _kind, _id
 
 -- name: last_seq
--- The newest committed number, never the sequence's own value: a number handed to a
--- transaction that has not committed yet must not be reported.
-SELECT greatest(coalesce((SELECT max(seq) FROM jobdeck_jobs), 0),
-                (SELECT max(seq) FROM jobdeck_cron_executions),
-                (SELECT max(seq) FROM jobdeck_cron_jobs),
-                (SELECT max(revoked_seq) FROM jobdeck_tokens)) AS seq
+-- The newest committed number at or below the feed horizon (feed_horizon, run just
+-- before in the same pipeline), never the sequence's own value: a follower starting
+-- there must not skip a number still in flight below it.
+WITH hz AS MATERIALIZED (SELECT current_setting('jobdeck.horizon')::bigint AS seq)
+SELECT greatest(
+    coalesce((SELECT max(seq) FROM jobdeck_jobs WHERE seq <= (SELECT seq FROM hz)), 0),
+    (SELECT max(seq) FROM jobdeck_cron_executions WHERE seq <= (SELECT seq FROM hz)),
+    (SELECT max(seq) FROM jobdeck_cron_jobs WHERE seq <= (SELECT seq FROM hz)),
+    (SELECT max(revoked_seq) FROM jobdeck_tokens WHERE revoked_seq <= (SELECT seq FROM hz))
+) AS seq
 
 -- name: create_token
 INSERT INTO jobdeck_tokens (name, token_hash, scopes, plugin, store, created_at)
@@ -757,11 +796,11 @@ SELECT * FROM jobdeck_tokens WHERE token_hash = %(token_hash)s AND revoked_at IS
 SELECT * FROM jobdeck_tokens ORDER BY id
 
 -- name: revoke_token
--- A record of the change feed (docs/feed.md, "Revocations"): written like every feed
--- write, under the feed lock (PostgresStore._write), so its seq commits in order and
--- a follower reads it before anything written after it. Its grants (login codes,
+-- A record of the change feed (docs/feed.md, "Revocations"): its seq is registered as
+-- a revocation's (R), which the feed horizon never passes over (feed_horizon), so a
+-- follower reads it before any record with a higher seq. Its grants (login codes,
 -- tickets, sessions) end with it.
-WITH {feed_seq},
+WITH s AS MATERIALIZED (SELECT jobdeck_feed_seq(revocation => true) AS seq),
 upd AS (
     UPDATE jobdeck_tokens t SET revoked_at = %(now)s, revoked_seq = s.seq
     FROM s
@@ -771,7 +810,7 @@ upd AS (
 ended AS (
     DELETE FROM jobdeck_grants g USING upd WHERE g.token_id = upd.id
 )
-SELECT upd.id, pg_notify('jobdeck_jobs', upd.revoked_seq::text) AS _n1 FROM upd
+SELECT upd.id FROM upd
 
 -- name: touch_token
 -- Never backwards (processes' clocks differ a little).
@@ -806,13 +845,16 @@ WHERE g.kind = %(kind)s AND g.secret_hash = %(secret_hash)s AND g.used_at IS NUL
 -- Cron schedules and their executions (ScheduleStore in store/base.py; the tables and
 -- the jobs trigger that mirrors a job into its execution are in migration 0002).
 --
--- Every statement that gives a schedule or an execution a seq runs as a job write does
--- (PostgresStore._write): feed lock first, then seqs from jobdeck_seq, so the feed's
--- guarantee (seqs commit in order) covers them. Schedules are also written by the jobs
--- trigger, always inside a job write, so every writer of a schedule row holds the feed
--- lock: writers of one schedule run one at a time, and no two of them can deadlock.
--- Writes NOTIFY jobdeck_jobs (the feed) and jobdeck_cron (schedulers re-read their
--- next fire time; listener.py turns it into the "cron" signal).
+-- Every statement that gives a schedule or an execution a seq takes it as a job write
+-- does (fragment feed_seq, registered), so the feed's guarantee covers them; the jobs
+-- trigger gives them the job's seq. Writers of one schedule row wait for each other's
+-- row lock only. Lock order: the jobs trigger locks an execution, then its schedule;
+-- fire locks the schedule, then inserts executions (new rows); delete_cron_job locks
+-- the schedule first, then deletes its executions: the one cycle possible (a schedule
+-- deleted while one of its runs ends) is a deadlock PostgreSQL breaks, and the
+-- rolled-back verb is retried (Database._run). After the commit the caller NOTIFYs
+-- jobdeck_jobs (the feed) and jobdeck_cron (schedulers re-read their next fire time;
+-- listener.py turns it into the "cron" signal).
 
 -- fragment: cron_definition_columns
 -- The columns of a CronDefinition (rows.definition_json gives them as one JSON object).
@@ -862,10 +904,6 @@ excluded.max_retries, excluded.show_notification
 -- (fire compares it). The jobs trigger never moves it.
 greatest(%(now)s::timestamptz, c.updated_at + interval '1 microsecond')
 
--- fragment: cron_notify
--- Announces a written schedule `c` to feed followers and to schedulers.
-pg_notify('jobdeck_jobs', c.seq::text) AS _n1, pg_notify('jobdeck_cron', '') AS _n2
-
 -- fragment: same_name_key
 -- Schedule `c` holds the name key of definition `d` (NULL plugin or store = one value,
 -- as in the unique index jobdeck_cron_jobs_name).
@@ -894,7 +932,7 @@ SELECT {cron_definition_values}, %(created_by)s::text, %(declared_by)s::text,
        %(next_run_at)s::timestamptz, %(now)s, %(now)s, s.seq
 FROM jsonb_populate_record(NULL::jobdeck_cron_jobs, %(definition)s::jsonb) d, s
 ON CONFLICT DO NOTHING
-RETURNING c.*, {cron_notify}
+RETURNING c.*
 
 -- name: get_cron_job
 SELECT * FROM jobdeck_cron_jobs WHERE id = %(id)s::bigint
@@ -958,7 +996,7 @@ SET {cron_definition_set}, is_active = excluded.is_active,
     updated_at = {cron_touched}, seq = s.seq
 FROM jsonb_populate_record(NULL::jobdeck_cron_jobs, %(definition)s::jsonb) excluded, s
 WHERE c.id = %(id)s::bigint
-RETURNING c.*, {cron_notify}
+RETURNING c.*
 
 -- name: set_paused
 -- Resuming also forgets the failures that paused it (max_failures counts afresh).
@@ -970,16 +1008,25 @@ SET is_paused = %(paused)s::boolean, next_run_at = %(next_run_at)s::timestamptz,
     updated_at = {cron_touched}, seq = s.seq
 FROM s
 WHERE c.id = %(id)s::bigint
-RETURNING c.*, {cron_notify}
+RETURNING c.*
+
+-- name: cron_row_lock
+-- delete_cron_job's first statement: the schedule's row lock, so a fire or an edit in
+-- flight finishes first, and the delete (a new statement, a new snapshot) sees the
+-- executions it wrote.
+SELECT id FROM jobdeck_cron_jobs WHERE id = %(id)s::bigint FOR UPDATE
+
+-- name: declare_lock
+-- upsert_declared's first statement: one plugin's declarations are written one process
+-- at a time (not a cluster-wide lock: only that plugin's upserts wait).
+SELECT pg_advisory_xact_lock(7452019, hashtext(%(plugin)s::text))
 
 -- name: delete_cron_job
 -- The schedule and its executions; its jobs stay (their cron_job_id then points
--- nowhere, and the jobs trigger finds no execution to mirror). Run under the feed
--- lock although it takes no seq: every other writer of these rows holds that lock, so
--- this one waits its turn rather than taking row locks in another order.
+-- nowhere, and the jobs trigger finds no execution to mirror).
 WITH del AS (DELETE FROM jobdeck_cron_jobs WHERE id = %(id)s::bigint RETURNING id),
 exe AS (DELETE FROM jobdeck_cron_executions WHERE cron_job_id IN (SELECT id FROM del))
-SELECT id, pg_notify('jobdeck_cron', '') AS _n FROM del
+SELECT id FROM del
 
 -- name: due_cron_jobs
 SELECT * FROM jobdeck_cron_jobs
@@ -992,8 +1039,7 @@ SELECT min(next_run_at) AS next_run_at FROM jobdeck_cron_jobs
 WHERE is_active AND NOT is_paused
 
 -- name: fire_lock
--- The first half of fire (PostgresStore.fire; the feed lock is already held): the
--- compare-and-set. The row comes back, locked, only while the schedule is active,
+-- The first half of fire (PostgresStore.fire): the compare-and-set. The row comes back, locked, only while the schedule is active,
 -- unpaused and still as this scheduler read it: the same next_run_at and updated_at
 -- (every user write and every fire moves updated_at; the jobs trigger does not). A
 -- scheduler that lost the race, one whose read predates an edit (its job would carry
@@ -1046,9 +1092,7 @@ cron AS (
         updated_at = {cron_touched}, seq = s.seq
     FROM s
     WHERE c.id = %(id)s::bigint
-    RETURNING c.id, {cron_notify},
-              CASE WHEN EXISTS (SELECT 1 FROM ins) THEN pg_notify('jobdeck_enqueue', '') END
-                  AS _n3
+    RETURNING c.id
 )
 SELECT exe.* FROM exe ORDER BY exe.scheduled_for, exe.id
 
@@ -1070,9 +1114,7 @@ exe AS (
 ),
 input AS (SELECT * FROM {new_job_input} WHERE t.job_id IN (SELECT job_id FROM exe)),
 {insert_new_jobs}
-SELECT exe.*, pg_notify('jobdeck_jobs', exe.seq::text) AS _n1,
-       pg_notify('jobdeck_enqueue', '') AS _n2
-FROM exe
+SELECT exe.* FROM exe
 
 -- name: execution_by_job
 SELECT * FROM jobdeck_cron_executions WHERE job_id = %(job_id)s::text
@@ -1090,8 +1132,8 @@ LIMIT %(limit)s::bigint OFFSET %(offset)s::bigint
 SELECT count(*) AS n FROM jobdeck_cron_executions WHERE cron_job_id = %(id)s::bigint
 
 -- name: cleanup_executions
--- No feed lock: it deletes finished executions only, writes no seq, and locks nothing
--- but the rows it deletes.
+-- It deletes finished executions only, writes no seq, and locks nothing but the rows
+-- it deletes.
 WITH del AS (
     DELETE FROM jobdeck_cron_executions
     WHERE status <> 'running' AND completed_at < %(before)s
@@ -1101,7 +1143,8 @@ SELECT count(*) AS n FROM del
 
 -- name: upsert_declared
 -- A plugin's code-declared schedules (SPEC §7.4), in one statement. Concurrent calls
--- from several processes serialize on the feed lock, and the ON CONFLICT on the name
+-- from several processes serialize on the plugin's lock (declare_lock), and the ON
+-- CONFLICT on the name
 -- key would make a racing second insert an update anyway: one row per name. An
 -- existing schedule takes the new definition only when this plugin declared it and
 -- the definition changed (the DO UPDATE's WHERE: an unchanged declaration writes
@@ -1150,11 +1193,11 @@ gone AS (
     FROM s
     WHERE c.declared_by = %(plugin)s::text AND c.is_active
       AND NOT EXISTS (SELECT 1 FROM d WHERE {same_name_key})
-    RETURNING c.id, {cron_notify}
+    RETURNING c.id
 )
-SELECT c.*, true AS _written, {cron_notify} FROM up c
+SELECT c.*, true AS _written FROM up c
 UNION ALL
 -- The declarations that wrote nothing, as they stand: unchanged ones of this plugin,
 -- or a name held otherwise (the statement's snapshot is their current state).
-SELECT c.*, false, NULL, NULL FROM jobdeck_cron_jobs c, d
+SELECT c.*, false FROM jobdeck_cron_jobs c, d
 WHERE {same_name_key} AND c.id NOT IN (SELECT id FROM up)

@@ -1,7 +1,7 @@
 """The ScheduleStore verbs on PostgreSQL (SPEC §5.3, §7; contract in ``store/base.py``).
 
-Every write takes the feed lock first and its seq from ``jobdeck_seq``, like a job
-write, so schedules and executions join the one change feed in commit order
+Every write takes its registered seq from ``jobdeck_seq`` like a job write, so
+schedules and executions join the one change feed under the same guarantee
 (``queries.sql``, "Cron schedules and their executions"). The jobs trigger of migration
 0002 mirrors a job's status into its execution and the schedule in the job's own
 transaction. ``fire`` is the only verb of two round trips: it locks and compares the
@@ -88,7 +88,7 @@ class ScheduleVerbs(Database):
 
     def _cron_written(self, enqueued: bool = False) -> None:
         """Own schedule writes wake local waiters at once (NOTIFY reaches the others)."""
-        self.signals.fire("jobs", "cron", *(("enqueue",) if enqueued else ()))
+        self._announce("jobs", "cron", *(("enqueue",) if enqueued else ()))
 
     async def _holder(self, definition: CronDefinition) -> CronJob | None:
         """The schedule holding the name key of ``definition``, if any."""
@@ -213,10 +213,20 @@ class ScheduleVerbs(Database):
 
     async def delete_cron_job(self, cron_job_id: int) -> None:
         params = {"id": cron_job_id}
-        rows = await self._run(lambda c: self._write(c, Q["delete_cron_job"], params))
+
+        async def go(conn: Conn) -> list[Any]:
+            # BEGIN; the schedule's row lock; the delete; COMMIT: one round trip.
+            async with conn.pipeline():
+                await conn.execute(Q["begin"])
+                await conn.execute(Q["cron_row_lock"], params)
+                cur = await conn.execute(Q["delete_cron_job"], params)
+                await conn.execute(Q["commit"])
+            return await cur.fetchall()
+
+        rows = await self._run(go)
         if not rows:
             raise CronJobNotFound(f"cron job {cron_job_id} not found")
-        self.signals.fire("cron")
+        self._announce("cron")
 
     async def due_cron_jobs(self, now: datetime, limit: int = 100) -> list[CronJob]:
         params = {"now": now, "limit": max(0, limit)}
@@ -248,10 +258,9 @@ class ScheduleVerbs(Database):
         cron_job = replace(job, cron_job_id=cron_job_id)
 
         async def go(conn: Conn) -> tuple[list[Execution], bool] | None:
-            # BEGIN; feed lock; compare-and-set (fire_lock): one round trip.
+            # BEGIN; compare-and-set (fire_lock): one round trip.
             async with conn.pipeline():
                 await conn.execute(Q["begin"])
-                await conn.execute(Q["feed_lock"])
                 cur = await conn.execute(Q["fire_lock"], lock)
             row = await cur.fetchone()
             if row is None:
@@ -319,7 +328,7 @@ class ScheduleVerbs(Database):
         execution = await self._run(go)
         if execution is None:
             raise CronJobNotFound(f"cron job {cron_job_id} not found")
-        self.signals.fire("jobs", "enqueue")
+        self._announce("jobs", "enqueue")
         return execution
 
     # --- executions -----------------------------------------------------
@@ -360,7 +369,7 @@ class ScheduleVerbs(Database):
         async def go(conn: Conn) -> list[CronJob] | CronJob:
             async with conn.pipeline():
                 await conn.execute(Q["begin"])
-                await conn.execute(Q["feed_lock"])
+                await conn.execute(Q["declare_lock"], {"plugin": plugin})
                 cur = await conn.execute(Q["upsert_declared"], params)
             rows = await cur.fetchall()
             found = {_key(c.definition): c for c in map(cron_job_of, rows)}

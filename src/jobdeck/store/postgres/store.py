@@ -1,14 +1,17 @@
 """The PostgreSQL store (psycopg 3, async, pooled): the Store protocol of ``store/base.py``.
 
-Every verb is one transaction of one conditional statement (``queries.sql``), sent with
-the change-feed lock in a single pipeline: one network round trip per verb. What makes
-it safe to run many processes on many hosts against one database:
+Every verb is one transaction of one conditional statement (``queries.sql``), in
+autocommit: one network round trip per verb, and no writer waits for another unless
+they write the same row. What makes it safe to run many processes on many hosts
+against one database:
 
 * claims lock rows with ``FOR UPDATE SKIP LOCKED``, so no job is handed out twice;
 * every write of an attempt is fenced on ``attempt`` and ``locked_by``;
-* ``Job.seq`` is handed out under a transaction-level advisory lock, so it grows in
-  commit order (see ``feed_lock`` in queries.sql);
-* writers NOTIFY, and a :class:`Listener` turns notifications into local signals.
+* ``Job.seq`` is registered while its transaction is in flight, and followers read
+  only below the feed horizon, under which every seq is final (``feed_horizon`` in
+  queries.sql); a transaction in flight too long is passed over and given a new seq;
+* writers NOTIFY after they commit, coalesced, and a :class:`Listener` turns
+  notifications into local signals.
 
 Connection failures (server restart, killed backend) are retried with bounded backoff.
 Re-running a verb is safe because each one is a single conditional transaction: either
@@ -141,9 +144,9 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
         if not jobs:
             return
         if any(j.status is Status.PENDING and j.mode is Mode.QUEUED for j in jobs):
-            self.signals.fire("jobs", "enqueue")
+            self._announce("jobs", "enqueue")
         else:
-            self.signals.fire("jobs")
+            self._announce("jobs")
 
     async def _transition(
         self, verb: str, job_id: str, params: dict[str, Any], fence: Fence | None = None
@@ -423,16 +426,17 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
         rows = await self._run(lambda c: self._write(c, Q["add_history"], params))
         if not rows:
             raise JobNotFound(f"job {job_id} not found")
-        self.signals.fire("jobs")
+        self._announce("jobs")
 
     # --- change feed ----------------------------------------------------
     async def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
         params = {"seq": seq, "limit": max(1, limit)}
-        rows = await self._run(lambda c: self._rows(c, "changes_since", params))
+        rows = await self._run(lambda c: self._after_horizon(c, "changes_since", params))
         return [Change(seq=r["_seq"], record=_record(r)) for r in rows]
 
     async def last_seq(self) -> int:
-        return int(await self._run(lambda c: self._scalar(c, "last_seq", {})))
+        rows = await self._run(lambda c: self._after_horizon(c, "last_seq", {}))
+        return int(rows[0]["seq"])
 
     # --- tokens and grants ------------------------------------------------
     async def create_token(
@@ -478,7 +482,10 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
             rows = await self._write(conn, Q["revoke_token"], {"name": name, "now": now})
             return bool(rows)
 
-        return await self._run(go)
+        revoked = await self._run(go)
+        if revoked:
+            self._announce("jobs")
+        return revoked
 
     async def touch_token(self, token_id: int, now: datetime) -> None:
         async def go(conn: Conn) -> None:

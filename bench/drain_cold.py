@@ -1,0 +1,165 @@
+"""Cold drains as a new user runs them (issue 12): 20,000 no-op jobs already waiting,
+then ``jobdeck worker`` processes with default settings; a fresh database every run.
+
+Usage::
+
+    .venv/bin/python bench/drain_cold.py [--database postgres|sqlite] [--runs 20]
+        [--processes 2] [--pgqueuer /tmp/pgq-venv/bin/python] [--scaling 1,2,4,8]
+
+Each run prints its rate (jobs/s from the first job done to the last, polled every
+20 ms; the workers' start-up is not counted) and the wall time from starting the
+workers; then min / median / max and the slowest run as a share of the median.
+``--pgqueuer PYTHON`` interleaves as many PgQueuer runs (bench/pgqueuer_side.py, same
+server, same no-op job, same process count; see that file for its virtualenv) and
+prints the ratio of the medians. ``--scaling`` runs 3 drains per process count instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+from common import ADMIN_URL, BENCH, JOBDECK, database, open_deck, worker_env
+
+JOBS = 20_000
+TIME_LIMIT = 120.0
+
+
+def _remaining_sql(backend: str) -> str:
+    return "SELECT count(*) FROM jobdeck_jobs WHERE status IN ('pending', 'running')"
+
+
+async def jobdeck_run(backend: str, admin_url: str, processes: int) -> tuple[float, float]:
+    with database(backend, admin_url) as url:
+        async with open_deck(url) as deck:
+            for _ in range(0, JOBS, 1000):
+                await deck.schedule_jobs([{"type": "bench:noop"}] * 1000)
+        spawned = time.perf_counter()
+        procs = [
+            subprocess.Popen(  # noqa: ASYNC220 (started once per run, before timing)
+                [JOBDECK, "worker"],
+                env=worker_env(url),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(processes)
+        ]
+        try:
+            first, now = await _wait_drained(backend, url, spawned)
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(30)
+        return JOBS / max(now - first, 1e-9), now - spawned
+
+
+async def _wait_drained(backend: str, url: str, spawned: float) -> tuple[float, float]:
+    first = None
+    if backend == "postgres":
+        conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+
+        async def remaining() -> int:
+            cur = await conn.execute(_remaining_sql(backend))
+            row = await cur.fetchone()
+            assert row is not None
+            return int(row[0])
+    else:
+        import sqlite3
+
+        path = url.removeprefix("sqlite:///")
+        db = sqlite3.connect(path, timeout=30)
+
+        async def remaining() -> int:
+            return int(db.execute(_remaining_sql(backend)).fetchone()[0])
+
+    try:
+        while True:
+            left = await remaining()
+            now = time.perf_counter()
+            if first is None and left < JOBS:
+                first = now
+            if left == 0:
+                assert first is not None
+                return first, now
+            if now - spawned > TIME_LIMIT:
+                raise TimeoutError(f"{left} jobs left after {TIME_LIMIT} s")
+            await asyncio.sleep(0.02)
+    finally:
+        if backend == "postgres":
+            await conn.close()
+        else:
+            db.close()
+
+
+def pgqueuer_run(python: str, admin_url: str, processes: int) -> tuple[float, float]:
+    from common import postgres_database
+
+    with postgres_database(admin_url) as url:
+        out = subprocess.run(
+            [python, str(BENCH / "pgqueuer_side.py"), "drain", url, str(JOBS), str(processes)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        return float(result["rate"]), float(result["wall"])
+
+
+def summary(name: str, rates: list[float]) -> float:
+    median = statistics.median(rates)
+    print(
+        f"{name}: min {min(rates):,.0f}  median {median:,.0f}  max {max(rates):,.0f} jobs/s;"
+        f"  slowest = {min(rates) / median:.0%} of the median (target >= 80%)",
+        flush=True,
+    )
+    return median
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="postgres")
+    parser.add_argument("--admin-url", default=ADMIN_URL)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--pgqueuer", help="the python of PgQueuer's virtualenv")
+    parser.add_argument("--scaling", help="process counts, e.g. 1,2,4,8 (3 runs each)")
+    args = parser.parse_args()
+    if args.pgqueuer and not Path(args.pgqueuer).exists():  # noqa: ASYNC240
+        raise SystemExit(f"{args.pgqueuer} not found: see bench/pgqueuer_side.py")
+    if args.scaling:
+        medians = {}
+        for n in [int(x) for x in args.scaling.split(",")]:
+            rates = [(await jobdeck_run(args.database, args.admin_url, n))[0] for _ in range(3)]
+            print(f"  {n} process(es): " + "  ".join(f"{r:,.0f}" for r in rates), flush=True)
+            medians[n] = summary(f"jobdeck {args.database}, {n} process(es)", rates)
+        best = max(medians.values())
+        for n, m in medians.items():
+            print(f"  {n} process(es): median {m:,.0f} = {m / best:.0%} of the best")
+        return
+    ours: list[float] = []
+    theirs: list[float] = []
+    for run in range(1, args.runs + 1):
+        rate, wall = await jobdeck_run(args.database, args.admin_url, args.processes)
+        ours.append(rate)
+        line = f"run {run:>2}: jobdeck {rate:>7,.0f} jobs/s (wall {wall:5.2f} s)"
+        if args.pgqueuer:
+            rate, wall = pgqueuer_run(args.pgqueuer, args.admin_url, args.processes)
+            theirs.append(rate)
+            line += f"   PgQueuer {rate:>7,.0f} jobs/s (wall {wall:5.2f} s)"
+        print(line, flush=True)
+    mine = summary(f"jobdeck {args.database}, {args.processes} worker processes", ours)
+    if theirs:
+        other = summary(f"PgQueuer 1.6, {args.processes} processes", theirs)
+        print(f"median ratio jobdeck / PgQueuer: {mine / other:.2f} (target >= 1.2)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

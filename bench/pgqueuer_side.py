@@ -1,0 +1,116 @@
+"""PgQueuer's side of the PostgreSQL comparisons (bench/pg_compare.py runs it).
+
+Never a jobdeck dependency: it runs in a virtualenv of its own, made once with::
+
+    python3 -m venv /tmp/pgq-venv
+    /tmp/pgq-venv/bin/pip install "pgqueuer>=1.6,<1.7" asyncpg
+
+Commands (each prints one JSON line)::
+
+    /tmp/pgq-venv/bin/python bench/pgqueuer_side.py drain DSN JOBS PROCESSES
+    /tmp/pgq-venv/bin/python bench/pgqueuer_side.py enqueue DSN SINGLE BULK_TOTAL
+    /tmp/pgq-venv/bin/python bench/pgqueuer_side.py worker DSN          (internal)
+
+``drain``: installs PgQueuer's schema, enqueues JOBS no-op jobs, then starts PROCESSES
+worker processes (PgQueuer's defaults: batch 10, continuous mode) and reports jobs/s
+from the first job done to the last (the same clock as bench/drain_cold.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+
+import asyncpg
+from pgqueuer.db import AsyncpgDriver
+from pgqueuer.models import Job
+from pgqueuer.qm import QueueManager
+from pgqueuer.queries import Queries
+
+
+async def _install(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await Queries(AsyncpgDriver(conn)).install()
+    finally:
+        await conn.close()
+
+
+async def worker(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    qm = QueueManager(AsyncpgDriver(conn))
+
+    @qm.entrypoint("noop")
+    async def noop(job: Job) -> None:
+        return None
+
+    await qm.run()
+
+
+async def drain(dsn: str, jobs: int, processes: int) -> dict[str, float]:
+    await _install(dsn)
+    conn = await asyncpg.connect(dsn)
+    queries = Queries(AsyncpgDriver(conn))
+    for start in range(0, jobs, 1000):
+        n = min(1000, jobs - start)
+        await queries.enqueue(["noop"] * n, [None] * n, [0] * n)
+    spawned = time.perf_counter()
+    command = [sys.executable, __file__, "worker", dsn]
+    procs = [subprocess.Popen(command) for _ in range(processes)]  # noqa: ASYNC220
+    first = None
+    try:
+        while True:
+            left = await conn.fetchval("SELECT count(*) FROM pgqueuer")
+            now = time.perf_counter()
+            if first is None and left < jobs:
+                first = now
+            if left == 0:
+                break
+            if now - spawned > 120:
+                raise RuntimeError(f"{left} jobs left after 120 s")
+            await asyncio.sleep(0.02)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(10)
+        await conn.close()
+    assert first is not None
+    return {"rate": jobs / max(now - first, 1e-9), "wall": now - spawned}
+
+
+async def enqueue(dsn: str, single: int, bulk_total: int) -> dict[str, float]:
+    await _install(dsn)
+    conn = await asyncpg.connect(dsn)
+    queries = Queries(AsyncpgDriver(conn))
+    start = time.perf_counter()
+    for _ in range(single):
+        await queries.enqueue("noop", None, 0)
+    single_rate = single / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for _ in range(0, bulk_total, 1000):
+        await queries.enqueue(["noop"] * 1000, [None] * 1000, [0] * 1000)
+    bulk_rate = bulk_total / (time.perf_counter() - start)
+    await conn.close()
+    return {"single": single_rate, "bulk": bulk_rate}
+
+
+def main() -> None:
+    command, dsn, *rest = sys.argv[1:]
+    if command == "worker":
+        asyncio.run(worker(dsn))
+        return
+    numbers = [int(x) for x in rest]
+    if command == "drain":
+        print(json.dumps(asyncio.run(drain(dsn, *numbers))))
+    elif command == "enqueue":
+        print(json.dumps(asyncio.run(enqueue(dsn, *numbers))))
+    else:
+        raise SystemExit(f"unknown command {command}")
+
+
+if __name__ == "__main__":
+    main()
