@@ -13,9 +13,10 @@ import pytest
 
 from jobdeck.domain.job import JobFilter, Mode, NewJob
 from jobdeck.errors import StoreError, ValidationError
+from jobdeck.store.named_queries import parse
 from jobdeck.store.sqlite import SQLiteStore
 from jobdeck.store.sqlite.connection import Database, database_path
-from jobdeck.store.sqlite.queries import Q, migrations, parse, repeated_values, statements
+from jobdeck.store.sqlite.queries import Q, migrations, repeated_values, statements
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 LATEST = migrations()[-1][0]  # each migration applied once, in order from 1

@@ -1,35 +1,19 @@
-"""The named statements of ``queries.sql``, loaded once at import.
+"""The named statements of ``queries.sql``, loaded once at import by the loader every
+backend shares (``jobdeck/store/named_queries.py``: ``-- name:`` blocks, ``-- fragment:``
+pieces included as ``{xyz}``, strict about unknown and unused fragments).
 
-``-- name: xyz`` starts a statement block, ``-- fragment: xyz`` a reusable piece that
-later blocks include as ``{xyz}`` (the job filter shared by list, count and
-count-by-status).
+``{where}``, ``{order}`` and ``{rows}`` are placeholders filled at run time: the job
+list's filter and sort clauses (``listing.py``) and ``json_rows``'s inner query.
 """
 
 from __future__ import annotations
 
 import functools
 import sqlite3
-from importlib.resources import files
 
+from jobdeck.store.named_queries import load_migrations, load_queries
 
-def parse(text: str) -> dict[str, str]:
-    blocks: dict[str, list[str]] = {}
-    fragments: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in text.splitlines():
-        if line.startswith("-- name:"):
-            current = blocks.setdefault(line.split(":", 1)[1].strip(), [])
-        elif line.startswith("-- fragment:"):
-            current = fragments.setdefault(line.split(":", 1)[1].strip(), [])
-        elif current is not None:
-            current.append(line)
-    queries: dict[str, str] = {}
-    for name, lines in blocks.items():
-        sql = "\n".join(lines).strip()
-        for fragment, body in fragments.items():
-            sql = sql.replace("{" + fragment + "}", "\n".join(body).strip())
-        queries[name] = sql
-    return queries
+PLACEHOLDERS = ("where", "order", "rows")
 
 
 def statements(script: str) -> list[str]:
@@ -51,15 +35,10 @@ def statements(script: str) -> list[str]:
 
 def migrations() -> list[tuple[int, str]]:
     """(version, script) for every ``migrations/NNNN_*.sql``, in version order."""
-    folder = files(__package__).joinpath("migrations")
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql") and entry.name[:4].isdigit():
-            found.append((int(entry.name[:4]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
+    return list(load_migrations(__package__))
 
 
-Q = parse(files(__package__).joinpath("queries.sql").read_text(encoding="utf-8"))
+Q = load_queries(__package__, placeholders=PLACEHOLDERS)
 
 
 @functools.cache
