@@ -18,6 +18,9 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.start()
     yield server
     server.stop()
+    # Whatever the browser saw, the server must not have hit an unexpected error.
+    full = server.log(0)
+    assert "Traceback" not in full, full[full.find("Traceback") - 2000 :][:8000]
 
 
 # Module scope, not session: while Playwright's sync API is active it holds an event
@@ -60,3 +63,5 @@ def fresh_server(tmp_path: Path) -> Iterator[Server]:
     server.start()
     yield server
     server.stop()
+    full = server.log(0)
+    assert "Traceback" not in full, full[full.find("Traceback") - 2000 :][:8000]

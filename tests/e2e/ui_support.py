@@ -97,8 +97,12 @@ class Server:
             self.token = re.search(r"(jdk_\S+)", printed).group(1)  # type: ignore[union-attr]
             self.link = re.search(r"(http://\S+/login\?code=\S+)", printed).group(1)  # type: ignore[union-attr]
 
-    def log(self) -> str:
-        return (self.folder / f"serve-{self.starts}.err").read_text()[-3000:]
+    def log(self, tail: int = 6000) -> str:
+        """The server's log (every start), its last ``tail`` characters (0: all)."""
+        text = "".join(
+            (self.folder / f"serve-{n}.err").read_text() for n in range(1, self.starts + 1)
+        )
+        return text[-tail:] if tail else text
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -79,8 +79,13 @@ function execRow(exec) {
   return row;
 }
 
+let execLoads = 0;
+
 async function executions() {
+  // Only the latest request paints: an older answer must not wipe a newer run.
+  const mine = ++execLoads;
   const answer = await api(`${base}/executions?page=${page}&limit=${PAGE}`);
+  if (mine !== execLoads) return;
   const { executions: list, pagination } = answer.data;
   pages = Math.max(1, pagination.total_pages);
   execRows.clear();
@@ -114,11 +119,12 @@ async function act(action) {
     if (answer.job) render(answer.job);
     if (action === "execute") {
       const exec = answer.execution;
-      if (page === 1) execBody.prepend(execRow(exec));
       statusLine.replaceChildren(
         "Running now. ",
         exec.job_id ? el("a", { href: `/jobs/${encodeURIComponent(exec.job_id)}`, text: "Follow its job", id: "follow-job" }) : "",
       );
+      page = 1;
+      await executions();
     } else {
       setStatus(statusLine, `The schedule is ${stateOf(answer.job)}.`);
     }
