@@ -12,9 +12,10 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from jobdeck.api import schemas as s
+from jobdeck.api import visibility
 from jobdeck.api.auth import Reader, Writer
 from jobdeck.api.context import context
-from jobdeck.api.errors import forbidden, not_found
+from jobdeck.api.errors import forbidden
 from jobdeck.api.jobs_v1 import parse_statuses, scoped_filters
 from jobdeck.api.schemas import JobId, error_responses, job_snake
 from jobdeck.domain.job import Status
@@ -32,11 +33,7 @@ Offset = Annotated[int, Query(ge=0, le=2**31)]
 
 
 async def visible_job(request: Request, principal: Principal, job_id: str) -> Any:
-    check_text("id", job_id)
-    job = await context(request).deck.get_job(job_id)
-    if job is None or not principal.sees(s.snapshot(job)):
-        raise not_found()
-    return job
+    return await visibility.visible_job(request, principal, job_id, "id")
 
 
 @router.post("/schedule", status_code=201, responses={201: {"model": s.ScheduleOut}})

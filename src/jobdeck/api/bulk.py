@@ -21,6 +21,7 @@ from jobdeck.api.context import context
 from jobdeck.api.errors import ApiError, status_of
 from jobdeck.api.insights import list_filters
 from jobdeck.api.schemas import error_responses
+from jobdeck.api.visibility import find_visible
 from jobdeck.domain.values import check_text
 from jobdeck.errors import JobdeckError
 from jobdeck.tokens import Principal
@@ -91,8 +92,8 @@ async def matching_ids(request: Request, principal: Principal, raw: BulkFilter) 
 async def act(request: Request, principal: Principal, action: str, job_id: str) -> dict[str, Any]:
     deck = context(request).deck
     try:
-        job = await deck.get_job(job_id)
-        if job is None or not principal.sees(s.snapshot(job)):
+        job = await find_visible(deck, principal, job_id)
+        if job is None:
             return {"jobId": job_id, "ok": False, "code": 404, "message": "job not found"}
         if action == "cancel":
             job = await deck.cancel_job(job_id)

@@ -13,6 +13,7 @@ from jobdeck.api.auth import Reader, Writer
 from jobdeck.api.context import context
 from jobdeck.api.errors import ApiError, forbidden, not_found
 from jobdeck.api.schemas import JobId, error_responses, job_camel
+from jobdeck.api.visibility import visible_job
 from jobdeck.domain.job import Mode
 from jobdeck.domain.job import parse_statuses as parse_status_names
 from jobdeck.domain.svg import sanitize_svg
@@ -79,15 +80,6 @@ def sort_key(value: str | None) -> str | None:
             f"sort must be one of {', '.join(SORT_KEYS)} (prefix - for descending), not {value!r}"
         )
     return ("-" if value.startswith("-") else "") + key
-
-
-async def visible_job(request: Request, principal: Principal, job_id: str) -> Any:
-    """The job, or 404 when it is unknown or outside the token's binding."""
-    check_text("jobId", job_id)
-    job = await context(request).deck.get_job(job_id)
-    if job is None or not principal.sees(s.snapshot(job)):
-        raise not_found()
-    return job
 
 
 @router.get("/jobs", responses={200: {"model": s.JobList}})
