@@ -11,7 +11,6 @@
     ├── DuplicateJobType       a type was registered twice
     ├── JobCancelled           raised inside a handler whose job is being cancelled
     ├── PermanentFailure       raised by a handler: the job fails now, without retries
-    ├── JobTimeout             the handler ran past its timeout
     └── StoreError             the database failed (driver errors are chained)
 
 The class docstring is the default message.
@@ -75,10 +74,6 @@ class JobCancelled(JobdeckError):
 
 class PermanentFailure(JobdeckError):
     """The job failed and retrying cannot help."""
-
-
-class JobTimeout(JobdeckError):
-    """The job ran past its timeout."""
 
 
 class StoreError(JobdeckError):

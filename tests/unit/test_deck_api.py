@@ -230,7 +230,7 @@ async def test_registering_a_type_twice_raises(deck: JobDeck) -> None:
         deck.register_job_type("noop", Slow)
     with pytest.raises(ValidationError):
         deck.register_job_type("other", object)  # type: ignore[arg-type]
-    builtin = ["cleanup", "database_query", "email", "webhook"]  # in every deck
+    builtin = ["api_call", "cleanup", "database_query", "email", "webhook"]  # in every deck
     assert deck.job_types() == sorted([*builtin, "noop", "slow"])
 
 
