@@ -41,7 +41,7 @@ async def _install(dsn: str) -> None:
 
 async def worker(dsn: str) -> None:
     conn = await asyncpg.connect(dsn)
-    qm = QueueManager(AsyncpgDriver(conn))
+    qm = QueueManager(Queries(AsyncpgDriver(conn)))
 
     @qm.entrypoint("noop")
     async def noop(job: Job) -> None:
