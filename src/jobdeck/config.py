@@ -23,7 +23,7 @@ class Settings:
     egress_allow: str = ""
     admin_token: str | None = None
     templates_dir: str = "./templates"
-    # Runtime timings, seconds (SPEC §2.3).
+    # Runtime timings, seconds (docs/lifecycle.md).
     lease_seconds: float = 30.0
     heartbeat_seconds: float = 10.0
     cancel_grace_seconds: float = 10.0

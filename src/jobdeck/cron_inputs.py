@@ -1,4 +1,4 @@
-"""Checks of a cron schedule's fields (SPEC §5.3): each raises ValidationError naming
+"""Checks of a cron schedule's fields (docs/api-cron.md): each raises ValidationError naming
 the field. The API, the CLI, plugins and the Python API all build a
 :class:`CronDefinition` here, so a bad schedule gets the same message everywhere."""
 

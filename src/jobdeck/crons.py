@@ -1,4 +1,4 @@
-"""Cron schedule verbs over the deck's store (SPEC §5.3, §7); the deck owns one
+"""Cron schedule verbs over the deck's store (docs/api-cron.md; docs/cron.md); the deck owns one
 (``deck.crons``), so the API, the CLI and plugins never reach into the store.
 
 Every definition is checked by :mod:`jobdeck.cron_inputs` (expression, timezone,
@@ -30,7 +30,7 @@ from jobdeck.handlers.registry import Registry
 from jobdeck.handlers.services import Services
 from jobdeck.store.base import Store
 
-LOCAL = LOCAL_CREATOR  # created_by for the CLI and the Python API (SPEC §2.1)
+LOCAL = LOCAL_CREATOR  # created_by for the CLI and the Python API (docs/api.md)
 PREVIEW_RUNS = 5
 
 
@@ -117,7 +117,7 @@ class Crons:
         await (await self._store()).delete_cron_job(cron_job_id)
 
     async def declare(self, plugin: str, declared: Sequence[Mapping[str, Any]]) -> list[CronJob]:
-        """Upsert the schedules ``plugin`` declares in code (SPEC §7.4); its declared
+        """Upsert the schedules ``plugin`` declares in code (docs/cron.md); its declared
         schedules missing from ``declared`` are deactivated."""
         checked = []
         for fields in declared:
@@ -210,7 +210,7 @@ class Crons:
         triggered_by: TriggeredBy = TriggeredBy.MANUAL,
         user: str | None = None,
     ) -> Execution:
-        """Run the schedule's job now, whatever its overlap policy (SPEC §7.2)."""
+        """Run the schedule's job now, whatever its overlap policy (docs/cron.md)."""
         current = await self.get(cron_job_id)
         self._registry.get(current.definition.job_type)
         store = await self._store()

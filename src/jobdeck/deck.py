@@ -1,4 +1,4 @@
-"""JobDeck: the facade plugins, the API and the CLI use (SPEC §3, docs/internals.md).
+"""JobDeck: the facade plugins, the API and the CLI use (README.md; docs/internals.md).
 
 It validates input, asks the store for transitions and wraps jobs in
 :class:`JobHandle`. It opens its store lazily on first use; ``async with deck``
@@ -231,7 +231,7 @@ class JobDeck:
         """A tracked job: its creator drives it (start, progress, complete/fail).
 
         ``created_by`` is for servers (the API passes the calling token's, plugin hooks
-        ``plugin:{name}``); jobs of the Python API are ``local`` (SPEC §2.1)."""
+        ``plugin:{name}``); jobs of the Python API are ``local`` (docs/api.md)."""
         meta, meta_json = inputs.metadata(metadata)
         new = NewJob(
             name=inputs.required(name, "name"),
@@ -397,7 +397,8 @@ class JobDeck:
         metadata: Mapping[str, Any] | str | None = None,
         message: str | None = None,
     ) -> JobHandle:
-        """``metadata`` may be the message instead (seed 2's ``update_progress(10, "…")``)."""
+        """``metadata`` may be the message instead: ``update_progress(10, "…")``
+        (docs/progress.md)."""
         value = clamp_progress(progress)
         patch, text = split_progress_args(metadata, message)
         if patch is not None:

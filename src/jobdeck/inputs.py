@@ -201,7 +201,7 @@ def queued_job(
     created_by: str = LOCAL_CREATOR,
 ) -> NewJob:
     """The NewJob ``schedule_job(job_type, body, **options)`` asks for; ``created_by``
-    is the server's to set (SPEC §2.1), never an option."""
+    is the server's to set (docs/api.md), never an option."""
     values = dict(_QUEUED_DEFAULTS)
     if created_by != LOCAL_CREATOR:
         values["created_by"] = required(created_by, "created_by")

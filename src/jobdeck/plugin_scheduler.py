@@ -1,4 +1,4 @@
-"""Code-defined schedules of plugins (SPEC §7.4; docs/cron.md).
+"""Code-defined schedules of plugins (docs/cron.md).
 
 ``hooks.scheduler.call(fn, name).daily_at("02:00")`` registers ``fn`` as the job type
 ``plugin:{plugin}:cron:{name}`` and declares a schedule running it;

@@ -1,4 +1,4 @@
-"""Plugin discovery and the ``hooks`` object plugins receive (SPEC §3.1).
+"""Plugin discovery and the ``hooks`` object plugins receive (README.md).
 
 A plugin is a module or package with a ``setup(hooks)`` function, sync or async.
 Plugins are found in two places:
@@ -93,7 +93,7 @@ class Hooks:
 
     @property
     def created_by(self) -> str:
-        """What the jobs this plugin creates record as their creator (SPEC §2.1)."""
+        """What the jobs this plugin creates record as their creator (docs/api.md)."""
         return f"plugin:{self.plugin_name}"
 
     async def create_job(self, **fields: Any) -> Any:

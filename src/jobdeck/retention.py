@@ -1,4 +1,4 @@
-"""Automatic retention (SPEC §7.4): ``JOBDECK_RETENTION_DAYS``, when set, is a
+"""Automatic retention (docs/cron.md): ``JOBDECK_RETENTION_DAYS``, when set, is a
 code-defined schedule running the built-in ``cleanup`` type every day, declared like
 a plugin's (so it is upserted by name, shows in the schedule list and keeps a run
 history). Unset, the schedule is deactivated, never deleted."""

@@ -1,4 +1,4 @@
-"""API tokens, scopes and short-lived grants (SPEC §8.1).
+"""API tokens, scopes and short-lived grants (docs/security.md).
 
 Secrets are random, shown once, and stored only as SHA-256 hashes: a token is
 high-entropy, so a fast hash is enough (no password stretching needed) and lets
@@ -133,7 +133,7 @@ class Principal:
 
     @property
     def created_by(self) -> str:
-        """The ``created_by`` of what this caller creates (SPEC §2.1): the token's id and
+        """The ``created_by`` of what this caller creates (docs/api.md): the token's id and
         name (the name alone may be reused once the token is revoked); ``plugin:{name}``
         and ``local`` for the principals of plugins and of the local operator."""
         if self.token_id is None:
@@ -144,8 +144,8 @@ class Principal:
         self, job_type: Any, configuration: Any, registry: Registry | None = None
     ) -> str | None:
         """Why this caller may not create a job or schedule of ``job_type`` with
-        ``configuration`` (an admin-only type, or a ``{{secret:NAME}}`` reference: SPEC
-        §6, §8.1), or None. The one rule every API path that creates asks."""
+        ``configuration`` (an admin-only type, or a ``{{secret:NAME}}`` reference: docs/security.md,
+        docs/builtin-types.md), or None. The one rule every API path that creates asks."""
         if self.is_admin:
             return None
         if isinstance(job_type, str) and not self.may_schedule(job_type, registry):
@@ -223,9 +223,9 @@ class Tokens:
         return await (await self._store()).revoke_token(name, self._now())
 
     async def principal_for(self, created_by: str) -> Principal:
-        """Who ``created_by`` is now (SPEC §6, ``api_call``), looked up when a job runs:
-        the token as it stands (CreatorUnavailable once revoked or gone), a plugin's
-        principal, or the local operator."""
+        """Who ``created_by`` is now, looked up when an ``api_call`` job runs
+        (docs/builtin-types.md, "Identity"): the token as it stands (CreatorUnavailable
+        once revoked or gone), a plugin's principal, or the local operator."""
         if created_by == LOCAL_CREATOR:
             return Principal.local()
         kind, _, rest = created_by.partition(":")

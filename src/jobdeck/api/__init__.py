@@ -1,4 +1,4 @@
-"""The HTTP API and the live WebSocket stream (SPEC §5)."""
+"""The HTTP API and the live WebSocket stream (docs/api.md)."""
 
 from jobdeck.api.app import create_app
 from jobdeck.api.in_process import attach_api_calls

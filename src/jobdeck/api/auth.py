@@ -1,4 +1,4 @@
-"""Who is calling (SPEC §5, §8.1): bearer token or UI session cookie → Principal.
+"""Who is calling (docs/api.md; docs/security.md): bearer token or UI session cookie → Principal.
 
 Missing or bad credentials are 401, a valid token without the scope 403. Every
 request checks the store, so a revoked token stops working at once.

@@ -1,4 +1,4 @@
-"""``/api/background-jobs`` (SPEC §5.2, seed 2): queued jobs in snake_case.
+"""``/api/background-jobs`` (docs/api.md): queued jobs in snake_case.
 
 Fixed paths (``/status``, ``/stats``, ``/activity/recent``, ``/store/{storeId}``)
 are registered before ``/{id}`` so they are never read as job ids.

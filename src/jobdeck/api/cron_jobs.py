@@ -1,4 +1,4 @@
-"""``/api/cron-jobs`` (SPEC §5.3, seed 2): cron schedules in snake_case.
+"""``/api/cron-jobs`` (docs/api-cron.md): cron schedules in snake_case.
 
 Bodies are passed to ``deck.crons`` as given (read-only CronJob keys dropped): the
 service checks every field, so the API, the CLI and plugins refuse a bad schedule
@@ -304,7 +304,7 @@ async def resume(request: Request, principal: CronWriter, id: CronId) -> JSONRes
     "/{id}/execute", responses={200: {"model": cs.ExecutionEnvelope}, **error_responses(404)}
 )
 async def execute(request: Request, principal: CronWriter, id: CronId) -> JSONResponse:
-    """Run now (SPEC §7.2: whatever the overlap policy, not counted toward max_runs).
+    """Run now (docs/cron.md, "Firing": whatever the overlap policy, not counted toward max_runs).
     ``triggered_by``: ``api`` for a bearer token, ``manual`` for the UI's session."""
     current = await visible_cron(request, principal, id)
     check_allowed(request, principal, {}, current.definition.job_type)

@@ -1,4 +1,4 @@
-"""Cron JSON (SPEC §5.3, snake_case): schedules, executions, and the models that
+"""Cron JSON (docs/api-cron.md, snake_case): schedules, executions, and the models that
 document them in the OpenAPI document.
 
 The serialisers walk the record dataclasses, so a field added to
@@ -90,15 +90,16 @@ def cron_job_json(cron: CronJob, crons: Any) -> dict[str, Any]:
 
 
 def execution_json(execution: Execution, job: Any) -> dict[str, Any]:
-    """The Execution JSON: every field of §7.3, and ``job``, the job's current state
-    (null once the job was cleaned up)."""
+    """The Execution JSON: every field of an execution (docs/cron.md, "Executions mirror
+    their jobs"), and ``job``, the job's current state (null once the job was cleaned
+    up)."""
     data = {name: _plain(getattr(execution, name)) for name in EXECUTION_FIELDS}
     data["job"] = job_snake(job) if job is not None else None
     return data
 
 
 def pagination(page: int, limit: int, total: int) -> dict[str, int]:
-    """Seed 2's pagination object."""
+    """The pagination object of cron lists (docs/api-cron.md)."""
     return {
         "current_page": page,
         "per_page": limit,

@@ -1,4 +1,4 @@
-"""The ``cron`` WebSocket topic (SPEC §5.4): schedule and execution records of the
+"""The ``cron`` WebSocket topic (docs/feed.md): schedule and execution records of the
 change feed as ``cron_update`` / ``execution_update`` messages.
 
 Unlike a job, such a record cannot be encoded from itself alone: an execution's JSON

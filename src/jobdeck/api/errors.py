@@ -1,4 +1,5 @@
-"""Every error answers ``{"success": false, "message": …}`` with the status SPEC §5 names."""
+"""Every error answers ``{"success": false, "message": …}`` with the status of its
+cause (docs/api.md, "Envelopes and errors")."""
 
 from __future__ import annotations
 
@@ -93,8 +94,8 @@ def install(app: FastAPI) -> None:
             log.error("store failure on %s %s: %s", request.method, request.url.path, exc)
             return failure(status, "the job store is unavailable, try again")
         if isinstance(exc, CronJobExists):
-            # The existing schedule beside the message: seed 2's plugin creates its
-            # schedule on every start and reads data.job.id either way (SPEC §5.3).
+            # The existing schedule beside the message: a plugin that creates its
+            # schedule on every start reads its id either way (docs/api.md, errors).
             existing = cron_job_json(exc.existing, context(request).deck.crons)
             return JSONResponse({"success": False, "message": str(exc), "job": existing}, status)
         return failure(status, str(exc))

@@ -1,4 +1,4 @@
-"""``api_call``'s way into this application (SPEC §6; docs/builtin-types.md, "Identity").
+"""``api_call``'s way into this application (docs/builtin-types.md, "Identity").
 
 An ``api_call`` job reaches the app in process through an httpx ``ASGITransport``. The
 caller travels in the ASGI scope, under :data:`IN_PROCESS`, as an :class:`InProcessCaller`

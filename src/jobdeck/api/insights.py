@@ -1,4 +1,4 @@
-"""What the overview page shows (SPEC §9; docs/ui.md): counts by status, jobs finished
+"""What the overview page shows (docs/ui.md): counts by status, jobs finished
 per minute, workers alive. Same access rules as the job list: a bound token counts
 only its plugin's or store's jobs and sees only those among what workers run."""
 

@@ -1,4 +1,4 @@
-"""``/api/v1/jobs`` (SPEC §5.1, seed 1): tracked jobs in camelCase."""
+"""``/api/v1/jobs`` (docs/api.md): tracked jobs in camelCase."""
 
 from __future__ import annotations
 

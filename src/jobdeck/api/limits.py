@@ -1,4 +1,4 @@
-"""Request body cap (SPEC §10): 413 above 1 MiB, counted as the body streams.
+"""Request body cap (docs/api.md): 413 above 1 MiB, counted as the body streams.
 
 Content-Length is only a hint: a chunked body has none and a client can lie, so
 the bytes are counted as they arrive and the app never sees an oversized body.

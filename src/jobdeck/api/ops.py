@@ -1,4 +1,4 @@
-"""Operations endpoints (SPEC §10): health and metrics (the UI is jobdeck.ui)."""
+"""Operations endpoints (docs/api.md): health and metrics (the UI is jobdeck.ui)."""
 
 from __future__ import annotations
 

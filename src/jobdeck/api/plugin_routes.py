@@ -1,4 +1,4 @@
-"""Routes plugins add with ``hooks.add_route`` (SPEC §3.1).
+"""Routes plugins add with ``hooks.add_route`` (README.md).
 
 Each is authenticated like every API route and needs the scope its plugin declared;
 the endpoint finds the caller in ``request.state.principal``. A path that collides with

@@ -1,7 +1,7 @@
 """Request models, response models (for the OpenAPI document) and job serialisers.
 
-§5.1 speaks camelCase, §5.2 snake_case; both come from one field table so the two
-shapes cannot drift apart.
+``/api/v1`` speaks camelCase, ``/api/background-jobs`` snake_case (docs/api.md); both
+come from one field table so the two shapes cannot drift apart.
 """
 
 from __future__ import annotations
@@ -94,12 +94,13 @@ def camel(name: str) -> str:
 
 
 def job_camel(job: Any) -> dict[str, Any]:
-    """The Job JSON of §5.1 (also sent over the WebSocket)."""
+    """The camelCase Job JSON of ``/api/v1`` (also sent over the WebSocket)."""
     return {camel(k): v for k, v in _fields(snapshot(job)).items()}
 
 
 def job_snake(job: Any) -> dict[str, Any]:
-    """§5.2: ``id`` is the job UUID, as in the schedule answer; the integer is ``internal_id``."""
+    """The snake_case Job JSON of ``/api/background-jobs``: ``id`` is the job UUID, as
+    in the schedule answer; the integer is ``internal_id``."""
     data = _fields(snapshot(job))
     data["internal_id"] = data["id"]
     data["id"] = data["job_id"]
@@ -159,7 +160,7 @@ class Input(BaseModel):
         return self
 
 
-# --- §5.1 request bodies ------------------------------------------------------
+# --- /api/v1 request bodies --------------------------------------------------
 
 
 class CreateJob(Input):
@@ -190,7 +191,7 @@ class FailBody(Input):
     errorMessage: str = Field(min_length=1, max_length=LONG)
 
 
-# --- §5.2 request bodies ------------------------------------------------------
+# --- /api/background-jobs request bodies -------------------------------------
 
 
 class ScheduleJob(Input):

@@ -152,7 +152,7 @@ async def serve_api(
         await print_first_run(deck, host, port)
     routers = [plugin_router(plugins)] if plugins is not None else []
     app = create_app(deck, routers=routers, **app_options)
-    # api_call jobs this process runs reach this very app (SPEC §6).
+    # api_call jobs this process runs reach this very app (docs/builtin-types.md).
     attach_api_calls(deck, app, [route for router in routers for route in router.routes])
     config = uvicorn_config(app, host, port)
     server = _Server(config) if stop is not None else uvicorn.Server(config)

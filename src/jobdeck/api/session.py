@@ -1,4 +1,4 @@
-"""Browser login (SPEC §8.1) and token administration.
+"""Browser login (docs/security.md) and token administration.
 
 The login link's single-use code (printed on first run) is traded for a session
 cookie by the UI's ``/login`` page (``jobdeck.ui.routes``); ``POST /api/v1/session``

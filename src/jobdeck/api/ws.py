@@ -1,4 +1,4 @@
-"""``/ws``: live job updates (SPEC §5.4).
+"""``/ws``: live job updates (docs/feed.md).
 
 Client messages: ``{"type":"ping"}`` → ``{"type":"pong"}``;
 ``{"type":"subscribe","since":N,"filter":{…},"batch":false}`` → the current state

@@ -1,4 +1,4 @@
-"""The ``jobdeck`` command line (SPEC §4).
+"""The ``jobdeck`` command line (README.md).
 
 Runtime errors end as one line on stderr and exit code 1 (the traceback only with
 ``--debug``); usage errors are click's (they name the bad option, exit code 2).

@@ -1,4 +1,4 @@
-"""``jobdeck cron list|add|show|pause|resume|run|delete|history`` (SPEC §4, §7).
+"""``jobdeck cron list|add|show|pause|resume|run|delete|history`` (README.md; docs/cron.md).
 
 Every subcommand but ``list`` and ``add`` takes a cron job's id or its name; a name
 held by several schedules (other plugins or stores) is an error listing them, so the

@@ -1,5 +1,5 @@
 """How cron schedules and their executions look on a terminal (rich) and in ``--json``
-output (the fields of the API's CronJob and Execution, SPEC §5.3, §7.3)."""
+output (the fields of the API's CronJob and Execution: docs/api-cron.md, docs/cron.md)."""
 
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ def api_service(
 
 def serve_api_calls(deck: JobDeck, manager: PluginManager | None) -> None:
     """Build the application in this process, plugin routes included, for the
-    ``api_call`` jobs this process runs (SPEC §6); it serves no socket."""
+    ``api_call`` jobs this process runs (docs/builtin-types.md); it serves no socket."""
     try:
         from jobdeck.api import attach_api_calls, create_app, plugin_router
     except ModuleNotFoundError as exc:

@@ -1,4 +1,4 @@
-"""``jobdeck scheduler``: fire due cron ticks until stopped (SPEC §7.2).
+"""``jobdeck scheduler``: fire due cron ticks until stopped (docs/cron.md).
 
 Any number may run against one database (each tick fires once whatever their
 number: see runtime/scheduler.py). Plugins load as in ``worker``, so their job types

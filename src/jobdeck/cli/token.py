@@ -1,4 +1,4 @@
-"""``jobdeck token create|list|revoke`` (SPEC §4, §8.1).
+"""``jobdeck token create|list|revoke`` (README.md; docs/security.md).
 
 ``create`` prints the new token alone on the last line, so scripts can take it
 with ``| tail -n1``; it exists in clear only in that output.

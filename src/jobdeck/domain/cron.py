@@ -1,4 +1,4 @@
-"""Cron expressions: parsing, fire times across DST changes, descriptions, due ticks (SPEC §7).
+"""Cron expressions: parsing, fire times across DST changes, descriptions, due ticks (docs/cron.md).
 
 Pure: no I/O and no store. Field parsing and matching are croniter's; what this module
 adds is the contract around it:
@@ -8,7 +8,7 @@ adds is the contract around it:
   ``R``, a year field), so every accepted expression means the same in any cron;
 * fire times are computed in naive local wall time and mapped to real instants here,
   with zoneinfo, because croniter's own timezone handling has had DST bugs. The DST
-  rules (SPEC §7.1) depend on whether the hours are fixed; see :func:`parse`.
+  rules (docs/cron.md) depend on whether the hours are fixed; see :func:`parse`.
 
 Every instant in and out is an aware datetime; every instant out is in UTC.
 """
@@ -175,12 +175,13 @@ class CronExpression:
         object.__setattr__(self, "_fields", " ".join(fields.values()).lower())
         object.__setattr__(self, "_zone", zone)
         object.__setattr__(self, "_croniter_expr", croniter_expr)
-        # SPEC §7.1 picks the DST rule from the hour field's shape, not from its values.
+        # The DST rule (docs/cron.md, "Timezones and DST") follows from the hour field's
+        # shape, not from its values.
         object.__setattr__(self, "_fixed_hours", hour != "*" and "/" not in hour)
 
     @property
     def fixed_hours(self) -> bool:
-        """Whether the DST rule for fixed hours applies (SPEC §7.1): a skipped wall time
+        """Whether the DST rule for fixed hours applies (docs/cron.md): a skipped wall time
         fires once right after the gap, a repeated one only at its first occurrence."""
         return self._fixed_hours
 
@@ -316,7 +317,7 @@ class CronExpression:
 
 
 def parse(expression: str, timezone: str = "UTC") -> CronExpression:
-    """A cron expression (SPEC §7.1), or a :class:`ValidationError` naming the problem.
+    """A cron expression (docs/cron.md), or a :class:`ValidationError` naming the problem.
 
     Five fields ``minute hour day month weekday``, or six with a leading ``second``; or
     one of :data:`ALIASES`. Values, ranges ``a-b``, lists ``a,b``, steps ``*/n`` and
@@ -343,7 +344,7 @@ def due_ticks(
 
     Ticks in ``[now - grace, now]`` are on time and run (the latest
     :data:`CATCH_UP_LIMIT` of them); older ones (from
-    ``next_run_at`` on) are missed and follow ``policy`` (SPEC §7.2): ``skip`` none,
+    ``next_run_at`` on) are missed and follow ``policy`` (docs/cron.md): ``skip`` none,
     ``fire_once`` the latest one, standing for all, ``catch_up`` the latest
     :data:`CATCH_UP_LIMIT`. The work is bounded by the on-time ticks plus the ticks kept:
     missed ticks are walked backwards from the grace boundary, never from ``next_run_at``.

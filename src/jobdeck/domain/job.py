@@ -1,4 +1,4 @@
-"""The Job record (SPEC §2.1), its statuses, modes and priorities."""
+"""The Job record (docs/api.md), its statuses, modes and priorities."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from jobdeck.errors import ValidationError
 
 LOCAL_CREATOR = "local"
-"""``created_by`` of jobs made through the CLI or the Python API (SPEC §2.1); HTTP callers
+"""``created_by`` of jobs made through the CLI or the Python API (docs/api.md); HTTP callers
 give ``token:{id}:{name}``, plugin hooks ``plugin:{name}``."""
 
 
@@ -175,7 +175,7 @@ class Fence:
 
 @dataclass(frozen=True)
 class JobFilter:
-    """Filters applied before paging (SPEC §3, §5.1)."""
+    """Filters applied before paging (README.md; docs/api.md)."""
 
     status: tuple[Status, ...] = ()
     type: str | None = None

@@ -1,5 +1,5 @@
 """What the UI's pages ask of the store beyond filters: sort orders, worker presence and
-finished jobs per minute (SPEC §9; docs/ui.md)."""
+finished jobs per minute (docs/ui.md)."""
 
 from __future__ import annotations
 

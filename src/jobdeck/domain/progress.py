@@ -23,7 +23,8 @@ def clamp_progress(value: object) -> float:
 def split_progress_args(
     metadata: Mapping[str, Any] | str | None, message: str | None
 ) -> tuple[dict[str, Any] | None, str | None]:
-    """Seed 1 passes metadata second, seed 2 a message: accept both."""
+    """The second argument may be metadata (a dict) or the message (a string): accept
+    both (docs/progress.md)."""
     if isinstance(metadata, str):
         if message is not None:
             raise ValidationError("give the message once: positionally or as message=")

@@ -1,4 +1,4 @@
-"""Scrubbing resolved secrets from what a job stores (SPEC §6; docs/builtin-types.md).
+"""Scrubbing resolved secrets from what a job stores (docs/builtin-types.md).
 
 A value is scrubbed as written and in the encoded forms it takes on its way through
 a URL or a JSON text, since error messages quote requests in those forms.

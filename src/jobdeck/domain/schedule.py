@@ -1,4 +1,4 @@
-"""Cron schedules and their executions as records (SPEC §5.3, §7.2, §7.3).
+"""Cron schedules and their executions as records (docs/api-cron.md; docs/cron.md).
 
 Pure data: the expression logic (next fire times, DST, descriptions) is in
 :mod:`jobdeck.domain.cron`; what a due schedule does at a tick is :func:`decide`.
@@ -78,7 +78,7 @@ class CronDefinition:
 class CronJob:
     """A stored schedule: its definition, its state and its counters.
 
-    ``declared_by``: the plugin whose code declares it (SPEC §7.4), None for schedules
+    ``declared_by``: the plugin whose code declares it (docs/cron.md), None for schedules
     made through the API, the CLI or the Python API. ``retired``: deactivated because its
     declaration disappeared from the plugin's code (not by a user); a later declaration
     of it makes it active again (``ScheduleStore.upsert_declared``).
@@ -122,7 +122,7 @@ class CronJob:
 
 @dataclass(frozen=True)
 class Execution:
-    """One run of a schedule; it mirrors its job's status (SPEC §7.3)."""
+    """One run of a schedule; it mirrors its job's status (docs/cron.md)."""
 
     id: int
     cron_job_id: int
@@ -165,7 +165,7 @@ class Tick:
 
 
 def decide(cron: CronJob, due: list[datetime], running: bool) -> tuple[list[Tick], bool]:
-    """What the due ticks of ``cron`` become (SPEC §7.2): each fires, or is skipped while
+    """What the due ticks of ``cron`` become (docs/cron.md): each fires, or is skipped while
     a previous run is still going under the ``skip`` overlap policy; no run past
     ``max_runs``. ``running``: a run of this schedule has not reached a terminal status.
     Returns the ticks to record and whether ``max_runs`` is now reached (the schedule
@@ -187,7 +187,7 @@ def decide(cron: CronJob, due: list[datetime], running: bool) -> tuple[list[Tick
 
 
 def job_of(cron: CronJob) -> NewJob:
-    """The queued job one run of ``cron`` creates (SPEC §5.3: it takes the schedule's
+    """The queued job one run of ``cron`` creates (docs/api-cron.md: it takes the schedule's
     name, store, plugin, creator and settings; its attempt is bounded by
     ``timeout_seconds``)."""
     d = cron.definition

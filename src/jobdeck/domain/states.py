@@ -1,4 +1,4 @@
-"""The lifecycle of SPEC §2.2 as data.
+"""The job lifecycle (docs/lifecycle.md) as data.
 
 The store enforces these with conditional updates (``... WHERE status IN (...)``);
 this table is the single source of the allowed "from" statuses for each verb.

@@ -1,4 +1,4 @@
-"""SVG icon sanitising (SPEC §8.3): parse, check against an allowlist, re-serialise.
+"""SVG icon sanitising (docs/security.md): parse, check against an allowlist, re-serialise.
 
 The output is written from the parsed tree, never copied from the input, so
 anything the parser accepted but the allowlist does not name cannot reach a

@@ -1,4 +1,4 @@
-"""The change feed a subscriber follows (SPEC §2.5, §5.4).
+"""The change feed a subscriber follows (docs/feed.md).
 
 First it catches up with ``store.changes_since(since)``, then follows live: it waits
 on the store's ``jobs`` signal and asks again from the last sequence it yielded.

@@ -1,4 +1,4 @@
-"""BaseJobHandler: what plugin code subclasses to run queued jobs (SPEC §2.3, §3).
+"""BaseJobHandler: what plugin code subclasses to run queued jobs (docs/lifecycle.md; README.md).
 
 A handler sees its job and a small context, never a store::
 
@@ -19,7 +19,7 @@ returns an awaitable (``await self.update_progress(...)``); in a plain ``def exe
 
 ``config_schema`` (a JSON schema) is checked against the payload when a job is
 created, so a bad configuration is refused then rather than failing later;
-``admin_only`` types may be created by admin tokens only (SPEC §8.1). Outside
+``admin_only`` types may be created by admin tokens only (docs/security.md). Outside
 services (settings, the guarded HTTP client, the query database …) reach a handler
 through ``self.services`` (see docs/builtin-types.md).
 """
@@ -94,7 +94,7 @@ class BaseJobHandler:
     """JSON schema of the payload, checked when a job of this type is created."""
 
     admin_only: ClassVar[bool] = False
-    """Only admin tokens may create jobs of this type (SPEC §8.1)."""
+    """Only admin tokens may create jobs of this type (docs/security.md)."""
 
     def __init__(self, context: HandlerContext) -> None:
         self.context = context

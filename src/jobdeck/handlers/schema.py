@@ -1,4 +1,4 @@
-"""Checking a job configuration against its type's JSON schema (SPEC §6).
+"""Checking a job configuration against its type's JSON schema (docs/builtin-types.md).
 
 The first error is reported with the path of the field it concerns
 (``payload.headers.Host: …``), so a 400 says what to fix.

@@ -1,4 +1,4 @@
-"""One attempt of one claimed job → an outcome value the worker applies (SPEC §2.3).
+"""One attempt of one claimed job → an outcome value the worker applies (docs/lifecycle.md).
 
 The executor never writes the outcome itself: it returns :class:`Completed`,
 :class:`Failed` (with the retry decision already made), :class:`Cancelled`,

@@ -1,4 +1,4 @@
-"""Maintenance (SPEC §2.3, §2.4): rescue expired leases, fail timed-out tracked jobs,
+"""Maintenance (docs/lifecycle.md): rescue expired leases, fail timed-out tracked jobs,
 delete expired login codes, WebSocket tickets and sessions, bring the text-search
 index up to date. (Retention,
 ``JOBDECK_RETENTION_DAYS``, is a daily ``cleanup`` schedule: :mod:`jobdeck.retention`.)

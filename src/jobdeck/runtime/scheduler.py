@@ -1,4 +1,4 @@
-"""The cron scheduler (SPEC §7.2; docs/cron.md): fires due ticks as queued jobs.
+"""The cron scheduler (docs/cron.md): fires due ticks as queued jobs.
 
 Any number of schedulers may run against one database. None of them leads: each
 fires a due schedule with ``store.fire``, one transaction that records the ticks and

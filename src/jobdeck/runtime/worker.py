@@ -1,4 +1,4 @@
-"""The worker: claims queued jobs, runs N at once, heartbeats, applies outcomes (SPEC §2.3).
+"""The worker: claims queued jobs, runs N at once, heartbeats, applies outcomes (docs/lifecycle.md).
 
 * Claims in batches (``limit`` = free slots), in the store's priority order.
 * Waits for work on the store's ``enqueue`` signal (``mark()`` before the claim, so

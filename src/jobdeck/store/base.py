@@ -1,4 +1,4 @@
-"""The Store protocol: its verbs are transitions of SPEC §2.2.
+"""The Store protocol: its verbs are the transitions of docs/lifecycle.md.
 
 Rules every implementation follows (the conformance suite in ``tests/contract``
 checks them on every backend):
@@ -214,7 +214,7 @@ class JobStore(Protocol):
 
 
 class TokenStore(Protocol):
-    """API tokens and short-lived grants (SPEC §8.1)."""
+    """API tokens and short-lived grants (docs/security.md)."""
 
     async def create_token(
         self,
@@ -257,7 +257,7 @@ class TokenStore(Protocol):
 
 
 class ScheduleStore(Protocol):
-    """Cron schedules and their executions (SPEC §5.3, §7).
+    """Cron schedules and their executions (docs/api-cron.md; docs/cron.md).
 
     * Every write to a schedule or an execution gives it a new feed ``seq`` (the same
       sequence as jobs, written under the same rules), so followers see them.
@@ -402,7 +402,7 @@ class ScheduleStore(Protocol):
         declared: Sequence[tuple[CronDefinition, datetime | None]],
         now: datetime,
     ) -> list[CronJob]:
-        """The schedules a plugin declares in code (SPEC §7.4), each with its next fire
+        """The schedules a plugin declares in code (docs/cron.md), each with its next fire
         time, in one transaction: insert new ones (created_by ``plugin:{plugin}``,
         declared_by ``plugin``); update the definition of existing ones with the same
         name key declared by this plugin (keeping is_paused, is_active and counters,
@@ -424,7 +424,7 @@ class ScheduleStore(Protocol):
 
 
 class PresenceStore(Protocol):
-    """Workers alive, from the presence each one records (SPEC §9; docs/ui.md).
+    """Workers alive, from the presence each one records (docs/ui.md).
 
     Not part of the change feed: a presence row changes every heartbeat and nothing
     follows it live.

@@ -1,1 +1,1 @@
-"""The admin web UI (SPEC §9; docs/ui.md)."""
+"""The admin web UI (docs/ui.md)."""

@@ -1,4 +1,4 @@
-"""The admin UI's pages (SPEC §9; docs/ui.md): Jinja2 shells, static ES modules, login.
+"""The admin UI's pages (docs/ui.md): Jinja2 shells, static ES modules, login.
 
 Pages carry no data: their scripts read it from the public REST API and the
 WebSocket with the session cookie, under the API's access rules. A page itself only
@@ -219,7 +219,7 @@ _SWAGGER_FILES = {"swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"}
 
 @router.get("/docs")
 async def docs() -> HTMLResponse:
-    """Swagger UI from the installed fastapi-offline package, not a CDN (SPEC §9)."""
+    """Swagger UI from the installed fastapi-offline package, not a CDN (docs/ui.md)."""
     return get_swagger_ui_html(
         openapi_url="/openapi.json",
         title="jobdeck API",

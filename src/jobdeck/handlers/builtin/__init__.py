@@ -1,4 +1,4 @@
-"""The built-in job types (SPEC §6; docs/builtin-types.md), registered in every
+"""The built-in job types (docs/builtin-types.md), registered in every
 deck."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """``api_call``: a request to a route of this jobdeck application, in process, as the
-job's creator (SPEC §6; docs/builtin-types.md, "Identity").
+job's creator (docs/builtin-types.md, "Identity").
 
 The creator (``created_by``) is looked up when the attempt runs: a token as it stands
 then (revoked or gone: the job fails without a retry), a plugin's principal, or the

@@ -1,5 +1,5 @@
 """``cleanup``: remove old rows of a target through the store's verbs, never raw
-SQL (SPEC §6; docs/builtin-types.md). Admin-only."""
+SQL (docs/builtin-types.md). Admin-only."""
 
 from __future__ import annotations
 

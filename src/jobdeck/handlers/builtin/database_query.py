@@ -1,5 +1,5 @@
-"""``database_query``: one SQL statement on the query database (SPEC §6;
-docs/builtin-types.md). Admin-only; template variables are replaced in
+"""``database_query``: one SQL statement on the query database (docs/builtin-types.md).
+Admin-only; template variables are replaced in
 ``parameters`` only, never in the statement's text."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The egress guard (SPEC §8.2; docs/builtin-types.md): outbound requests to
+"""The egress guard (docs/builtin-types.md): outbound requests to
 destinations users choose reach public addresses only.
 
 For every request (each redirect is a new request): the URL is parsed by httpx, the

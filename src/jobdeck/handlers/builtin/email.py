@@ -1,5 +1,4 @@
-"""``email``: a message through the operator's SMTP server (SPEC §6;
-docs/builtin-types.md).
+"""``email``: a message through the operator's SMTP server (docs/builtin-types.md).
 
 ``body`` is plain text as written. ``template`` names ``<name>.html`` and/or
 ``<name>.txt`` in the templates folders (``JOBDECK_TEMPLATES_DIR``, then folders

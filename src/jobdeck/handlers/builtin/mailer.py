@@ -1,4 +1,4 @@
-"""SMTP delivery for the ``email`` type (SPEC §6; docs/builtin-types.md).
+"""SMTP delivery for the ``email`` type (docs/builtin-types.md).
 
 ``JOBDECK_SMTP_URL``: ``smtp://[user:password@]host[:25]`` (STARTTLS when the server
 offers it, and required whenever credentials are given), ``smtp+starttls://…``

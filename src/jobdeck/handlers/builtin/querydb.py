@@ -1,4 +1,4 @@
-"""The query database of ``database_query`` (SPEC §6; docs/builtin-types.md):
+"""The query database of ``database_query`` (docs/builtin-types.md):
 ``JOBDECK_QUERY_DATABASE_URL``, SQLite (``sqlite:///path``) or PostgreSQL.
 
 One statement per job, in its own transaction, with ``:name`` placeholders bound

@@ -1,4 +1,4 @@
-"""Template variables in built-in job configurations (SPEC §6; docs/builtin-types.md).
+"""Template variables in built-in job configurations (docs/builtin-types.md).
 
 ``{{current_time}}``, ``{{current_date}}``, ``{{current_timestamp}}``, ``{{job.id}}``,
 ``{{cron.name}}`` and ``{{secret:NAME}}`` (spaces inside the braces allowed). The
@@ -80,8 +80,9 @@ def _texts(value: Any) -> Iterator[str]:
 
 
 def references_secret(config: Any) -> bool:
-    """True when ``config`` names a ``{{secret:NAME}}`` anywhere, keys included (creating
-    such a job or schedule needs the admin scope, SPEC §6; ``tokens.Principal.refusal``)."""
+    """True when ``config`` names a ``{{secret:NAME}}`` anywhere, keys included
+    (docs/builtin-types.md; creating such a job or schedule needs the admin scope:
+    ``tokens.Principal.refusal``)."""
     return any(_SECRET_LIKE.search(text) for text in _texts(config))
 
 

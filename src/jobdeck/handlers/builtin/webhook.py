@@ -1,5 +1,5 @@
 """``webhook``: one HTTP request to a URL the user chose, through the egress guard
-(SPEC §6, §8.2; docs/builtin-types.md).
+(docs/builtin-types.md).
 
 A 2xx answer completes the job; 5xx, 429, timeouts and network errors fail the
 attempt and are retried with the job's backoff; any other answer (and a refusal by

@@ -1,4 +1,4 @@
--- jobdeck SQLite schema, version 2: cron schedules and their executions (SPEC §7).
+-- jobdeck SQLite schema, version 2: cron schedules and their executions (docs/cron.md).
 --
 -- Same conventions as version 1: timestamps are INTEGER microseconds (UTC), JSON
 -- columns hold json.dumps text, every write stamps the writing transaction's feed
@@ -80,7 +80,7 @@ CREATE TABLE cron_executions (
     seq               INTEGER NOT NULL
 );
 
--- Each scheduler tick exactly once (SPEC §7.2): whatever the number of schedulers,
+-- Each scheduler tick exactly once (docs/cron.md): whatever the number of schedulers,
 -- a second insert of (schedule, tick) conflicts. Manual runs are not keyed by time.
 CREATE UNIQUE INDEX cron_executions_tick ON cron_executions (cron_job_id, scheduled_for)
     WHERE triggered_by = 'scheduler';
@@ -97,7 +97,7 @@ CREATE INDEX cron_executions_seq ON cron_executions (seq);
 CREATE INDEX cron_executions_completed ON cron_executions (completed_at)
     WHERE completed_at IS NOT NULL;
 
--- An execution mirrors its job IN THE TRANSACTION THAT CHANGES THE JOB (SPEC §7.3):
+-- An execution mirrors its job IN THE TRANSACTION THAT CHANGES THE JOB (docs/cron.md):
 -- whichever verb changes a cron job's status (claim, complete, fail, retry_later,
 -- cancel, rescue, release, retry …), this runs inside its UPDATE statement, so the
 -- execution and the schedule's counters can never disagree with the job.

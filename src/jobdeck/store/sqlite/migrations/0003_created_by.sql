@@ -1,4 +1,4 @@
--- jobdeck SQLite schema, version 3: who created each job (SPEC §2.1), set by the
+-- jobdeck SQLite schema, version 3: who created each job (docs/api.md), set by the
 -- server only: `token:{id}:{name}`, `plugin:{name}` or `local`.
 --
 -- Rows written before this version have no known creator: `unknown`, which no

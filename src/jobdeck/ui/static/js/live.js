@@ -1,4 +1,4 @@
-// One WebSocket per tab to /ws (SPEC §5.4), shared by the toasts and the page.
+// One WebSocket per tab to /ws (docs/feed.md), shared by the toasts and the page.
 //
 // It reconnects by itself with exponential back-off (0.5 s doubling to 15 s, with
 // jitter) and, on every (re)connection, subscribes with `since` = the last sequence

@@ -1,4 +1,4 @@
-// Job toasts on every page (seed 1's JobQueue; SPEC §9): a stack at the bottom right.
+// Job toasts on every page (docs/ui.md, "Live updates and toasts"): a stack at the bottom right.
 // Each shows the job's icon, name, description, status, a live progress bar with
 // percent, message and ETA, and the error when failed. Completed (and cancelled) jobs
 // leave after 5 s; failed ones stay until dismissed. Jobs with showNotification false
