@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobdeck.store.postgres.queries import Q, parse
+from jobdeck.store.named_queries import parse
+from jobdeck.store.postgres.queries import Q
 
 
 def test_parse_splices_fragments_without_their_comments() -> None:
@@ -33,4 +34,4 @@ def test_parse_rejects_bad_files(text: str, error: str) -> None:
 def test_every_fragment_is_spliced() -> None:
     for name, sql in Q.items():
         assert "{" not in sql.replace("'{}'", ""), name
-    assert "pruned AS (" in Q["complete_many"] and "nextval('jobdeck_seq')" in Q["claim"]
+    assert "pruned AS (" in Q["complete_many"] and "jobdeck_feed_seq()" in Q["claim"]

@@ -160,7 +160,7 @@ ROLLBACK
 -- rows may be read at their old seq by a follower that had not passed that seq yet,
 -- and again at the new one: latest state, twice, which followers accept.
 --
--- Revocations are never passed over (R): SPEC §5.4 needs every record above a
+-- Revocations are never passed over (R): docs/feed.md needs every record above a
 -- committed revocation's seq to be read after it, which a late revocation, restamped
 -- after other records were read above it, would break. A revocation is one statement
 -- in autocommit, so it holds h only for its own duration.
@@ -1142,7 +1142,7 @@ WITH del AS (
 SELECT count(*) AS n FROM del
 
 -- name: upsert_declared
--- A plugin's code-declared schedules (SPEC §7.4), in one statement. Concurrent calls
+-- A plugin's code-declared schedules (docs/cron.md, "Code-defined schedules"), in one statement. Concurrent calls
 -- from several processes serialize on the plugin's lock (declare_lock), and the ON
 -- CONFLICT on the name
 -- key would make a racing second insert an update anyway: one row per name. An

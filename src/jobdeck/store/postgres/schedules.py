@@ -1,4 +1,4 @@
-"""The ScheduleStore verbs on PostgreSQL (SPEC §5.3, §7; contract in ``store/base.py``).
+"""The ScheduleStore verbs on PostgreSQL (docs/cron.md; contract in ``store/base.py``).
 
 Every write takes its registered seq from ``jobdeck_seq`` like a job write, so
 schedules and executions join the one change feed under the same guarantee

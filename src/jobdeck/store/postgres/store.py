@@ -41,11 +41,9 @@ from jobdeck.domain.job import (
     Status,
 )
 from jobdeck.domain.listing import NEWEST_FIRST, FinishedCount, JobSort
-from jobdeck.domain.states import ALLOWED_FROM
+from jobdeck.domain.states import ALLOWED_FROM, refusal
 from jobdeck.errors import (
-    InvalidTransition,
     JobNotFound,
-    StaleWrite,
     StoreError,
     ValidationError,
 )
@@ -61,8 +59,6 @@ from jobdeck.store.postgres.rows import (
     json_param,
 )
 from jobdeck.store.postgres.schedules import ScheduleVerbs
-
-_OWNED = ("running", "cancelling")  # statuses in which an attempt still owns its job
 
 
 def _allowed(verb: str) -> list[str]:
@@ -166,26 +162,7 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
         if isinstance(outcome, Job):
             self._fired([outcome])
             return outcome
-        raise self._refusal(verb, job_id, outcome, fence)
-
-    @staticmethod
-    def _refusal(verb: str, job_id: str, row: DictRow | None, fence: Fence | None) -> Exception:
-        if row is None:
-            return JobNotFound(f"job {job_id} not found")
-        if fence is not None and (
-            row["attempt"] != fence.attempt
-            or row["locked_by"] != fence.worker_id
-            or row["status"] not in _OWNED
-        ):
-            return StaleWrite(
-                f"job {job_id}: attempt {fence.attempt} of worker {fence.worker_id} lost its lease"
-            )
-        if verb == "start" and row["mode"] == Mode.QUEUED.value and row["status"] == "pending":
-            return InvalidTransition(f"job {job_id} is queued: a worker starts it")
-        if verb == "retry" and row["mode"] == Mode.TRACKED.value:
-            return InvalidTransition(f"job {job_id} is tracked: only queued jobs are retried")
-        action = "update the progress of" if verb == "progress" else verb.replace("_", " ")
-        return InvalidTransition(f"cannot {action} job {job_id}: it is {row['status']}")
+        raise refusal(verb, job_id, outcome, fence)
 
     # Single-statement verbs below run in autocommit: one statement is one transaction.
 
@@ -288,7 +265,7 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
 
         outcome = await self._run(go)
         if outcome is not True:
-            raise self._refusal("delete", job_id, outcome or None, None)
+            raise refusal("delete", job_id, outcome or None)
         self.signals.fire("jobs")
 
     # --- queued jobs: workers --------------------------------------------

@@ -1,5 +1,5 @@
 -- jobdeck PostgreSQL schema, version 2: cron schedules and their executions
--- (SPEC §5.3, §7; the contract is ScheduleStore in store/base.py).
+-- (docs/cron.md; the contract is ScheduleStore in store/base.py).
 --
 -- Both tables carry a change-feed `seq` taken from jobdeck_seq under the feed lock,
 -- like jobs (queries.sql, "feed_lock"), so one feed orders jobs, schedules and
@@ -30,7 +30,7 @@ CREATE TABLE jobdeck_cron_jobs (
     show_notification     boolean NOT NULL DEFAULT false,
     -- the state (domain.schedule.CronJob)
     created_by            text NOT NULL,
-    declared_by           text,  -- the plugin whose code declares it (SPEC §7.4)
+    declared_by           text,  -- the plugin whose code declares it (docs/cron.md)
     -- Deactivated because its declaration left the plugin's code (upsert_declared), so a
     -- later declaration brings it back; a user's deactivation leaves it false.
     retired               boolean NOT NULL DEFAULT false,
@@ -62,7 +62,7 @@ CREATE INDEX jobdeck_cron_jobs_declared ON jobdeck_cron_jobs (declared_by)
     WHERE declared_by IS NOT NULL;
 
 -- No foreign keys: an execution outlives its job (job cleanup leaves job_id pointing
--- nowhere, SPEC §7.3), and delete_cron_job deletes a schedule's executions itself.
+-- nowhere, docs/cron.md), and delete_cron_job deletes a schedule's executions itself.
 CREATE TABLE jobdeck_cron_executions (
     id                bigserial PRIMARY KEY,
     cron_job_id       bigint NOT NULL,
@@ -81,7 +81,7 @@ CREATE TABLE jobdeck_cron_executions (
     seq               bigint NOT NULL
 );
 
--- Each tick fires once, however many schedulers run (SPEC §7.2); manual runs are not
+-- Each tick fires once, however many schedulers run (docs/cron.md); manual runs are not
 -- keyed by time.
 CREATE UNIQUE INDEX jobdeck_cron_executions_tick ON jobdeck_cron_executions
     (cron_job_id, scheduled_for) WHERE triggered_by = 'scheduler';
@@ -98,7 +98,7 @@ CREATE INDEX jobdeck_cron_executions_seq ON jobdeck_cron_executions (seq);
 CREATE INDEX jobdeck_cron_executions_finished ON jobdeck_cron_executions (completed_at)
     WHERE status <> 'running';
 
--- An execution changes in the same transaction as its job (SPEC §7.3): this trigger
+-- An execution changes in the same transaction as its job (docs/cron.md): this trigger
 -- mirrors a cron job's status change into its execution, and a run's end into the
 -- schedule's state and counters.
 --

@@ -1,4 +1,4 @@
--- jobdeck PostgreSQL schema, version 3: who created each job (SPEC §2.1), set by the
+-- jobdeck PostgreSQL schema, version 3: who created each job (docs/security.md), set by the
 -- server only: `token:{id}:{name}`, `plugin:{name}` or `local`.
 --
 -- Rows written before this version have no known creator: `unknown`, which no
