@@ -184,7 +184,7 @@ async def test_a_scheduler_killed_and_restarted_mid_run_loses_and_doubles_no_tic
     await check_every_tick_once(cluster, deck, CI_TICKS, kill_one=True)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.timeout(240)
 async def test_a_minute_of_ticks_with_a_scheduler_killed_and_restarted(
     cluster: Schedulers, deck: JobDeck
