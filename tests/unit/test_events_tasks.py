@@ -50,3 +50,22 @@ async def test_the_callers_own_cancellation_still_reaches_it() -> None:
         await outer
     release.set()
     await asyncio.wait([inner])
+
+
+async def test_a_task_that_swallows_its_cancellation_is_cancelled_again() -> None:
+    swallowed = asyncio.Event()
+
+    async def stubborn() -> None:
+        while True:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                if swallowed.is_set():
+                    raise
+                swallowed.set()  # once, as a driver turning it into a handled error would
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    async with asyncio.timeout(5):
+        await stop_tasks(task)
+    assert swallowed.is_set() and task.cancelled()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+RECANCEL_SECONDS = 0.5
+
 
 async def stop_tasks(*tasks: asyncio.Task[Any] | None) -> None:
     """Cancel ``tasks`` and wait for them to end. What they raised on the way out is
@@ -16,7 +18,15 @@ async def stop_tasks(*tasks: asyncio.Task[Any] | None) -> None:
         task.cancel()
     if not running:
         return
-    await asyncio.wait(running)
+    while True:
+        _, pending = await asyncio.wait(running, timeout=RECANCEL_SECONDS)
+        if not pending:
+            break
+        # A task may swallow a cancellation it was sent (a driver that turns it into
+        # an error the task then logs and goes on from): cancel it again, or its
+        # owner would wait for it forever.
+        for task in pending:
+            task.cancel()
     for task in running:
         if not task.cancelled():
             task.exception()

@@ -189,6 +189,7 @@ class Database:
                     raise StoreError(f"PostgreSQL error: {exc}") from exc
                 log.info("jobdeck: schema changed under a pooled connection; reconnecting")
             except psycopg.OperationalError as exc:
+                _reraise_cancellation(exc)
                 if attempt == RETRIES or not self._opened:
                     raise StoreError(f"PostgreSQL unavailable: {exc}") from exc
                 log.warning(
@@ -203,6 +204,7 @@ class Database:
                 await self._drop_dead_connections()
                 delay = min(delay * 2, BACKOFF_MAX)
             except psycopg.Error as exc:
+                _reraise_cancellation(exc)
                 raise StoreError(f"PostgreSQL error: {exc}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -356,3 +358,13 @@ class Notifier:
             await conn.execute(Q["async_commit"])
             await conn.execute(Q["notify"], {"channels": channels})
             await conn.execute(Q["commit"])
+
+
+def _reraise_cancellation(exc: psycopg.Error) -> None:
+    """When the calling task was cancelled mid-query, psycopg cancels the query on the
+    server and raises that error instead of CancelledError. Turning it into a retry or
+    a StoreError would swallow the cancellation: a task that logs store errors and goes
+    on (a worker's presence loop) would then never stop."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError() from exc
