@@ -1,6 +1,6 @@
 """Webhook throughput: ``webhook`` jobs/s through 2 ``jobdeck worker`` processes against a
 local HTTP receiver, as a ratio to a plain httpx loop sending the same requests at the
-same concurrency, in the same run (SPEC §6; docs/builtin-types.md).
+same concurrency, in the same run (docs/builtin-types.md).
 
 The receiver runs in its own process (uvicorn, answering 200 at once) on loopback;
 the workers reach it through the egress guard with ``JOBDECK_EGRESS_ALLOW=127.0.0.1/32``.

@@ -1,4 +1,4 @@
-"""``api_call`` (SPEC §6): a plugin route, in process, as the job's creator."""
+"""``api_call`` (docs/builtin-types.md): a plugin route, in process, as the job's creator."""
 
 from __future__ import annotations
 

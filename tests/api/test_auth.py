@@ -1,4 +1,5 @@
-"""Credentials, scopes, login, sessions, tokens; health, metrics, OpenAPI (SPEC §5, §8.1, §10)."""
+"""Credentials, scopes, login, sessions, tokens; health, metrics, OpenAPI (docs/api.md,
+docs/security.md)."""
 
 from __future__ import annotations
 
@@ -285,7 +286,7 @@ async def test_plugin_routes_are_authenticated_like_the_api(make_api: MakeApi) -
     plugins = SimpleNamespace(routes=[PluginRoute("/api/my-plugin/sync", sync, ("POST",), "p")])
     api = await make_api(routers=[plugin_router(plugins)])
     assert (await api.client().post("/api/my-plugin/sync")).status_code == 401
-    # The default scope is jobs:read (SPEC §3.1).
+    # The default scope is jobs:read (docs/internals.md).
     other = api.client(await api.token("other", "cron:read"))
     assert (await other.post("/api/my-plugin/sync")).status_code == 403
     reader = api.client(await api.token("any", "jobs:read"))

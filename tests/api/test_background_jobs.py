@@ -1,4 +1,4 @@
-"""``/api/background-jobs`` over real HTTP (SPEC §5.2, seed 2)."""
+"""``/api/background-jobs`` over real HTTP (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Built-in types over ``POST /api/background-jobs/schedule`` (SPEC §5.2, §6)."""
+"""Built-in types over ``POST /api/background-jobs/schedule`` (docs/api.md, docs/builtin-
+types.md)."""
 
 from __future__ import annotations
 

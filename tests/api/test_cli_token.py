@@ -1,4 +1,4 @@
-"""``jobdeck token create|list|revoke`` (SPEC §4)."""
+"""``jobdeck token create|list|revoke`` (README.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``/api/cron-jobs`` over real HTTP, on SQLite and PostgreSQL (SPEC §5.3, §7, §8.1)."""
+"""``/api/cron-jobs`` over real HTTP, on SQLite and PostgreSQL (docs/api-cron.md,
+docs/cron.md, docs/security.md)."""
 
 from __future__ import annotations
 

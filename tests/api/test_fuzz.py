@@ -26,7 +26,7 @@ from jobdeck.config import Settings
 from jobdeck.deck import JobDeck
 from jobdeck.handlers.base import BaseJobHandler
 
-# SPEC §5 asks for 400 on input a JSON schema cannot describe (an unknown job type,
+# docs/api.md asks for 400 on input a JSON schema cannot describe (an unknown job type,
 # a hostile SVG, NUL characters, a store binding conflict), so "schema-valid input
 # must be accepted" does not hold for this API; every other check runs.
 EXCLUDED = [positive_data_acceptance]

@@ -1,4 +1,4 @@
-"""``/api/v1/jobs`` over real HTTP (SPEC §5.1, seed 1)."""
+"""``/api/v1/jobs`` over real HTTP (docs/api.md)."""
 
 from __future__ import annotations
 

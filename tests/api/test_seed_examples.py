@@ -1,6 +1,6 @@
 """The seed's "Job Configuration Examples" (webhook, database_query, email; api_call is in
 test_api_call.py) end to end over HTTP, as queued jobs and as cron schedules, against
-real peers on loopback (SPEC §6). Only hosts are changed (to loopback), and the
+real peers on loopback (docs/builtin-types.md). Only hosts are changed (to loopback), and the
 database_query statement is spelt for the SQLite query database."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""SVG icon sanitising (SPEC §8.3): a battery of hostile icons, all refused; good ones kept."""
+"""SVG icon sanitising (docs/security.md): a battery of hostile icons, all refused; good
+ones kept."""
 
 from __future__ import annotations
 

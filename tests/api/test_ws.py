@@ -1,4 +1,5 @@
-"""``/ws`` with the ``websockets`` client against the real server (SPEC §5.4, §8.1)."""
+"""``/ws`` with the ``websockets`` client against the real server (docs/feed.md,
+docs/security.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The WebSocket ``cron`` topic (SPEC §5.4): cron_update and execution_update messages
+"""The WebSocket ``cron`` topic (docs/feed.md): cron_update and execution_update messages
 beside job updates, one sequence, on SQLite and PostgreSQL."""
 
 from __future__ import annotations

@@ -166,7 +166,7 @@ async def test_postgres_a_transaction_left_open_does_not_stall_followers(
 async def test_postgres_an_open_revocation_is_never_passed_over(
     store: Store, open_store: OpenStore, database_url: str
 ) -> None:
-    # SPEC §5.4: once a revocation has committed, nothing with a higher seq may have
+    # docs/feed.md: once a revocation has committed, nothing with a higher seq may have
     # been read before it. So while one is in flight the horizon waits for it, however
     # long (a revocation is one statement in autocommit; here it is held open).
     _postgres(database_url)

@@ -1,4 +1,4 @@
-"""The typed change feed: jobs, schedules and executions in one sequence (SPEC §5.4)."""
+"""The typed change feed: jobs, schedules and executions in one sequence (docs/feed.md)."""
 
 from __future__ import annotations
 

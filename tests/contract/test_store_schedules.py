@@ -778,7 +778,7 @@ async def test_cleanup_executions(store: Store) -> None:
     assert await store.get_execution(going.id) is not None
 
 
-# --- code-declared schedules (SPEC §7.4) ---------------------------------------
+# --- code-declared schedules (docs/cron.md) ---------------------------------------
 async def test_upsert_declared_inserts_then_updates(store: Store) -> None:
     nightly = definition("nightly", plugin_id="acme")
     hourly = definition("hourly", cron_expression="@hourly", plugin_id="acme")

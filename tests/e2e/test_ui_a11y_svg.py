@@ -1,5 +1,5 @@
 """Every page through axe-core (no serious or critical violation) with screenshots in
-light, dark and at phone width; the SVG battery in the browser (SPEC §8.3, §9)."""
+light, dark and at phone width; the SVG battery in the browser (docs/security.md, docs/ui.md)."""
 
 from __future__ import annotations
 

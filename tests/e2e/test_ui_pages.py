@@ -1,5 +1,5 @@
 """Login, the jobs page, job detail, schedules, overview — in a real browser against a
-real ``jobdeck serve`` (SPEC §9; docs/ui.md)."""
+real ``jobdeck serve`` (docs/ui.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Job toasts on every page (seed 1's JobQueue; SPEC §9), in a real browser."""
+"""Job toasts on every page (seed 1's JobQueue; docs/ui.md), in a real browser."""
 
 from __future__ import annotations
 

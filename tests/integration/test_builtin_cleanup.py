@@ -1,4 +1,4 @@
-"""cleanup removes only what it should, through the store's verbs (SPEC §6)."""
+"""cleanup removes only what it should, through the store's verbs (docs/builtin-types.md)."""
 
 from __future__ import annotations
 

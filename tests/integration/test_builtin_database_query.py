@@ -1,4 +1,4 @@
-"""database_query on a real SQLite file and on PostgreSQL (SPEC §6)."""
+"""database_query on a real SQLite file and on PostgreSQL (docs/builtin-types.md)."""
 
 from __future__ import annotations
 

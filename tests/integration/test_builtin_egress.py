@@ -1,4 +1,4 @@
-"""The egress guard (SPEC §8.2): an SSRF battery against a canary on loopback.
+"""The egress guard (docs/builtin-types.md): an SSRF battery against a canary on loopback.
 
 Every refused job must fail with an error naming the guard (so an unrelated failure
 cannot pass), the canary must receive nothing, and the same URL must reach it once

@@ -1,4 +1,4 @@
-"""The email type against a real SMTP server (aiosmtpd) on loopback (SPEC §6)."""
+"""The email type against a real SMTP server (aiosmtpd) on loopback (docs/builtin-types.md)."""
 
 from __future__ import annotations
 

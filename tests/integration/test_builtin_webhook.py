@@ -1,4 +1,4 @@
-"""The webhook type against a real HTTP server on loopback (SPEC §6)."""
+"""The webhook type against a real HTTP server on loopback (docs/builtin-types.md)."""
 
 from __future__ import annotations
 

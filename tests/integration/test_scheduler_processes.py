@@ -1,5 +1,5 @@
 """Three real ``jobdeck scheduler`` processes and one ``jobdeck worker`` on one database,
-on SQLite and on PostgreSQL (SPEC §7.2): every tick of an every-second schedule fires
+on SQLite and on PostgreSQL (docs/cron.md): every tick of an every-second schedule fires
 exactly once, also while a scheduler is killed with SIGKILL and restarted.
 
 The schedule runs ``test:record`` (tests/fixtures/plugins), which appends a line per

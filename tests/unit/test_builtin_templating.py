@@ -1,4 +1,4 @@
-"""Template variables: one pass, look-ups only, strings out (SPEC §6)."""
+"""Template variables: one pass, look-ups only, strings out (docs/builtin-types.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cron expressions (SPEC §7.1) and due ticks (SPEC §7.2): jobdeck.domain.cron."""
+"""Cron expressions and due ticks (docs/cron.md): jobdeck.domain.cron."""
 
 from __future__ import annotations
 
@@ -259,7 +259,7 @@ def test_none_once_no_fire_time_is_left() -> None:
         ]
 
 
-# --- DST (SPEC §7.1) ------------------------------------------------------------------
+# --- DST (docs/cron.md) ------------------------------------------------------------------
 # 2026: Berlin 29 Mar 02:00 CET -> 03:00 CEST, 25 Oct 03:00 CEST -> 02:00 CET;
 # New York 8 Mar 02:00 EST -> 03:00 EDT, 1 Nov 02:00 EDT -> 01:00 EST.
 
@@ -493,7 +493,7 @@ def test_describe(expression: str, zone: str, text: str) -> None:
     assert parse(expression, zone).describe() == text
 
 
-# --- due_ticks (SPEC §7.2) -------------------------------------------------------------
+# --- due_ticks (docs/cron.md) -------------------------------------------------------------
 
 EVERY_MINUTE = parse("* * * * *")
 NOW = utc(2026, 5, 1, 12)

@@ -1,4 +1,4 @@
-"""Progress rules (SPEC §2.5): clamp, the two calling conventions, merge, rate and ETA."""
+"""Progress rules (docs/progress.md): clamp, the two calling conventions, merge, rate and ETA."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Retry backoff (SPEC §2.3): 5 s, 30 s, 5 min, then 30 min, plus up to 10 % jitter."""
+"""Retry backoff (docs/lifecycle.md): 5 s, 30 s, 5 min, then 30 min, plus up to 10 % jitter."""
 
 from __future__ import annotations
 

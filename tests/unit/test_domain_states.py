@@ -1,4 +1,4 @@
-"""The transition table of SPEC §2.2."""
+"""The transition table of docs/lifecycle.md."""
 
 from __future__ import annotations
 

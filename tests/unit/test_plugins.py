@@ -197,7 +197,7 @@ async def test_jobs_a_plugin_creates_get_its_name_as_source(folder: Path, deck: 
     assert [job["source"] for job in bulk[1]["jobs"]] == ["my-plugin", "own"]
     assert create[1]["plugin_id"] == create_own[1]["plugin_id"] == "my-plugin"
     assert [job["plugin_id"] for job in bulk[1]["jobs"]] == ["my-plugin", "my-plugin"]
-    # SPEC §2.1: the plugin is the creator, whatever it passes.
+    # docs/api.md: the plugin is the creator, whatever it passes.
     assert create[1]["created_by"] == create_own[1]["created_by"] == "plugin:my-plugin"
     assert bulk[1]["created_by"] == "plugin:my-plugin"
 
@@ -280,7 +280,7 @@ async def test_routes_are_kept_on_the_manager(deck: FakeDeck) -> None:
     ]
     path, handler, methods, plugin, scope = manager.routes[1]
     assert (path, handler, methods, plugin) == ("/api/p/status", endpoint, ("GET",), "p")
-    assert scope == "jobs:read"  # SPEC §3.1's default
+    assert scope == "jobs:read"  # docs/internals.md's default
     hooks.add_route("/api/p/admin", endpoint, methods=["POST"], scope="admin")
     assert manager.routes[2].scope == "admin"
     with pytest.raises(ValidationError, match="must start with one '/'"):

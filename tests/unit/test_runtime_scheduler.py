@@ -1,4 +1,4 @@
-"""The scheduler on a frozen clock over a real SQLite file (SPEC §7.2): on-time ticks,
+"""The scheduler on a frozen clock over a real SQLite file (docs/cron.md): on-time ticks,
 misfire grace and policies, overlap, max_runs, max_failures, timeouts, run now."""
 
 from __future__ import annotations
