@@ -123,6 +123,10 @@ class PrivateServer:
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
+    def crash(self) -> None:
+        """Stop without a shutdown checkpoint: the next start replays the WAL."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
     def remove(self) -> None:
         with contextlib.suppress(Exception):
             self.stop()

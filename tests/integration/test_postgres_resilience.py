@@ -9,10 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,6 +23,10 @@ import pg
 from jobdeck.domain.job import Fence, JobFilter, Mode, NewJob, Status
 from jobdeck.store.postgres.queries import MIGRATIONS, Q
 from jobdeck.store.postgres.store import PostgresStore
+
+# One private-server helper, bench/common.py's, for the fault battery and these tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from common import PrivateServer
 
 pytestmark = pytest.mark.postgres
 
@@ -266,56 +267,13 @@ async def test_a_transaction_open_for_10_s_does_not_stall_followers(
     assert [e.message for e in await store.get_history(slow_job.job_id)][-1] == "slow"
 
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-class PrivateServer:
-    """A throw-away PostgreSQL server of our own, so a test may stop and restart it
-    without disturbing the shared one (run as ``postgres`` when we are root)."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="jobdeck-pg-"))
-        self.data = self.dir / "data"
-        with socket.socket() as probe:  # a free port
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres")
-
-    def _run(self, *args: str) -> None:
-        command = [str(PG_BIN / args[0]), *args[1:]]
-        if os.geteuid() == 0:
-            command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
-
-    def init(self) -> None:
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-N")
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"),
-                  "-w", "start")  # fmt: skip
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def crash(self) -> None:
-        """Stop without a shutdown checkpoint: the next start replays the WAL."""
-        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-
-    def remove(self) -> None:
-        with contextlib.suppress(Exception):
-            self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture
 def private_server() -> Iterator[PrivateServer]:
-    if not (PG_BIN / "initdb").exists():
+    reason = PrivateServer.missing()
+    if reason is not None:
         if os.environ.get("CI") == "true":
-            pytest.fail(f"no PostgreSQL binaries in {PG_BIN}")
-        pytest.skip(f"no PostgreSQL binaries in {PG_BIN} to run a private server")
+            pytest.fail(reason)
+        pytest.skip(reason)
     server = PrivateServer()
     try:
         server.init()
