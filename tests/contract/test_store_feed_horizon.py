@@ -189,3 +189,50 @@ async def test_postgres_an_open_revocation_is_never_passed_over(
     kinds = [type(c.record).__name__ for c in changes]
     assert kinds == ["Revocation", "Job"]
     assert changes[1].job is not None and changes[1].job.job_id == later.job_id
+
+
+async def test_postgres_a_row_seq_only_grows_when_its_writers_commit_out_of_order(
+    store: Store, open_store: OpenStore, database_url: str
+) -> None:
+    # A write takes its seq before it waits for the row's lock. When a writer with a
+    # later seq commits the row meanwhile, the waiting write must not leave the row at
+    # its earlier seq: a client that knows the row at the later seq and waits for
+    # anything newer would never hear of it (migration 0008).
+    _postgres(database_url)
+    import psycopg
+
+    job = await insert(store, Mode.TRACKED, name="contended")
+    await store.start(job.job_id, at(1))
+    writer = await open_store()
+    async with await psycopg.AsyncConnection.connect(database_url) as holder:
+        await holder.execute(
+            "SELECT 1 FROM jobdeck_jobs WHERE job_id = %s FOR UPDATE", [job.job_id]
+        )
+        waiting = asyncio.create_task(
+            writer.update_progress(job.job_id, 10.0, None, "waited", at(2))
+        )
+        deadline = time.monotonic() + 5.0
+        while True:  # until the write has its seq and waits for the row lock
+            cur = await holder.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE '%%jobdeck_feed_seq%%' AND pid <> pg_backend_pid()"
+            )
+            row = await cur.fetchone()
+            if row is not None and row[0] or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.01)
+        # Another writer of the row, with a later seq, commits first.
+        cur = await holder.execute(
+            "UPDATE jobdeck_jobs SET seq = jobdeck_feed_seq() WHERE job_id = %s RETURNING seq",
+            [job.job_id],
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        later = int(row[0])
+        await holder.commit()
+    written = await waiting
+    assert written.seq > later
+    stored = await store.get_job(job.job_id)
+    assert stored is not None and stored.seq == written.seq
+    changes = await store.changes_since(later, 100)
+    assert [c.job.progress for c in changes if c.job is not None] == [10.0]

@@ -303,7 +303,7 @@ upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'running', started_at = %(now)s, progress_at = %(now)s, updated_at = %(now)s,
         progress_window = NULL,
-        seq = s.seq,
+        seq = jobdeck_row_seq(j.seq, s.seq),
         history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
@@ -332,7 +332,7 @@ upd AS (
             FROM (SELECT v.win, jobdeck_window_rate(v.win) AS rate
                   FROM (SELECT jobdeck_progress_window(
                       j.progress_window, %(progress)s::float8, %(now)s) AS win) v) w),
-        progress_at = %(now)s, updated_at = %(now)s, seq = s.seq,
+        progress_at = %(now)s, updated_at = %(now)s, seq = jobdeck_row_seq(j.seq, s.seq),
         history_count = CASE WHEN %(message)s::text IS NULL THEN j.history_count
                              ELSE {next_history_count} END
     FROM s
@@ -364,7 +364,7 @@ upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'completed', progress = 100, result = %(result)s::jsonb, eta_seconds = 0,
         completed_at = %(now)s, updated_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
-        seq = s.seq,
+        seq = jobdeck_row_seq(j.seq, s.seq),
         history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
@@ -384,7 +384,7 @@ upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'failed', error_message = %(error)s::text, eta_seconds = NULL,
         completed_at = %(now)s, updated_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
-        seq = s.seq,
+        seq = jobdeck_row_seq(j.seq, s.seq),
         history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
@@ -412,7 +412,7 @@ upd AS (
                          THEN j.locked_by END,
         lease_expires_at = CASE WHEN j.status = 'running' AND j.mode = 'queued'
                                 THEN j.lease_expires_at END,
-        eta_seconds = NULL, updated_at = %(now)s, seq = s.seq,
+        eta_seconds = NULL, updated_at = %(now)s, seq = jobdeck_row_seq(j.seq, s.seq),
         history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
@@ -432,7 +432,7 @@ upd AS (
     SET status = 'pending', run_at = %(now)s, error_message = NULL, result = NULL,
         completed_at = NULL, locked_by = NULL, lease_expires_at = NULL, progress = 0,
         progress_message = NULL, progress_at = NULL, rate = NULL, eta_seconds = NULL,
-        updated_at = %(now)s, seq = s.seq,
+        updated_at = %(now)s, seq = jobdeck_row_seq(j.seq, s.seq),
         history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
@@ -475,7 +475,7 @@ upd AS (
     SET status = 'running', attempt = j.attempt + 1, locked_by = %(worker)s::text,
         lease_expires_at = %(lease)s, started_at = %(now)s, progress_at = %(now)s,
         rate = NULL, eta_seconds = NULL, progress_window = NULL, updated_at = %(now)s,
-        seq = s.seq, history_count = {next_history_count}
+        seq = jobdeck_row_seq(j.seq, s.seq), history_count = {next_history_count}
     FROM picked, s
     WHERE j.id = picked.id
     RETURNING j.*
@@ -509,7 +509,7 @@ upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'completed', progress = 100, result = f.result, eta_seconds = 0,
         completed_at = %(now)s, updated_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
-        seq = s.seq,
+        seq = jobdeck_row_seq(j.seq, s.seq),
         history_count = {next_history_count}
     FROM f, s
     WHERE j.job_id = f.job_id AND j.attempt = f.attempt AND j.locked_by = f.worker
@@ -529,7 +529,8 @@ upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'pending', run_at = %(run_at)s, error_message = %(error)s::text,
         locked_by = NULL, lease_expires_at = NULL, progress = 0, progress_at = NULL,
-        rate = NULL, eta_seconds = NULL, updated_at = %(now)s, seq = s.seq,
+        rate = NULL, eta_seconds = NULL, updated_at = %(now)s,
+        seq = jobdeck_row_seq(j.seq, s.seq),
         history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
@@ -548,7 +549,7 @@ WITH {feed_seq},
 upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'cancelled', completed_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
-        eta_seconds = NULL, updated_at = %(now)s, seq = s.seq,
+        eta_seconds = NULL, updated_at = %(now)s, seq = jobdeck_row_seq(j.seq, s.seq),
         history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
@@ -577,7 +578,8 @@ upd AS (
         completed_at = CASE WHEN j.status = 'cancelling' THEN %(now)s ELSE j.completed_at END,
         progress = CASE WHEN j.status = 'cancelling' THEN j.progress ELSE 0 END,
         progress_at = NULL, rate = NULL, eta_seconds = NULL,
-        locked_by = NULL, lease_expires_at = NULL, updated_at = %(now)s, seq = s.seq,
+        locked_by = NULL, lease_expires_at = NULL, updated_at = %(now)s,
+        seq = jobdeck_row_seq(j.seq, s.seq),
         history_count = {next_history_count}
     FROM f, s
     WHERE j.job_id = f.job_id AND j.attempt = f.attempt AND j.locked_by = f.worker
@@ -616,7 +618,7 @@ upd AS (
                         THEN 0 ELSE j.progress END,
         progress_at = NULL, rate = NULL,
         locked_by = NULL, lease_expires_at = NULL, eta_seconds = NULL, updated_at = %(now)s,
-        seq = s.seq,
+        seq = jobdeck_row_seq(j.seq, s.seq),
         history_count = {next_history_count}
     FROM picked, s
     WHERE j.id = picked.id AND j.lease_expires_at < %(now)s
@@ -645,7 +647,7 @@ upd AS (
     UPDATE jobdeck_jobs j
     SET status = 'failed', error_message = 'Job timed out after ' || j.timeout || ' seconds',
         completed_at = %(now)s, locked_by = NULL, lease_expires_at = NULL, eta_seconds = NULL,
-        updated_at = %(now)s, seq = s.seq,
+        updated_at = %(now)s, seq = jobdeck_row_seq(j.seq, s.seq),
         history_count = {next_history_count}
     FROM picked, s
     WHERE j.id = picked.id AND j.status = 'running'
@@ -678,7 +680,7 @@ SELECT min(run_at) AS run_at FROM jobdeck_jobs WHERE status = 'pending' AND mode
 WITH {feed_seq},
 upd AS (
     UPDATE jobdeck_jobs j
-    SET seq = s.seq, history_count = {next_history_count}
+    SET seq = jobdeck_row_seq(j.seq, s.seq), history_count = {next_history_count}
     FROM s
     WHERE j.job_id = %(job_id)s::text
     RETURNING j.id, j.seq, j.history_count
@@ -993,7 +995,7 @@ SET {cron_definition_set}, is_active = excluded.is_active,
              OR c.is_active IS DISTINCT FROM excluded.is_active
              OR c.next_run_at IS NULL THEN %(next_run_at)s::timestamptz
         ELSE c.next_run_at END,
-    updated_at = {cron_touched}, seq = s.seq
+    updated_at = {cron_touched}, seq = jobdeck_row_seq(c.seq, s.seq)
 FROM jsonb_populate_record(NULL::jobdeck_cron_jobs, %(definition)s::jsonb) excluded, s
 WHERE c.id = %(id)s::bigint
 RETURNING c.*
@@ -1005,7 +1007,7 @@ UPDATE jobdeck_cron_jobs c
 SET is_paused = %(paused)s::boolean, next_run_at = %(next_run_at)s::timestamptz,
     consecutive_failures = CASE WHEN %(paused)s::boolean THEN c.consecutive_failures
                                 ELSE 0 END,
-    updated_at = {cron_touched}, seq = s.seq
+    updated_at = {cron_touched}, seq = jobdeck_row_seq(c.seq, s.seq)
 FROM s
 WHERE c.id = %(id)s::bigint
 RETURNING c.*
@@ -1089,7 +1091,7 @@ cron AS (
         last_run_at = CASE WHEN EXISTS (SELECT 1 FROM exe WHERE exe.job_id IS NOT NULL)
                            THEN %(now)s ELSE c.last_run_at END,
         run_count = c.run_count + (SELECT count(*) FROM exe WHERE exe.job_id IS NOT NULL),
-        updated_at = {cron_touched}, seq = s.seq
+        updated_at = {cron_touched}, seq = jobdeck_row_seq(c.seq, s.seq)
     FROM s
     WHERE c.id = %(id)s::bigint
     RETURNING c.id
@@ -1180,7 +1182,7 @@ up AS (
             WHEN c.cron_expression IS DISTINCT FROM excluded.cron_expression
                  OR c.timezone IS DISTINCT FROM excluded.timezone THEN excluded.next_run_at
             ELSE c.next_run_at END,
-        updated_at = {cron_touched}, seq = excluded.seq
+        updated_at = {cron_touched}, seq = jobdeck_row_seq(c.seq, excluded.seq)
     WHERE c.declared_by = %(plugin)s::text
       AND (c.retired
            OR ({cron_definition_row}) IS DISTINCT FROM ({cron_definition_row_excluded}))
@@ -1189,7 +1191,7 @@ up AS (
 gone AS (
     UPDATE jobdeck_cron_jobs c
     SET is_active = false, retired = true, next_run_at = NULL, updated_at = {cron_touched},
-        seq = s.seq
+        seq = jobdeck_row_seq(c.seq, s.seq)
     FROM s
     WHERE c.declared_by = %(plugin)s::text AND c.is_active
       AND NOT EXISTS (SELECT 1 FROM d WHERE {same_name_key})
