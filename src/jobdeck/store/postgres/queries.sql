@@ -462,6 +462,10 @@ SELECT id FROM del
 -- locks last until COMMIT, after which the rows are 'running' and no longer match. A row
 -- that another claimer committed while we scanned is re-checked against the WHERE
 -- clause after locking (READ COMMITTED re-evaluation) and dropped.
+-- The UPDATE finds the picked rows by primary key (`= ANY` of an array): joined to
+-- `picked` instead, the session's generic plan guesses hundreds of picked rows once
+-- the table has statistics and hashes the whole table for each claim (17 ms at 20,000
+-- jobs; the slow drains of issue 12). tests/integration/test_postgres_plans.py.
 WITH {feed_seq},
 picked AS (
     SELECT id FROM jobdeck_jobs
@@ -476,8 +480,8 @@ upd AS (
         lease_expires_at = %(lease)s, started_at = %(now)s, progress_at = %(now)s,
         rate = NULL, eta_seconds = NULL, progress_window = NULL, updated_at = %(now)s,
         seq = jobdeck_row_seq(j.seq, s.seq), history_count = {next_history_count}
-    FROM picked, s
-    WHERE j.id = picked.id
+    FROM s
+    WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
     RETURNING j.*
 ),
 hist AS (
@@ -620,8 +624,8 @@ upd AS (
         locked_by = NULL, lease_expires_at = NULL, eta_seconds = NULL, updated_at = %(now)s,
         seq = jobdeck_row_seq(j.seq, s.seq),
         history_count = {next_history_count}
-    FROM picked, s
-    WHERE j.id = picked.id AND j.lease_expires_at < %(now)s
+    FROM s
+    WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND j.lease_expires_at < %(now)s
       AND j.status IN ('running', 'cancelling')
     RETURNING j.*
 ),
@@ -649,8 +653,8 @@ upd AS (
         completed_at = %(now)s, locked_by = NULL, lease_expires_at = NULL, eta_seconds = NULL,
         updated_at = %(now)s, seq = jobdeck_row_seq(j.seq, s.seq),
         history_count = {next_history_count}
-    FROM picked, s
-    WHERE j.id = picked.id AND j.status = 'running'
+    FROM s
+    WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND j.status = 'running'
     RETURNING j.*
 ),
 hist AS (
