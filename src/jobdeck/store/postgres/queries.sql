@@ -179,7 +179,7 @@ SELECT jobdeck_feed_restamp() AS seq
 
 -- name: notify
 -- Wake-ups, sent after the writes they announce have committed (Notifier in
--- database.py), coalesced: one transaction of this per burst of writes per process,
+-- database.py), coalesced: one of this (in autocommit) per burst of writes per process,
 -- not one NOTIFY per write. A NOTIFY is no longer part of the write transactions: at
 -- COMMIT, a notifying transaction takes a database-wide lock (so that notifications
 -- queue in commit order) and holds it through its WAL flush, which serializes every
@@ -189,7 +189,8 @@ SELECT jobdeck_feed_restamp() AS seq
 SELECT pg_notify(c, '') FROM unnest(%(channels)s::text[]) AS c
 
 -- name: async_commit
-SET LOCAL synchronous_commit TO off
+-- The notifying connection's session setting (notify).
+SET synchronous_commit TO off
 
 -- name: listen
 -- Channels of jobdeck.store.postgres.listener (simple protocol: three statements).
