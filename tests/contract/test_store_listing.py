@@ -104,6 +104,27 @@ async def test_text_search_follows_deletes(store: Store) -> None:
     ]
 
 
+async def test_postgres_search_text_lives_and_dies_with_its_job(
+    store: Store, database_url: str
+) -> None:
+    # Migration 0009: the text is written by statement triggers, whichever statement
+    # inserts or deletes jobs; none may be left behind by a delete or a cleanup.
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL keeps job text in a table of its own")
+    import psycopg
+
+    kept = await insert(store, Mode.TRACKED, name="Kept", description="stays")
+    gone = await insert(store, Mode.TRACKED, name="Gone")
+    await store.cancel(gone.job_id, at(1))
+    await store.delete_job(gone.job_id)
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cur = await conn.execute(
+            "SELECT j.job_id, t.body FROM jobdeck_job_text t"
+            " LEFT JOIN jobdeck_jobs j ON j.id = t.job_pk ORDER BY t.job_pk"
+        )
+        assert await cur.fetchall() == [(kept.job_id, f"Kept\nstays\n{kept.type}")]
+
+
 async def test_filters_combine_with_sort_and_paging(store: Store) -> None:
     await store.insert_jobs(
         [

@@ -87,7 +87,9 @@ hist AS (
 )
 
 -- fragment: job_filter
--- The optional filters of list_jobs, count_jobs and count_by_status.
+-- The optional filters of list_jobs, count_jobs and count_by_status. Text candidates
+-- come from jobdeck_job_text's trigram index (migration 0009), then each column is
+-- tested exactly.
 (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
   AND (%(type)s::text IS NULL OR type = %(type)s::text)
   AND (%(source)s::text IS NULL OR source = %(source)s::text)
@@ -95,7 +97,7 @@ hist AS (
   AND (%(plugin_id)s::text IS NULL OR plugin_id = %(plugin_id)s::text)
   AND (%(mode)s::text IS NULL OR mode = %(mode)s::text)
   AND (%(q)s::text IS NULL
-       OR ((name || E'\n' || coalesce(description, '') || E'\n' || type) ILIKE %(q)s::text
+       OR (id IN (SELECT t.job_pk FROM jobdeck_job_text t WHERE t.body ILIKE %(q)s::text)
            AND (name ILIKE %(q)s::text OR description ILIKE %(q)s::text
                 OR type ILIKE %(q)s::text)))
 
