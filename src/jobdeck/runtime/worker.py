@@ -198,8 +198,10 @@ class Worker:
                 if self._stopping:
                     break
             mark = signals.mark("enqueue")
-            jobs = await self._claim(free)
-            if len(jobs) == free:
+            if await self._claim(free):
+                # Fewer than asked need not mean the queue is empty: on PostgreSQL a
+                # row another worker claimed meanwhile is dropped from ours. Only an
+                # empty claim makes the worker idle (and look up the next due job).
                 continue
             timeout = await self._idle_timeout()
             enqueued = asyncio.ensure_future(signals.wait("enqueue", mark, timeout))

@@ -681,7 +681,14 @@ WITH del AS (DELETE FROM jobdeck_history WHERE created_at < %(before)s RETURNING
 SELECT count(*) AS n FROM del
 
 -- name: next_run_at
-SELECT min(run_at) AS run_at FROM jobdeck_jobs WHERE status = 'pending' AND mode = 'queued'
+-- When an idle worker should look again. min(run_at) over every pending job would read
+-- all of the claim index (it is ordered by priority first); one probe per priority
+-- (%(priorities)s: domain.job.Priority) reads its first entry in run_at order.
+SELECT min(n.run_at) AS run_at
+FROM unnest(%(priorities)s::int[]) AS p(priority),
+LATERAL (SELECT j.run_at FROM jobdeck_jobs j
+         WHERE j.status = 'pending' AND j.mode = 'queued' AND j.priority = p.priority
+         ORDER BY j.priority DESC, j.run_at LIMIT 1) n
 
 -- name: add_history
 WITH {feed_seq},

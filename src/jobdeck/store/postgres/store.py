@@ -38,6 +38,7 @@ from jobdeck.domain.job import (
     JobFilter,
     Mode,
     NewJob,
+    Priority,
     Status,
 )
 from jobdeck.domain.listing import NEWEST_FIRST, FinishedCount, JobSort
@@ -380,7 +381,8 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
         return await self._run(go)
 
     async def next_run_at(self, now: datetime) -> datetime | None:
-        value: datetime | None = await self._run(lambda c: self._scalar(c, "next_run_at", {}))
+        params = {"priorities": [p.value for p in Priority]}
+        value: datetime | None = await self._run(lambda c: self._scalar(c, "next_run_at", params))
         return value
 
     # --- history --------------------------------------------------------
