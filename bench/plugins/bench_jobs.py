@@ -34,6 +34,30 @@ class ProgressBurst(BaseJobHandler):
         return {"updates": count, "seconds": time.perf_counter() - start}
 
 
+class ProgressFlood(BaseJobHandler):
+    """Reports progress as fast as it can for ``payload.seconds``: update n carries
+    metadata ``{"n": n}`` and, every ``payload.every``-th, the message ``update n``; a
+    last update says ``final n``. Returns what a checker needs to know what it wrote
+    (bench/progress_many.py)."""
+
+    async def execute(self) -> Any:
+        seconds = float(self.job.payload.get("seconds", 3.0))
+        every = int(self.job.payload.get("every", 10))
+        started = time.time()
+        n = messages = 0
+        while (elapsed := time.time() - started) < seconds:
+            n += 1
+            message = f"update {n}" if n % every == 0 else None
+            messages += message is not None
+            await self.update_progress(min(99.0, 100 * elapsed / seconds), {"n": n}, message)
+        n += 1
+        final = 99.5
+        await self.update_progress(final, {"n": n}, f"final {n}")
+        ended = time.time()
+        return {"updates": n, "messages": messages + 1, "final": final, "started": started,
+                "ended": ended}  # fmt: skip
+
+
 class Steps(BaseJobHandler):
     """Reports progress ``payload.steps`` times, ``payload.every`` seconds apart."""
 
@@ -56,5 +80,6 @@ def setup(hooks: Any) -> None:
     hooks.register_job_type("bench:noop", Noop)
     hooks.register_job_type("bench:start_time", StartTime)
     hooks.register_job_type("bench:progress", ProgressBurst)
+    hooks.register_job_type("bench:progress_flood", ProgressFlood)
     hooks.register_job_type("bench:steps", Steps)
     hooks.register_job_type("bench:fail", Fail)
