@@ -218,7 +218,7 @@ async def test_postgres_a_row_seq_only_grows_when_its_writers_commit_out_of_orde
                 " AND query LIKE '%%jobdeck_feed_seq%%' AND pid <> pg_backend_pid()"
             )
             row = await cur.fetchone()
-            if row is not None and row[0] or time.monotonic() > deadline:
+            if (row is not None and row[0]) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.01)
         # Another writer of the row, with a later seq, commits first.
