@@ -628,8 +628,8 @@ upd AS (
         seq = jobdeck_row_seq(j.seq, s.seq),
         history_count = {next_history_count}
     FROM s
-    WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND j.lease_expires_at < %(now)s
-      AND j.status IN ('running', 'cancelling')
+    -- By key alone (picked holds them locked): a status recheck had the plan read jobdeck_jobs_status
+    WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
     RETURNING j.*
 ),
 hist AS (
