@@ -65,7 +65,7 @@ ROWS FROM (jsonb_to_recordset(%(jobs)s::jsonb) AS (
 -- fragment: insert_new_jobs
 -- Reads `input` (rows of new_job_input) and `s`: inserts them pending, in the caller's
 -- order (ids increase in it), each with its `created` history row. Already present
--- job_ids are skipped (see insert_jobs).
+-- job_ids are skipped (see insert_jobs). copy_jobs writes the same columns by COPY.
 ins AS (
     INSERT INTO jobdeck_jobs (
         job_id, name, type, mode, status, priority, description, payload, metadata, icon_svg,
@@ -217,16 +217,53 @@ SELECT coalesce(max(version), 0) AS version FROM jobdeck_schema_version
 INSERT INTO jobdeck_schema_version (version) VALUES (%(version)s)
 
 -- name: insert_jobs
--- The new jobs arrive as one JSON array of objects (PostgresStore.insert_jobs): one
--- parameter encoded by the C JSON encoder costs the client a fraction of what nineteen
--- typed arrays dumped element by element do. ON CONFLICT DO NOTHING makes a retried
--- insert idempotent: job_ids are chosen by the caller before the first try, so a retry
--- after an ambiguous failure (commit sent, answer lost) inserts nothing twice and the
--- rows are then read back by job_id.
+-- A few new jobs, in one statement: one round trip (PostgresStore.insert_jobs; from
+-- COPY_FROM jobs on, copy_jobs instead). They arrive as one JSON array of objects:
+-- one parameter encoded by the C JSON encoder costs the client a fraction of what
+-- nineteen typed arrays dumped element by element do. ON CONFLICT DO NOTHING makes a
+-- retried insert idempotent: job_ids are chosen by the caller before the first try, so
+-- a retry after an ambiguous failure (commit sent, answer lost) inserts nothing twice
+-- and the rows are then read back by job_id. Only what the server chose comes back
+-- (rows.inserted_job builds the rest): sending and decoding the whole row was a quarter
+-- of a single enqueue's CPU, client and server (measured).
 WITH {feed_seq},
 input AS (SELECT * FROM {new_job_input}),
 {insert_new_jobs}
-SELECT ins.* FROM ins ORDER BY ins.id
+SELECT ins.job_id, ins.id, ins.seq FROM ins
+
+-- name: copy_jobs
+-- Many new jobs (PostgresStore.insert_jobs, from COPY_FROM jobs on), in one transaction:
+-- take_feed_seq, this COPY (binary) of the rows as insert_new_jobs writes them, every
+-- one carrying that seq, then copied_jobs_history. For a thousand jobs the server
+-- spends about a quarter less than on insert_jobs' JSON array (parsing it was a fifth
+-- of its time) or on COPY into a staging table and INSERT … SELECT from it (measured:
+-- 23–27 ms against 30–37 ms), and the client about half. The columns are
+-- insert_new_jobs' (rows.copy_row: the same fixed values); keep the two in step.
+-- Idempotent without ON CONFLICT: the rows of one transaction are all there or none
+-- is, so a retry after a commit whose answer was lost fails on the job_id index as a
+-- whole, and the rows are read back by job_id.
+COPY jobdeck_jobs (
+    job_id, name, type, mode, status, priority, description, payload, metadata, icon_svg,
+    source, plugin_id, store_id, user_id, created_by, show_notification, run_at, attempt,
+    max_retries, timeout, retry_delays, cron_job_id, created_at, updated_at, seq,
+    history_count
+) FROM STDIN (FORMAT BINARY)
+
+-- name: take_feed_seq
+-- The seq of a transaction that writes its rows by COPY (copy_jobs), registered like the
+-- feed_seq fragment's (feed_horizon) until the transaction ends.
+SELECT jobdeck_feed_seq() AS seq
+
+-- name: copied_jobs_history
+-- After copy_jobs: the `created` history row of each new job (found by its seq, which
+-- no other row carries), in id order as insert_new_jobs writes them; what the server
+-- chose for each job (rows.inserted_job builds the rest).
+WITH hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    SELECT j.id, 'created', NULL, NULL, %(now)s FROM jobdeck_jobs j
+    WHERE j.seq = %(seq)s::bigint ORDER BY j.id
+)
+SELECT j.job_id, j.id, j.seq FROM jobdeck_jobs j WHERE j.seq = %(seq)s::bigint
 
 -- name: jobs_by_ids
 SELECT j.* FROM jobdeck_jobs j WHERE j.job_id = ANY(%(job_ids)s::text[])

@@ -1,15 +1,19 @@
 """Rows ↔ records: the PostgreSQL columns of jobs, schedules and executions as domain
-objects, and new records as the JSON parameters the statements take."""
+objects, and new records as the JSON parameters and COPY rows the statements take."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from psycopg import postgres
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
-from jobdeck.domain.job import Job, Mode, NewJob, Priority, Status
+from jobdeck.domain.job import Job, Mode, NewJob, Priority, Status, construct
+from jobdeck.domain.jsontext import NOT_SERIALISABLE, encoder
 from jobdeck.domain.schedule import (
     CronDefinition,
     CronJob,
@@ -19,6 +23,7 @@ from jobdeck.domain.schedule import (
     OverlapPolicy,
     TriggeredBy,
 )
+from jobdeck.errors import ValidationError
 
 Row = Mapping[str, Any]
 
@@ -94,6 +99,93 @@ def job_entry(job_id: str, j: NewJob) -> dict[str, Any]:
         "retry_delays": list(j.retry_delays) if j.retry_delays is not None else None,
         "cron_job_id": j.cron_job_id,
     }
+
+
+# The columns of a fresh row that NewJob does not carry (inserted_job).
+_FRESH = {
+    "status": Status.PENDING, "progress": 0.0, "progress_message": None, "result": None,
+    "error_message": None, "attempt": 0, "started_at": None, "completed_at": None,
+    "locked_by": None, "lease_expires_at": None, "eta_seconds": None, "rate": None,
+}  # fmt: skip
+
+
+def utc(when: datetime) -> datetime:
+    """``when`` as a timestamptz reads back in the session's UTC (a naive one is UTC)."""
+    if when.tzinfo is UTC:
+        return when
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def inserted_job(new: NewJob, pk: int, job_id: str, seq: int, now: datetime) -> Job:
+    """The Job a row insert_jobs has just written reads back as, built from what was
+    sent: the statement returns only what the server chose (id, seq). Reading back the
+    whole row cost the client more than the rest of an enqueue (queries.sql,
+    insert_jobs)."""
+    values = new.__dict__.copy()
+    del values["payload_json"], values["metadata_json"]
+    values.update(_FRESH)
+    values["id"] = pk
+    values["job_id"] = job_id
+    values["mode"] = Mode(new.mode)
+    values["priority"] = Priority.parse(new.priority)
+    values["payload"] = dict(new.payload) if new.payload is not None else {}
+    values["metadata"] = dict(new.metadata) if new.metadata is not None else {}
+    values["show_notification"] = bool(new.show_notification)
+    values["retry_delays"] = tuple(new.retry_delays) if new.retry_delays is not None else None
+    values["created_at"] = values["updated_at"] = created = utc(now)
+    values["run_at"] = created if new.run_at is None or new.run_at is now else utc(new.run_at)
+    values["seq"] = seq
+    return construct(Job, values)
+
+
+_ENCODE = encoder(ensure_ascii=False, allow_nan=False)
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return _ENCODE(value)
+    except NOT_SERIALISABLE as exc:
+        raise ValidationError(f"not JSON-serializable: {exc}") from exc
+
+
+def _object_text(value: Mapping[str, Any] | None, text: str | None) -> str:
+    """The JSON text a validating caller already made (NewJob.payload_json), else ours."""
+    if text is not None:
+        return text
+    return _dumps(value) if value else "{}"
+
+
+# The columns of queries.sql ``copy_jobs``, in order, as COPY's binary types.
+COPY_TYPES = [
+    "text", "text", "text", "text", "text", "int2", "text", "jsonb", "jsonb", "text",
+    "text", "text", "text", "text", "text", "bool", "timestamptz", "int4", "int4", "int4",
+    "jsonb", "int8", "timestamptz", "timestamptz", "int8", "int4",
+]  # fmt: skip
+
+
+class JsonbText(Dumper):
+    """JSON text already encoded, as binary jsonb (format version 1, then the text):
+    the jsonb columns of ``copy_jobs`` without encoding each value a second time."""
+
+    format = Format.BINARY
+    oid = postgres.types["jsonb"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"\x01" + str(obj).encode()
+
+
+def copy_row(job_id: str, j: NewJob, now: datetime) -> tuple[Any, ...]:
+    """One row of ``copy_jobs`` but its last two columns (the seq, known once the
+    transaction has taken it, and history_count): what insert_new_jobs writes."""
+    delays = None if j.retry_delays is None else _dumps(list(j.retry_delays))
+    return (
+        job_id, j.name, j.type, Mode(j.mode).value, "pending", int(Priority.parse(j.priority)),
+        j.description, _object_text(j.payload, j.payload_json),
+        _object_text(j.metadata, j.metadata_json), j.icon_svg, j.source, j.plugin_id,
+        j.store_id, j.user_id, j.created_by, bool(j.show_notification),
+        now if j.run_at is None else utc(j.run_at), 0, j.max_retries, j.timeout, delays,
+        j.cron_job_id, now, now,
+    )  # fmt: skip
 
 
 def definition_json(d: CronDefinition) -> dict[str, Any]:
