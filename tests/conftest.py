@@ -2,8 +2,10 @@
 
 ``store`` (and ``open_store`` for more instances on the same database) run each test
 on SQLite (a file in tmp_path, so WAL and several connections are real) and on
-PostgreSQL (a fresh database per test). PostgreSQL is skipped when the server is
-unreachable — except in CI (``CI=true``), where that is a failure.
+PostgreSQL (a fresh database per test: a copy of one the store migrated once per
+session, or an empty one the store migrates itself for a test marked
+``empty_database``). PostgreSQL is skipped when the server is unreachable — except in
+CI (``CI=true``), where that is a failure.
 """
 
 from __future__ import annotations
@@ -26,8 +28,13 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'jobdeck.db'}"
         return
-    async with pg.database() as url:
+    migrated = request.node.get_closest_marker("empty_database") is None
+    async with pg.database(migrated=migrated) as url:
         yield url
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    pg.shutdown()  # the last drops, and the databases made ahead of need
 
 
 def _store_for(url: str, history_limit: int) -> Store:

@@ -11,6 +11,7 @@ from jobdeck.domain.job import JobFilter, Mode, Priority, Status
 from jobdeck.store.base import Store
 
 
+@pytest.mark.empty_database  # the first open migrates an empty database
 async def test_schema_migration_is_idempotent(store: Store, open_store: OpenStore) -> None:
     version = await store.schema_version()
     assert version >= 1

@@ -138,6 +138,7 @@ def test_enqueue_then_worker_runs_it_and_stops_gracefully(cli: Cli) -> None:
     assert code == 0, err
 
 
+@pytest.mark.empty_database  # `migrate` makes the schema
 def test_the_same_commands_on_every_backend(tmp_path: Path, database_url: str) -> None:
     """``database_url``: SQLite, and PostgreSQL when the server is there (tests/conftest.py)."""
     cli = Cli(tmp_path)
