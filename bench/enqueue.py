@@ -1,14 +1,29 @@
-"""Enqueue throughput: one job per call, and bulk (``schedule_jobs``).
+"""Enqueue throughput: one job per call, and bulk (``schedule_jobs``), one client.
 
-Usage: ``python bench/enqueue.py [--database sqlite|postgres]``
+Usage::
+
+    .venv/bin/python bench/enqueue.py [--database sqlite|postgres] [--rounds 3]
+        [--pgqueuer /tmp/pgq-venv/bin/python]
+
+Each round enqueues on a new database: 2,000 jobs one per call, then 50,000 in calls
+of 1,000 (each at most 20 s). Prints every round, then min / median / max. With
+``--pgqueuer PYTHON`` (PostgreSQL only) each round also runs PgQueuer's side
+(bench/pgqueuer_side.py, same server, same counts, same payloads, one connection; see
+that file for its virtualenv) on a new database of its own, and the ratios jobdeck /
+PgQueuer of the medians follow (target: at least 1 on both).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
+import statistics
+import subprocess
 import time
+from pathlib import Path
 
-from common import database, open_deck, options, report
+from common import ADMIN_URL, BENCH, database, open_deck, postgres_database
 
 SINGLE = 2_000
 BULK_BATCH = 1_000
@@ -16,16 +31,15 @@ BULK_TOTAL = 50_000
 TIME_LIMIT = 20.0  # seconds per measurement, whatever the counts
 
 
-async def main() -> None:
-    args = options(__doc__.splitlines()[0])
-    with database(args.database, args.admin_url) as url:
+async def jobdeck_round(backend: str, admin_url: str) -> dict[str, float]:
+    with database(backend, admin_url) as url:
         async with open_deck(url) as deck:
             start = time.perf_counter()
             done = 0
             while done < SINGLE and time.perf_counter() - start < TIME_LIMIT:
                 await deck.schedule_job("bench:noop", {"n": done})
                 done += 1
-            report("enqueue, one job per call", done / (time.perf_counter() - start), "jobs/s")
+            single = done / (time.perf_counter() - start)
 
             start, cpu = time.perf_counter(), time.process_time()
             done = 0
@@ -35,14 +49,80 @@ async def main() -> None:
                 ]
                 await deck.schedule_jobs(batch)
                 done += BULK_BATCH
-            rate = done / (time.perf_counter() - start)
-            target = ">= 50,000 jobs/s" if args.database == "sqlite" else ""
-            report(f"enqueue, bulk of {BULK_BATCH:,}", rate, "jobs/s", target)
-            if args.database == "sqlite":
-                # A busy machine's wall time includes waiting for a core; this does not
-                # (SQLite runs in this process; a PostgreSQL server's CPU would be missing).
-                per_cpu = done / (time.process_time() - cpu)
-                report("  same, per CPU-second of this process", per_cpu, "jobs/s")
+            bulk = done / (time.perf_counter() - start)
+            # A busy machine's wall time includes waiting for a core; this does not
+            # (SQLite runs in this process; a PostgreSQL server's CPU would be missing).
+            per_cpu = done / (time.process_time() - cpu)
+    return {"single": single, "bulk": bulk, "bulk_cpu": per_cpu}
+
+
+def pgqueuer_round(python: str, admin_url: str) -> dict[str, float]:
+    with postgres_database(admin_url) as url:
+        out = subprocess.run(
+            [python, str(BENCH / "pgqueuer_side.py"), "enqueue", url, str(SINGLE), str(BULK_TOTAL)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"single": float(result["single"]), "bulk": float(result["bulk"])}
+
+
+def summary(name: str, values: list[float], target: str = "") -> float:
+    median = statistics.median(values)
+    suffix = f"  (target {target})" if target else ""
+    print(
+        f"{name:<44} min {min(values):>9,.0f}  median {median:>9,.0f}  max {max(values):>9,.0f}"
+        f" jobs/s{suffix}",
+        flush=True,
+    )
+    return median
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--admin-url", default=ADMIN_URL)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pgqueuer", help="the python of PgQueuer's virtualenv (PostgreSQL)")
+    args = parser.parse_args()
+    if args.pgqueuer and args.database != "postgres":
+        raise SystemExit("--pgqueuer needs --database postgres")
+    if args.pgqueuer and not Path(args.pgqueuer).exists():  # noqa: ASYNC240
+        raise SystemExit(f"{args.pgqueuer} not found: see bench/pgqueuer_side.py")
+    ours: dict[str, list[float]] = {"single": [], "bulk": [], "bulk_cpu": []}
+    theirs: dict[str, list[float]] = {"single": [], "bulk": []}
+    for round_ in range(1, args.rounds + 1):
+        mine = await jobdeck_round(args.database, args.admin_url)
+        for key, value in mine.items():
+            ours[key].append(value)
+        line = f"round {round_}: jobdeck single {mine['single']:,.0f}  bulk {mine['bulk']:,.0f}"
+        if args.pgqueuer:
+            other = pgqueuer_round(args.pgqueuer, args.admin_url)
+            for key, value in other.items():
+                theirs[key].append(value)
+            line += f"   PgQueuer single {other['single']:,.0f}  bulk {other['bulk']:,.0f}"
+        print(line + " jobs/s", flush=True)
+    name = f"jobdeck {args.database}"
+    single = summary(f"{name}, one job per call", ours["single"])
+    bulk_target = ">= 50,000" if args.database == "sqlite" else ""
+    bulk = summary(f"{name}, bulk of {BULK_BATCH:,}", ours["bulk"], bulk_target)
+    if args.database == "sqlite":
+        summary("  same, per CPU-second of this process", ours["bulk_cpu"])
+    if args.pgqueuer:
+        other_single = summary("PgQueuer 1.6, one job per call", theirs["single"])
+        other_bulk = summary(f"PgQueuer 1.6, bulk of {BULK_BATCH:,}", theirs["bulk"])
+        for what, a, b, key in (
+            ("one job per call", single, other_single, "single"),
+            (f"bulk of {BULK_BATCH:,}", bulk, other_bulk, "bulk"),
+        ):
+            rounds = [x / y for x, y in zip(ours[key], theirs[key], strict=True)]
+            print(
+                f"jobdeck / PgQueuer, {what}: medians {a / b:.2f} (target >= 1);"
+                f" per round min {min(rounds):.2f} max {max(rounds):.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

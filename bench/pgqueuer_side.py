@@ -1,4 +1,5 @@
-"""PgQueuer's side of the PostgreSQL comparisons (bench/pg_compare.py runs it).
+"""PgQueuer's side of the PostgreSQL comparisons (bench/drain_cold.py and
+bench/enqueue.py run it).
 
 Never a jobdeck dependency: it runs in a virtualenv of its own, made once with::
 
@@ -14,6 +15,11 @@ Commands (each prints one JSON line)::
 ``drain``: installs PgQueuer's schema, enqueues JOBS no-op jobs, then starts PROCESSES
 worker processes (PgQueuer's defaults: batch 10, continuous mode) and reports jobs/s
 from the first job done to the last (the same clock as bench/drain_cold.py).
+
+``enqueue``: installs the schema, then on one connection enqueues SINGLE jobs one per
+call, then BULK_TOTAL in calls of 1,000; jobs/s of each. Each job carries the payload
+bench/enqueue.py gives jobdeck's (``{"n": i}``, as JSON bytes: PgQueuer's payload is
+bytea).
 """
 
 from __future__ import annotations
@@ -82,17 +88,22 @@ async def drain(dsn: str, jobs: int, processes: int) -> dict[str, float]:
     return {"rate": jobs / max(now - first, 1e-9), "wall": now - spawned}
 
 
+def _payload(n: int) -> bytes:
+    return json.dumps({"n": n}).encode()
+
+
 async def enqueue(dsn: str, single: int, bulk_total: int) -> dict[str, float]:
     await _install(dsn)
     conn = await asyncpg.connect(dsn)
     queries = Queries(AsyncpgDriver(conn))
     start = time.perf_counter()
-    for _ in range(single):
-        await queries.enqueue("noop", None, 0)
+    for n in range(single):
+        await queries.enqueue("noop", _payload(n), 0)
     single_rate = single / (time.perf_counter() - start)
     start = time.perf_counter()
-    for _ in range(0, bulk_total, 1000):
-        await queries.enqueue(["noop"] * 1000, [None] * 1000, [0] * 1000)
+    for done in range(0, bulk_total, 1000):
+        payloads = [_payload(done + i) for i in range(1000)]
+        await queries.enqueue(["noop"] * 1000, payloads, [0] * 1000)
     bulk_rate = bulk_total / (time.perf_counter() - start)
     await conn.close()
     return {"single": single_rate, "bulk": bulk_rate}
