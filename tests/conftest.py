@@ -10,6 +10,8 @@ CI (``CI=true``), where that is a failure.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -19,6 +21,15 @@ import pg
 from jobdeck.store.base import Store
 
 OpenStore = Callable[..., Awaitable[Store]]
+
+# The suite starts a few hundred Python processes (jobdeck serve, worker, scheduler and
+# every CLI command). Where the environment says not to write bytecode, each of them
+# compiled jobdeck's modules from source again (about 0.1 s of CPU a start): they
+# cache it under the temporary folder instead, never in the work tree. This process
+# (sys.dont_write_bytecode, read at its start) is unaffected.
+if os.environ.get("PYTHONDONTWRITEBYTECODE") and "PYTHONPYCACHEPREFIX" not in os.environ:
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    os.environ["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "jobdeck-tests-pycache")
 
 
 @pytest.fixture(
