@@ -261,7 +261,7 @@ async def graceful_stop(
             counts = {s: n for s, n in (await deck.count_by_status()).items() if n}
             pending_at_exit = counts.get(Status.PENDING, 0)
             # Finished elsewhere: short jobs now, so the test does not wait `sleep` again.
-            second = start_worker(url, records, jobs)
+            second = start_worker(url, records, jobs, JOBDECK_FAULT_SLEEP="0")
             finish_started = time.monotonic()
             while await deck.count_jobs(status="completed") < jobs:
                 if time.monotonic() - finish_started > 60:

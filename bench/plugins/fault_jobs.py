@@ -4,6 +4,8 @@
 ``$JOBDECK_FAULT_RECORDS/<pid>.log`` with one unbuffered write each, so a worker
 killed with SIGKILL leaves exactly the lines of what it started. ``fault:sync``
 does the same from a thread (a sync handler), sleeping ``payload.sleep`` seconds.
+``$JOBDECK_FAULT_SLEEP``, where set, replaces ``payload.sleep`` (a worker that should
+finish what another one left, quickly).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +33,14 @@ def record(event: str, job_id: str) -> None:
     os.write(_fd, f"{event} {job_id} {os.getpid()}\n".encode())
 
 
+def sleep_seconds(payload: Mapping[str, Any]) -> float:
+    return float(os.environ.get("JOBDECK_FAULT_SLEEP", payload.get("sleep", 0)))
+
+
 class Record(BaseJobHandler):
     async def execute(self) -> Any:
         record("start", self.job.job_id)
-        seconds = float(self.job.payload.get("sleep", 0))
+        seconds = sleep_seconds(self.job.payload)
         if seconds:
             await asyncio.sleep(seconds)
         record("end", self.job.job_id)
@@ -43,7 +50,7 @@ class Record(BaseJobHandler):
 class SyncRecord(BaseJobHandler):
     def execute(self) -> Any:
         record("start", self.job.job_id)
-        time.sleep(float(self.job.payload.get("sleep", 0)))
+        time.sleep(sleep_seconds(self.job.payload))
         record("end", self.job.job_id)
         return None
 
