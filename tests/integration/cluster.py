@@ -140,8 +140,9 @@ async def finished(deck: JobDeck, job_id: str) -> Any:
 
 async def check_killed_workers_job_reruns(cluster: Cluster, deck: JobDeck) -> None:
     """kill -9 of a worker mid-job: another worker re-runs it after the lease."""
-    # Long enough that the second worker is up before the first one could finish.
-    job = await deck.schedule_job("test:record", {"sleep": 5})
+    # Long enough that the second worker is up before the first one could finish; the
+    # re-run need not wait again.
+    job = await deck.schedule_job("test:record", {"sleep": 5, "rerun_sleep": 0})
     first = await cluster.start_worker()
     await until(lambda: cluster.starts(job.job_id), "the first worker to start the job")
     second = await cluster.start_worker()
