@@ -22,9 +22,6 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-import psycopg
-from psycopg.rows import dict_row
-
 from jobdeck.errors import PermanentFailure
 
 ROW_LIMIT = 1000
@@ -104,6 +101,9 @@ class QueryDatabase:
     async def _postgres(
         self, query: str, parameters: dict[str, Any], timeout_ms: int
     ) -> QueryResult:
+        import psycopg  # here, not with jobdeck (see database_query)
+        from psycopg.rows import dict_row
+
         conn = await psycopg.AsyncConnection.connect(
             self.url, connect_timeout=max(1, timeout_ms // 1000), row_factory=dict_row
         )
