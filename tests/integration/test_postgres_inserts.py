@@ -1,14 +1,17 @@
 """PostgreSQL's two ways of inserting jobs (one statement below COPY_FROM jobs, COPY from
 there on): each returns jobs exactly as they read back, and a retry after a commit
 whose answer was lost inserts nothing twice (queries.sql, insert_jobs and copy_jobs).
+Concurrent single inserts go together (store/postgres/singles.py) and stay apart to
+their callers: own created_at, own failure, own cancellation.
 
 Skipped when no PostgreSQL server is reachable locally; a failure in CI (``CI=true``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,7 +19,9 @@ import pytest
 import pg
 from jobdeck.domain.ids import new_job_ids
 from jobdeck.domain.job import JobFilter, Mode, NewJob, Priority
+from jobdeck.errors import StoreError
 from jobdeck.store.postgres import store as store_module
+from jobdeck.store.postgres.singles import IN_FLIGHT
 from jobdeck.store.postgres.store import COPY_FROM, PostgresStore
 
 pytestmark = pytest.mark.postgres
@@ -81,3 +86,48 @@ async def test_a_retry_after_its_commit_inserts_nothing_twice(
     again = await store.insert_jobs(jobs(size, "again"), T0)
     assert again == first
     assert await store.count_jobs(JobFilter()) == size
+
+
+async def test_concurrent_single_inserts_go_together_each_at_its_own_time(
+    store: PostgresStore,
+) -> None:
+    times = [T0 + timedelta(milliseconds=i) for i in range(40)]
+    inserted = await asyncio.gather(
+        *(store.insert_jobs([NewJob(name=f"s{i}", type="t", mode=Mode.QUEUED)], at) for i, at in
+          enumerate(times))
+    )  # fmt: skip
+    jobs = [job for [job] in inserted]
+    assert [j.name for j in jobs] == [f"s{i}" for i in range(40)]
+    assert len({j.seq for j in jobs}) < 40  # some went in one statement
+    for job, at in zip(jobs, times, strict=True):
+        assert job.created_at == job.updated_at == job.run_at == at
+        assert await store.get_job(job.job_id) == job
+        [created] = await store.get_history(job.job_id)
+        assert created.created_at == at
+    assert [c.record for c in await store.changes_since(0)] == sorted(jobs, key=lambda j: j.seq)
+
+
+async def test_a_bad_job_fails_only_its_own_caller(store: PostgresStore) -> None:
+    # jsonb refuses \\u0000: the server fails the statement of the group it is in.
+    specs = [{"n": i} if i != 7 else {"bad": "\x00"} for i in range(20)]
+    results = await asyncio.gather(
+        *(store.insert_jobs([NewJob(name=f"s{i}", type="t", mode=Mode.QUEUED, payload=p)], T0)
+          for i, p in enumerate(specs)),
+        return_exceptions=True,
+    )  # fmt: skip
+    assert isinstance(results[7], StoreError)
+    good = [r for i, r in enumerate(results) if i != 7]
+    assert all(isinstance(r, list) for r in good)
+    assert await store.count_jobs(JobFilter()) == 19
+
+
+async def test_a_caller_cancelled_while_waiting_writes_nothing(store: PostgresStore) -> None:
+    first = [asyncio.create_task(store.insert_jobs(jobs(1, f"a{i}"), T0)) for i in range(IN_FLIGHT)]
+    waiting = asyncio.create_task(store.insert_jobs(jobs(1, "cancelled"), T0))
+    await asyncio.sleep(0)  # the first ones are running, the last waits for a place
+    waiting.cancel()
+    await asyncio.gather(*first)
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    names = {j.name for j in await store.list_jobs(JobFilter(), 10, 0)}
+    assert names == {f"a{i} 0" for i in range(IN_FLIGHT)}

@@ -50,17 +50,18 @@ pruned AS (
 
 -- fragment: new_job_input
 -- The jobs of %(jobs)s (one JSON array, rows.job_entry) as typed columns `t.*`, with
--- `ord`, their position in the array.
+-- `ord`, their position in the array. `created_at`: the job's own `now`, when jobs of
+-- several callers go together (PostgresStore.insert_jobs); else NULL: %(now)s.
 ROWS FROM (jsonb_to_recordset(%(jobs)s::jsonb) AS (
     job_id text, name text, type text, mode text, priority smallint, description text,
     payload jsonb, metadata jsonb, icon_svg text, source text, plugin_id text,
     store_id text, user_id text, created_by text, show_notification boolean,
     run_at timestamptz, max_retries integer, timeout integer, retry_delays jsonb,
-    cron_job_id bigint
+    cron_job_id bigint, created_at timestamptz
 )) WITH ORDINALITY AS t(job_id, name, type, mode, priority, description, payload,
                         metadata, icon_svg, source, plugin_id, store_id, user_id,
                         created_by, show_notification, run_at, max_retries, timeout,
-                        retry_delays, cron_job_id, ord)
+                        retry_delays, cron_job_id, created_at, ord)
 
 -- fragment: insert_new_jobs
 -- Reads `input` (rows of new_job_input) and `s`: inserts them pending, in the caller's
@@ -74,8 +75,9 @@ ins AS (
         history_count)
     SELECT i.job_id, i.name, i.type, i.mode, 'pending', i.priority, i.description, i.payload,
            i.metadata, i.icon_svg, i.source, i.plugin_id, i.store_id, i.user_id, i.created_by,
-           i.show_notification, coalesce(i.run_at, %(now)s), 0, i.max_retries, i.timeout,
-           i.retry_delays, i.cron_job_id, %(now)s, %(now)s, s.seq, 1
+           i.show_notification, coalesce(i.run_at, i.created_at, %(now)s), 0, i.max_retries,
+           i.timeout, i.retry_delays, i.cron_job_id, coalesce(i.created_at, %(now)s),
+           coalesce(i.created_at, %(now)s), s.seq, 1
     FROM input i, s
     ORDER BY i.ord
     ON CONFLICT (job_id) DO NOTHING
@@ -83,7 +85,7 @@ ins AS (
 ),
 hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
-    SELECT id, 'created', NULL, NULL, %(now)s FROM ins ORDER BY id
+    SELECT id, 'created', NULL, NULL, created_at FROM ins ORDER BY id
 )
 
 -- fragment: job_filter
@@ -234,36 +236,37 @@ SELECT ins.job_id, ins.id, ins.seq FROM ins
 -- name: copy_jobs
 -- Many new jobs (PostgresStore.insert_jobs, from COPY_FROM jobs on), in one transaction:
 -- take_feed_seq, this COPY (binary) of the rows as insert_new_jobs writes them, every
--- one carrying that seq, then copied_jobs_history. For a thousand jobs the server
--- spends about a quarter less than on insert_jobs' JSON array (parsing it was a fifth
--- of its time) or on COPY into a staging table and INSERT … SELECT from it (measured:
--- 23–27 ms against 30–37 ms), and the client about half. The columns are
+-- one carrying that seq and an id taken from the jobs' sequence, then
+-- copied_jobs_history. For a thousand jobs the server spends about a quarter less than
+-- on insert_jobs' JSON array (parsing it was a fifth of its time) or on COPY into a
+-- staging table and INSERT … SELECT from it (measured: 23–27 ms against 30–37 ms), and
+-- the client about half; and knowing the ids, the client makes the rows and builds the
+-- Jobs while the server writes the rows already sent. The columns are
 -- insert_new_jobs' (rows.copy_row: the same fixed values); keep the two in step.
 -- Idempotent without ON CONFLICT: the rows of one transaction are all there or none
 -- is, so a retry after a commit whose answer was lost fails on the job_id index as a
 -- whole, and the rows are read back by job_id.
 COPY jobdeck_jobs (
-    job_id, name, type, mode, status, priority, description, payload, metadata, icon_svg,
-    source, plugin_id, store_id, user_id, created_by, show_notification, run_at, attempt,
-    max_retries, timeout, retry_delays, cron_job_id, created_at, updated_at, seq,
+    id, job_id, name, type, mode, status, priority, description, payload, metadata,
+    icon_svg, source, plugin_id, store_id, user_id, created_by, show_notification, run_at,
+    attempt, max_retries, timeout, retry_delays, cron_job_id, created_at, updated_at, seq,
     history_count
 ) FROM STDIN (FORMAT BINARY)
 
 -- name: take_feed_seq
--- The seq of a transaction that writes its rows by COPY (copy_jobs), registered like the
--- feed_seq fragment's (feed_horizon) until the transaction ends.
-SELECT jobdeck_feed_seq() AS seq
+-- Before copy_jobs: the transaction's seq, registered like the feed_seq fragment's
+-- (feed_horizon) until the transaction ends, and %(n)s ids for its jobs from the
+-- sequence that numbers them, in increasing order (the order the jobs were given in).
+SELECT jobdeck_feed_seq() AS seq,
+       ARRAY(SELECT nextval('jobdeck_jobs_id_seq') AS id
+             FROM generate_series(1, %(n)s::int) ORDER BY id) AS ids
 
 -- name: copied_jobs_history
 -- After copy_jobs: the `created` history row of each new job (found by its seq, which
--- no other row carries), in id order as insert_new_jobs writes them; what the server
--- chose for each job (rows.inserted_job builds the rest).
-WITH hist AS (
-    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
-    SELECT j.id, 'created', NULL, NULL, %(now)s FROM jobdeck_jobs j
-    WHERE j.seq = %(seq)s::bigint ORDER BY j.id
-)
-SELECT j.job_id, j.id, j.seq FROM jobdeck_jobs j WHERE j.seq = %(seq)s::bigint
+-- no other row carries), in id order as insert_new_jobs writes them.
+INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+SELECT j.id, 'created', NULL, NULL, j.created_at FROM jobdeck_jobs j
+WHERE j.seq = %(seq)s::bigint ORDER BY j.id
 
 -- name: jobs_by_ids
 SELECT j.* FROM jobdeck_jobs j WHERE j.job_id = ANY(%(job_ids)s::text[])

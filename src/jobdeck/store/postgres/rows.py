@@ -118,22 +118,26 @@ def utc(when: datetime) -> datetime:
 
 def inserted_job(new: NewJob, pk: int, job_id: str, seq: int, now: datetime) -> Job:
     """The Job a row insert_jobs has just written reads back as, built from what was
-    sent: the statement returns only what the server chose (id, seq). Reading back the
-    whole row cost the client more than the rest of an enqueue (queries.sql,
-    insert_jobs)."""
+    sent: the statement returns only what the server chose (id, seq), as sending and
+    decoding whole rows cost more (queries.sql, insert_jobs)."""
     values = new.__dict__.copy()
     del values["payload_json"], values["metadata_json"]
     values.update(_FRESH)
+    mode, priority, delays, run_at = new.mode, new.priority, new.retry_delays, new.run_at
     values["id"] = pk
     values["job_id"] = job_id
-    values["mode"] = Mode(new.mode)
-    values["priority"] = Priority.parse(new.priority)
-    values["payload"] = dict(new.payload) if new.payload is not None else {}
-    values["metadata"] = dict(new.metadata) if new.metadata is not None else {}
-    values["show_notification"] = bool(new.show_notification)
-    values["retry_delays"] = tuple(new.retry_delays) if new.retry_delays is not None else None
+    if type(mode) is not Mode:
+        values["mode"] = Mode(mode)
+    if type(priority) is not Priority:
+        values["priority"] = Priority.parse(priority)
+    values["payload"] = dict(new.payload) if new.payload else {}
+    values["metadata"] = dict(new.metadata) if new.metadata else {}
+    if type(new.show_notification) is not bool:
+        values["show_notification"] = bool(new.show_notification)
+    if delays is not None and type(delays) is not tuple:
+        values["retry_delays"] = tuple(delays)
     values["created_at"] = values["updated_at"] = created = utc(now)
-    values["run_at"] = created if new.run_at is None or new.run_at is now else utc(new.run_at)
+    values["run_at"] = created if run_at is None or run_at is now else utc(run_at)
     values["seq"] = seq
     return construct(Job, values)
 
@@ -157,9 +161,9 @@ def _object_text(value: Mapping[str, Any] | None, text: str | None) -> str:
 
 # The columns of queries.sql ``copy_jobs``, in order, as COPY's binary types.
 COPY_TYPES = [
-    "text", "text", "text", "text", "text", "int2", "text", "jsonb", "jsonb", "text",
-    "text", "text", "text", "text", "text", "bool", "timestamptz", "int4", "int4", "int4",
-    "jsonb", "int8", "timestamptz", "timestamptz", "int8", "int4",
+    "int8", "text", "text", "text", "text", "text", "int2", "text", "jsonb", "jsonb",
+    "text", "text", "text", "text", "text", "text", "bool", "timestamptz", "int4", "int4",
+    "int4", "jsonb", "int8", "timestamptz", "timestamptz", "int8", "int4",
 ]  # fmt: skip
 
 
@@ -174,17 +178,16 @@ class JsonbText(Dumper):
         return b"\x01" + str(obj).encode()
 
 
-def copy_row(job_id: str, j: NewJob, now: datetime) -> tuple[Any, ...]:
-    """One row of ``copy_jobs`` but its last two columns (the seq, known once the
-    transaction has taken it, and history_count): what insert_new_jobs writes."""
+def copy_row(pk: int, job_id: str, j: NewJob, now: datetime, seq: int) -> tuple[Any, ...]:
+    """One row of ``copy_jobs``: what insert_new_jobs writes."""
     delays = None if j.retry_delays is None else _dumps(list(j.retry_delays))
     return (
-        job_id, j.name, j.type, Mode(j.mode).value, "pending", int(Priority.parse(j.priority)),
-        j.description, _object_text(j.payload, j.payload_json),
+        pk, job_id, j.name, j.type, Mode(j.mode).value, "pending",
+        int(Priority.parse(j.priority)), j.description, _object_text(j.payload, j.payload_json),
         _object_text(j.metadata, j.metadata_json), j.icon_svg, j.source, j.plugin_id,
         j.store_id, j.user_id, j.created_by, bool(j.show_notification),
         now if j.run_at is None else utc(j.run_at), 0, j.max_retries, j.timeout, delays,
-        j.cron_job_id, now, now,
+        j.cron_job_id, now, now, seq, 1,
     )  # fmt: skip
 
 

@@ -65,6 +65,7 @@ from jobdeck.store.postgres.rows import (
     utc,
 )
 from jobdeck.store.postgres.schedules import ScheduleVerbs
+from jobdeck.store.postgres.singles import Singles
 
 # From this many jobs, insert_jobs writes them by COPY (queries.sql, copy_jobs):
 # below it, the one-statement insert's single round trip is faster (measured).
@@ -145,6 +146,14 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
     retries and the feed-locked write from :class:`~jobdeck.store.postgres.database.Database`.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._singles = Singles(self._insert_group)
+
+    async def close(self) -> None:
+        await self._singles.wait()  # groups already sent finish first
+        await super().close()
+
     def _fired(self, jobs: Sequence[Job]) -> None:
         """Own commits wake local waiters at once (the NOTIFY also reaches other processes)."""
         if not jobs:
@@ -180,59 +189,86 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
     async def insert_jobs(self, jobs: Sequence[NewJob], now: datetime) -> list[Job]:
         if not jobs:
             return []
+        if len(jobs) == 1:  # concurrent ones go together (singles.py)
+            return [await self._singles.insert(jobs[0], now)]
+        return await self._insert(jobs, [now] * len(jobs), each=False)
+
+    async def _insert_group(self, jobs: Sequence[NewJob], nows: Sequence[datetime]) -> list[Job]:
+        return await self._insert(jobs, nows, each=len(jobs) > 1)
+
+    async def _insert(
+        self, jobs: Sequence[NewJob], nows: Sequence[datetime], *, each: bool
+    ) -> list[Job]:
+        """``jobs`` created at ``nows`` (one each; ``each``: not all the same)."""
         job_ids = new_job_ids(len(jobs))  # chosen once: retries are idempotent
+        now = nows[0]
         if len(jobs) < COPY_FROM:
             # One statement, one JSON parameter: see insert_jobs in queries.sql.
             entries = [job_entry(job_id, j) for job_id, j in zip(job_ids, jobs, strict=True)]
+            if each:
+                for entry, at in zip(entries, nows, strict=True):
+                    entry["created_at"] = at.isoformat()
             params = {"now": now, "jobs": Jsonb(entries)}
 
-            async def write(conn: Conn) -> list[DictRow]:
-                return await self._write(conn, Q["insert_jobs"], params)
+            async def write(conn: Conn) -> list[Job] | None:
+                rows = await self._write(conn, Q["insert_jobs"], params)
+                if len(rows) < len(job_ids):
+                    return None
+                chosen = {r["job_id"]: r for r in rows}
+                return [
+                    inserted_job(j, chosen[i]["id"], i, chosen[i]["seq"], at)
+                    for i, j, at in zip(job_ids, jobs, nows, strict=True)
+                ]
         else:
-            at = utc(now)
-            rows = [copy_row(job_id, j, at) for job_id, j in zip(job_ids, jobs, strict=True)]
+            ats = [utc(at) for at in nows] if each else [utc(now)] * len(jobs)
 
-            async def write(conn: Conn) -> list[DictRow]:
-                return await self._copy_write(conn, rows, now)
+            async def write(conn: Conn) -> list[Job] | None:
+                return await self._copy_insert(conn, job_ids, jobs, ats)
 
         async def go(conn: Conn) -> list[Job]:
             written = await write(conn)
-            if len(written) < len(job_ids):
+            if written is None:
                 # A retry after a commit whose answer was lost: read what is there.
                 found = await self._rows(conn, "jobs_by_ids", {"job_ids": job_ids})
                 by_id = {r["job_id"]: r for r in found}
                 if len(by_id) < len(job_ids):
                     raise StoreError("inserted jobs are missing: deleted meanwhile?")
                 return [job_of(by_id[i]) for i in job_ids]
-            chosen = {r["job_id"]: r for r in written}
-            return [
-                inserted_job(j, chosen[i]["id"], i, chosen[i]["seq"], now)
-                for i, j in zip(job_ids, jobs, strict=True)
-            ]
+            return written
 
         inserted = await self._run(go)
         self._fired(inserted)
         return inserted
 
-    async def _copy_write(
-        self, conn: Conn, rows: list[tuple[Any, ...]], now: datetime
-    ) -> list[DictRow]:
-        """Many new jobs by COPY, in one transaction (queries.sql, copy_jobs); nothing
-        when they are already there (a retry)."""
+    async def _copy_insert(
+        self, conn: Conn, job_ids: list[str], jobs: Sequence[NewJob], ats: list[datetime]
+    ) -> list[Job] | None:
+        """Many new jobs by COPY, in one transaction (queries.sql, copy_jobs); None when
+        they are already there (a retry)."""
+        inserted = []
         try:
             async with conn.transaction():
-                seq = await self._scalar(conn, "take_feed_seq", {})
+                cur = await conn.execute(Q["take_feed_seq"], {"n": len(jobs)})
+                taken = await cur.fetchone()
+                assert taken is not None
+                seq, pks = taken["seq"], taken["ids"]
                 cursor = conn.cursor()
                 cursor.adapters.register_dumper(None, JsonbText)
                 async with cursor.copy(Q["copy_jobs"]) as copy:
                     copy.set_types(COPY_TYPES)
-                    tail = (seq, 1)  # seq, history_count
-                    for row in rows:
-                        await copy.write_row(row + tail)
-                return await self._rows(conn, "copied_jobs_history", {"now": now, "seq": seq})
+                    # The server writes each buffer of rows as it arrives, while the
+                    # client makes the next ones and then the Jobs.
+                    for pk, job_id, j, at in zip(pks, job_ids, jobs, ats, strict=True):
+                        await copy.write_row(copy_row(pk, job_id, j, at, seq))
+                    inserted = [
+                        inserted_job(j, pk, job_id, seq, at)
+                        for pk, job_id, j, at in zip(pks, job_ids, jobs, ats, strict=True)
+                    ]
+                await conn.execute(Q["copied_jobs_history"], {"seq": seq})
         except psycopg.errors.UniqueViolation:
             # job_ids are new UUIDs: only our own earlier try can hold them.
-            return []
+            return None
+        return inserted
 
     async def get_job(self, job_id: str) -> Job | None:
         rows = await self._run(lambda c: self._rows(c, "get_job", {"job_id": job_id}))
