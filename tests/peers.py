@@ -34,6 +34,10 @@ class Peer:
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
+            # The head and the body leave in two writes: without this the body waited
+            # for the client's delayed ACK (~40 ms) on a reused connection.
+            disable_nagle_algorithm = True
+
             def _any(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -68,7 +72,8 @@ class Peer:
 @contextlib.contextmanager
 def http_peer(host: str = "127.0.0.1") -> Iterator[Peer]:
     peer = Peer(host)
-    thread = threading.Thread(target=peer.server.serve_forever, daemon=True)
+    # shutdown() waits for serve_forever to look again (every 0.5 s by default).
+    thread = threading.Thread(target=peer.server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield peer
