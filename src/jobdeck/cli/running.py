@@ -15,11 +15,15 @@ import logging
 from collections.abc import Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
+from jobdeck.errors import PermanentFailure
 from jobdeck.runtime import install_signal_handlers
 
 if TYPE_CHECKING:
+    import httpx
+
     from jobdeck.deck import JobDeck
     from jobdeck.plugins import PluginManager
+    from jobdeck.tokens import Principal
 
 logger = logging.getLogger("jobdeck.cli")
 
@@ -57,18 +61,37 @@ def api_service(
 
 
 def serve_api_calls(deck: JobDeck, manager: PluginManager | None) -> None:
-    """Build the application in this process, plugin routes included, for the
-    ``api_call`` jobs this process runs (docs/builtin-types.md); it serves no socket."""
-    try:
-        from jobdeck.api import attach_api_calls, create_app, plugin_router
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("jobdeck.api"):
-            logger.warning("the HTTP API is not available: api_call jobs will fail here")
-            return
-        raise
-    router = plugin_router(manager)
-    app = create_app(deck, routers=[router], websockets=False)
-    attach_api_calls(deck, app, router.routes)
+    """The application in this process, plugin routes included, for the ``api_call``
+    jobs this process runs (docs/builtin-types.md); it serves no socket. Built when the
+    first such job runs: most workers never run one, and importing the application
+    costs a worker about 0.6 s of start-up."""
+    deck.services.serve_api_calls(_ApiCallsOnDemand(deck, manager))
+
+
+class _ApiCallsOnDemand:
+    def __init__(self, deck: JobDeck, manager: PluginManager | None) -> None:
+        self._deck = deck
+        self._manager = manager
+        self._calls: Callable[[Principal], httpx.AsyncBaseTransport] | None = None
+
+    def __call__(self, principal: Principal) -> httpx.AsyncBaseTransport:
+        if self._calls is None:
+            self._calls = self._build()
+        return self._calls(principal)
+
+    def _build(self) -> Callable[[Principal], httpx.AsyncBaseTransport]:
+        try:
+            from jobdeck.api import create_app, plugin_router
+            from jobdeck.api.in_process import ApiCalls
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("jobdeck.api"):
+                raise PermanentFailure(
+                    "api_call: the HTTP API is not available in this installation"
+                ) from exc
+            raise
+        router = plugin_router(self._manager)
+        app = create_app(self._deck, routers=[router], websockets=False)
+        return ApiCalls(app, router.routes)
 
 
 class ServiceFailed(Exception):
