@@ -221,12 +221,16 @@ async def test_enqueue_wakes_a_store_in_another_pool_quickly(make_store: Factory
     assert latencies[len(latencies) // 2] < 0.05
 
 
-async def test_a_transaction_open_for_10_s_does_not_stall_followers(
-    make_store: Factory, database_url: str
+@pytest.mark.parametrize(
+    "held", [2.0, pytest.param(10.0, marks=pytest.mark.long)], ids=["2s", "10s"]
+)
+async def test_a_transaction_held_open_does_not_stall_followers(
+    make_store: Factory, database_url: str, held: float
 ) -> None:
-    """Issue 12: while one feed write's transaction stays open for 10 s, other commits
-    reach a follower within 200 ms; the open one is passed over, and its record
-    arrives with a new seq, above everything read, once it commits."""
+    """Issue 12: while one feed write's transaction stays open (10 s in the issue; CI
+    runs the 2 s form, 20 times the late threshold), other commits reach a follower
+    within 200 ms; the open one is passed over, and its record arrives with a new seq,
+    above everything read, once it commits."""
     store = await make_store()
     writer = await make_store()
     [slow_job] = await store.insert_jobs([NewJob(name="slow", type="t", mode=Mode.TRACKED)], T0)
@@ -236,7 +240,7 @@ async def test_a_transaction_open_for_10_s_does_not_stall_followers(
     async with await psycopg.AsyncConnection.connect(database_url) as slow:
         await slow.execute(Q["add_history"], params | {"now": T0, "keep": 499})
         opened = time.monotonic()
-        while time.monotonic() - opened < 10.0:
+        while time.monotonic() - opened < held:
             [job] = await writer.insert_jobs(queued(1, "fast"), T0)
             committed = time.perf_counter()
             while True:
