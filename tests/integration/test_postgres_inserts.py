@@ -88,17 +88,18 @@ async def test_a_retry_after_its_commit_inserts_nothing_twice(
     assert await store.count_jobs(JobFilter()) == size
 
 
+@pytest.mark.parametrize("callers", [40, COPY_FROM + 50])  # groups by statement, by COPY
 async def test_concurrent_single_inserts_go_together_each_at_its_own_time(
-    store: PostgresStore,
+    store: PostgresStore, callers: int
 ) -> None:
-    times = [T0 + timedelta(milliseconds=i) for i in range(40)]
+    times = [T0 + timedelta(milliseconds=i) for i in range(callers)]
     inserted = await asyncio.gather(
         *(store.insert_jobs([NewJob(name=f"s{i}", type="t", mode=Mode.QUEUED)], at) for i, at in
           enumerate(times))
     )  # fmt: skip
     jobs = [job for [job] in inserted]
-    assert [j.name for j in jobs] == [f"s{i}" for i in range(40)]
-    assert len({j.seq for j in jobs}) < 40  # some went in one statement
+    assert [j.name for j in jobs] == [f"s{i}" for i in range(callers)]
+    assert len({j.seq for j in jobs}) < callers  # some went in one statement
     for job, at in zip(jobs, times, strict=True):
         assert job.created_at == job.updated_at == job.run_at == at
         assert await store.get_job(job.job_id) == job

@@ -223,7 +223,7 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
             ats = [utc(at) for at in nows] if each else [utc(now)] * len(jobs)
 
             async def write(conn: Conn) -> list[Job] | None:
-                return await self._copy_insert(conn, job_ids, jobs, ats)
+                return await self._copy_insert(conn, job_ids, jobs, ats, each)
 
         async def go(conn: Conn) -> list[Job]:
             written = await write(conn)
@@ -241,14 +241,20 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
         return inserted
 
     async def _copy_insert(
-        self, conn: Conn, job_ids: list[str], jobs: Sequence[NewJob], ats: list[datetime]
+        self,
+        conn: Conn,
+        job_ids: list[str],
+        jobs: Sequence[NewJob],
+        ats: list[datetime],
+        each: bool,
     ) -> list[Job] | None:
         """Many new jobs by COPY, in one transaction (queries.sql, copy_jobs); None when
         they are already there (a retry)."""
         inserted = []
+        taking = {"n": len(jobs), "now": ats[0], "created": ats if each else None}
         try:
             async with conn.transaction():
-                cur = await conn.execute(Q["take_feed_seq"], {"n": len(jobs)})
+                cur = await conn.execute(Q["take_feed_seq"], taking)
                 taken = await cur.fetchone()
                 assert taken is not None
                 seq, pks = taken["seq"], taken["ids"]
@@ -264,7 +270,6 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
                         inserted_job(j, pk, job_id, seq, at)
                         for pk, job_id, j, at in zip(pks, job_ids, jobs, ats, strict=True)
                     ]
-                await conn.execute(Q["copied_jobs_history"], {"seq": seq})
         except psycopg.errors.UniqueViolation:
             # job_ids are new UUIDs: only our own earlier try can hold them.
             return None
