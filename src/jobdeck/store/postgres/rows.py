@@ -180,14 +180,16 @@ class JsonbText(Dumper):
 
 def copy_row(pk: int, job_id: str, j: NewJob, now: datetime, seq: int) -> tuple[Any, ...]:
     """One row of ``copy_jobs``: what insert_new_jobs writes."""
-    delays = None if j.retry_delays is None else _dumps(list(j.retry_delays))
+    mode, priority, delays, run_at = j.mode, j.priority, j.retry_delays, j.run_at
     return (
-        pk, job_id, j.name, j.type, Mode(j.mode).value, "pending",
-        int(Priority.parse(j.priority)), j.description, _object_text(j.payload, j.payload_json),
+        pk, job_id, j.name, j.type, mode.value if type(mode) is Mode else Mode(mode).value,
+        "pending", priority if type(priority) is Priority else Priority.parse(priority),
+        j.description, _object_text(j.payload, j.payload_json),
         _object_text(j.metadata, j.metadata_json), j.icon_svg, j.source, j.plugin_id,
         j.store_id, j.user_id, j.created_by, bool(j.show_notification),
-        now if j.run_at is None else utc(j.run_at), 0, j.max_retries, j.timeout, delays,
-        j.cron_job_id, now, now, seq, 1,
+        now if run_at is None or run_at is now else utc(run_at), 0, j.max_retries,
+        j.timeout, None if delays is None else _dumps(list(delays)), j.cron_job_id, now,
+        now, seq, 1,
     )  # fmt: skip
 
 
