@@ -413,7 +413,7 @@ async def until_completed(deck: JobDeck, target: int, deadline: float) -> int:
                 return done
         if time.monotonic() > deadline:
             raise TimeoutError(f"fewer than {target} jobs completed in time")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.05)
 
 
 async def database_restarts(

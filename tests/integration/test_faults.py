@@ -55,7 +55,7 @@ async def test_database_restarts_lose_nothing_and_clients_resume() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
-    figures = await faults.database_restarts(jobs=1500, clients=20, down=1.5, sleep=0.03)
+    figures = await faults.database_restarts(jobs=1500, clients=20, down=1.5, sleep=0.05)
     assert figures["lost"] == 0, figures
     assert figures["processes that exited during the run"] == [], figures
     assert len(figures["restarts (seconds down each)"]) == 2, figures
