@@ -30,6 +30,12 @@ import subprocess
 import sys
 import time
 
+if __name__ == "__main__" and len(sys.argv) < 3:
+    # `make bench` runs every script without arguments, in jobdeck's virtualenv, where
+    # PgQueuer is not: nothing to do then (bench/enqueue.py and drain_cold.py call this).
+    print(__doc__)
+    raise SystemExit(0)
+
 import asyncpg
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.models import Job
