@@ -57,11 +57,10 @@ def _tags(value: Any) -> tuple[str, ...]:
     return tuple(inputs.required(tag, "tags[]") for tag in value)
 
 
-INT32 = 2**31 - 1  # what both databases keep in the schedule's integer columns
 MAX_GRACE = 7 * 24 * 3600  # a week: later than that, a tick is missed
 
 
-def _bounded(what: str, low: int = 0, high: int = INT32) -> Callable[[Any], int]:
+def _bounded(what: str, low: int = 0, high: int = inputs.MAX_SETTING) -> Callable[[Any], int]:
     def check(value: Any) -> int:
         number = inputs.count(value, what)
         if not low <= number <= high:

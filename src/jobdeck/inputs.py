@@ -69,12 +69,13 @@ def flag(value: Any, what: str) -> bool:
     return value
 
 
-MAX_COUNT = 2**63 - 1  # what both databases store in an integer column
+MAX_COUNT = 2**63 - 1  # a bigint column (an id)
+MAX_SETTING = 2**31 - 1  # an integer column of PostgreSQL (max_retries, timeouts, …)
 
 
-def count(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
-        raise ValidationError(f"{what} must be an integer from 0 to {MAX_COUNT}")
+def count(value: Any, what: str, limit: int = MAX_COUNT) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+        raise ValidationError(f"{what} must be an integer from 0 to {limit}")
     return value
 
 
@@ -83,7 +84,7 @@ def timeout(value: Any, default: int) -> int:
         return default
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return count(value, "timeout")
+    return count(value, "timeout", MAX_SETTING)
 
 
 def metadata(value: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
@@ -158,7 +159,7 @@ def _cron_job_id(value: Any) -> int | None:
 # others (name, metadata, timeout, delay/run_at) have defaults that depend on more.
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "priority": Priority.parse,
-    "max_retries": lambda value: count(value, "max_retries"),
+    "max_retries": lambda value: count(value, "max_retries", MAX_SETTING),
     "description": _optional_text("description"),
     "source": _optional_text("source"),
     "plugin_id": _optional_text("plugin_id"),

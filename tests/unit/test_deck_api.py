@@ -204,6 +204,9 @@ async def test_schedule_job_fills_in_defaults(deck: JobDeck, clock: FrozenClock)
         ({"colour": "red", "size": 2}, "unknown argument\\(s\\): colour, size"),
         ({"priority": "zzz", "colour": 1}, "unknown argument\\(s\\): colour"),  # first
         ({"max_retries": 2**70}, "max_retries must be an integer from 0 to"),
+        # PostgreSQL stores them in integer columns: a bulk COPY must never wrap them.
+        ({"max_retries": 2**31}, "max_retries must be an integer from 0 to 2147483647"),
+        ({"timeout": 2**32 + 5}, "timeout must be an integer from 0 to 2147483647"),
         ({"cron_job_id": 2**63}, "cron_job_id must be an integer from 0 to"),
     ],
 )

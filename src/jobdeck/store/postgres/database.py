@@ -44,13 +44,9 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0
 # which other commits must reach followers while one transaction stays open.
 FEED_LATE_SECONDS = 0.1
 # At most one NOTIFY per interval per process (Notifier); the first after a quiet
-# spell goes at once. New work (the enqueue and cron channels) wakes workers and
-# schedulers: short. The jobs channel only wakes feed followers, whose WebSocket boards
-# flush every 0.1 s anyway: under a steady stream of writes (a drain: hundreds of
-# claims and completions a second per process) it goes out at most every 50 ms.
+# spell goes at once. Short: a change must reach WebSocket clients of every process
+# within 100 ms (SPEC §2.5), and their boards flush every 0.1 s on top of it.
 NOTIFY_INTERVAL = 0.005
-FEED_NOTIFY_INTERVAL = 0.05
-_URGENT = frozenset({"jobdeck_enqueue", "jobdeck_cron"})
 
 _PG_CHANNEL = {signal: channel for channel, signal in CHANNELS.items()}
 
@@ -298,8 +294,7 @@ class Database:
 
 class Notifier:
     """Coalesced NOTIFYs: one statement (``queries.sql``, notify) carries every
-    channel asked for since the last one; at most one per :data:`NOTIFY_INTERVAL`
-    while new work waits to be announced, else one per :data:`FEED_NOTIFY_INTERVAL`.
+    channel asked for since the last one; at most one per :data:`NOTIFY_INTERVAL`.
 
     A write asks after it has committed, so a process woken by it finds the change.
     While one NOTIFY is in flight or the interval runs, later asks join the next one.
@@ -330,24 +325,16 @@ class Notifier:
                 await conn.close()
 
     def send(self, *channels: str) -> None:
+        # Every write asks; only one that finds nothing owed wakes the sender (the
+        # others join the NOTIFY already due).
+        if not self._pending:
+            self._wake.set()
         self._pending.update(channels)
-        self._wake.set()
-
-    def _interval(self) -> float:
-        return NOTIFY_INTERVAL if self._pending & _URGENT else FEED_NOTIFY_INTERVAL
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        sent_at = -FEED_NOTIFY_INTERVAL
         while True:
             await self._wake.wait()
             self._wake.clear()
-            # An urgent ask arriving while a feed-only one waits shortens the wait.
-            while (delay := sent_at + self._interval() - loop.time()) > 0:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):  # not wait_for: see Signals.wait
-                        await self._wake.wait()
-                self._wake.clear()
             channels, self._pending = sorted(self._pending), set()
             if not channels:
                 continue
@@ -362,15 +349,14 @@ class Notifier:
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         await conn.close()
-            sent_at = loop.time()
+            await asyncio.sleep(NOTIFY_INTERVAL)
 
     async def _notify(self, channels: list[str]) -> None:
         if self._conn is None or self._conn.closed:
-            conn = await psycopg.AsyncConnection.connect(
+            self._conn = await psycopg.AsyncConnection.connect(
                 self._conninfo, autocommit=True, **connection_defaults(self._conninfo)
             )
-            await conn.execute(Q["async_commit"])  # this connection only ever notifies
-            self._conn = conn
+            await self._conn.execute(Q["async_commit"])  # it only ever notifies
         await self._conn.execute(Q["notify"], {"channels": channels})
 
 
