@@ -10,15 +10,16 @@ Skipped when no PostgreSQL server is reachable locally; a failure in CI (``CI=tr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 
 import pg
 from jobdeck.domain.ids import new_job_ids
-from jobdeck.domain.job import JobFilter, Mode, NewJob, Priority
+from jobdeck.domain.job import Job, JobFilter, Mode, NewJob, Priority
 from jobdeck.errors import StoreError
 from jobdeck.store.postgres import store as store_module
 from jobdeck.store.postgres.singles import IN_FLIGHT
@@ -120,6 +121,47 @@ async def test_a_bad_job_fails_only_its_own_caller(store: PostgresStore) -> None
     good = [r for i, r in enumerate(results) if i != 7]
     assert all(isinstance(r, list) for r in good)
     assert await store.count_jobs(JobFilter()) == 19
+
+
+async def test_a_group_failing_after_its_commit_writes_each_job_once(store: PostgresStore) -> None:
+    # The group's statement commits, then its answer fails on the client (not the
+    # connection): each job tried alone must find itself there, by the job_id chosen
+    # for the group, rather than be written again under a new one.
+    real = store._singles._insert
+    groups: list[list[str]] = []
+
+    async def lost_answer(
+        jobs: Sequence[NewJob], nows: Sequence[datetime], job_ids: Sequence[str] | None
+    ) -> list[Job]:
+        inserted = await real(jobs, nows, job_ids)
+        if len(jobs) > 1 and not groups:
+            groups.append([j.job_id for j in inserted])
+            raise RuntimeError("the answer was lost after the commit")
+        return inserted
+
+    store._singles._insert = lost_answer
+    callers = 20
+    inserted = await asyncio.gather(
+        *(store.insert_jobs([NewJob(name=f"s{i}", type="t", mode=Mode.QUEUED)], T0)
+          for i in range(callers))
+    )  # fmt: skip
+    assert groups, "no group went together"
+    jobs = [job for [job] in inserted]
+    assert [j.name for j in jobs] == [f"s{i}" for i in range(callers)]
+    assert await store.count_jobs(JobFilter()) == callers
+    by_id = {j.job_id: j for j in jobs}
+    assert set(groups[0]) <= set(by_id)  # the group's rows, read back
+    for job in jobs:
+        assert await store.get_job(job.job_id) == job
+
+
+async def test_another_unique_violation_of_a_copy_is_an_error(store: PostgresStore) -> None:
+    # Only the job_id index means "our own earlier try": any other is reported.
+    async with await psycopg.AsyncConnection.connect(store.database_url, autocommit=True) as c:
+        await c.execute("CREATE UNIQUE INDEX test_one_per_name ON jobdeck_jobs (name)")
+    with pytest.raises(StoreError, match="test_one_per_name"):
+        await store.insert_jobs([NewJob(name="same", type="t", mode=Mode.QUEUED)] * COPY_FROM, T0)
+    assert await store.count_jobs(JobFilter()) == 0
 
 
 async def test_a_caller_cancelled_while_waiting_writes_nothing(store: PostgresStore) -> None:

@@ -12,9 +12,12 @@ passed as its created_at. One caller alone never waits.
 
 A group that fails for another reason than the connection (which the store retries,
 inserts being idempotent by job_id) is tried again one job at a time, so one caller's
-bad job never fails another's. A caller cancelled while it waits leaves the group
-before it is sent; once sent, its job is written (as a cancellation that arrives after
-the statement reached the server may leave it written anyway).
+bad job never fails another's. Each job keeps the job_id chosen for the group: should
+the failure come after the group's statement committed (on the client, reading its
+answer), the job's own try then finds it there instead of writing it twice. A caller
+cancelled while it waits leaves the group before it is sent; once sent, its job is
+written (as a cancellation that arrives after the statement reached the server may
+leave it written anyway).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from datetime import datetime
 
 import psycopg
 
+from jobdeck.domain.ids import new_job_ids
 from jobdeck.domain.job import Job, NewJob
 
 # Single inserts running at once before the next callers wait to go together. One:
@@ -35,7 +39,10 @@ IN_FLIGHT = 1
 # The largest group one statement takes (the rest go in the next).
 MAX_GROUP = 500
 
-Insert = Callable[[Sequence[NewJob], Sequence[datetime]], Awaitable[list[Job]]]
+# jobs, each one's now, and their job_ids (None: the insert chooses them).
+Insert = Callable[
+    [Sequence[NewJob], Sequence[datetime], Sequence[str] | None], Awaitable[list[Job]]
+]
 
 
 class _Waiting:
@@ -48,8 +55,8 @@ class _Waiting:
 
 
 class Singles:
-    """Runs single-job inserts through ``insert`` (jobs, each one's now), grouping the
-    callers that arrive while :data:`IN_FLIGHT` of them are running."""
+    """Runs single-job inserts through ``insert`` (jobs, each one's now, their job_ids),
+    grouping the callers that arrive while :data:`IN_FLIGHT` of them are running."""
 
     def __init__(self, insert: Insert) -> None:
         self._insert = insert
@@ -61,7 +68,7 @@ class Singles:
         if self._running < IN_FLIGHT and not self._waiting:
             self._running += 1
             try:
-                [inserted] = await self._insert([job], [now])
+                [inserted] = await self._insert([job], [now], None)
             finally:
                 self._running -= 1
                 self._next()
@@ -92,17 +99,22 @@ class Singles:
 
     async def _send(self, group: list[_Waiting]) -> None:
         try:
+            # Chosen once for the group and each job's own try below: inserts are
+            # idempotent by job_id.
+            job_ids = new_job_ids(len(group))
             try:
-                inserted = await self._insert([w.job for w in group], [w.now for w in group])
+                inserted = await self._insert(
+                    [w.job for w in group], [w.now for w in group], job_ids
+                )
             except Exception as exc:
                 if len(group) == 1 or _unavailable(exc):
                     for waiting in group:
                         _settle(waiting.future, exc=exc)
                     return
                 # One job may have failed the group: each one alone gets its own outcome.
-                for waiting in group:
+                for waiting, job_id in zip(group, job_ids, strict=True):
                     try:
-                        [job] = await self._insert([waiting.job], [waiting.now])
+                        [job] = await self._insert([waiting.job], [waiting.now], [job_id])
                     except Exception as alone:
                         _settle(waiting.future, exc=alone)
                     else:

@@ -70,6 +70,8 @@ from jobdeck.store.postgres.singles import Singles
 # From this many jobs, insert_jobs writes them by COPY (queries.sql, copy_jobs):
 # below it, the one-statement insert's single round trip is faster (measured).
 COPY_FROM = 100
+# The unique index of jobdeck_jobs.job_id (migration 0001: PostgreSQL's default name).
+JOB_ID_UNIQUE = "jobdeck_jobs_job_id_key"
 
 
 def _allowed(verb: str) -> list[str]:
@@ -193,14 +195,23 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
             return [await self._singles.insert(jobs[0], now)]
         return await self._insert(jobs, [now] * len(jobs), each=False)
 
-    async def _insert_group(self, jobs: Sequence[NewJob], nows: Sequence[datetime]) -> list[Job]:
-        return await self._insert(jobs, nows, each=len(jobs) > 1)
+    async def _insert_group(
+        self, jobs: Sequence[NewJob], nows: Sequence[datetime], job_ids: Sequence[str] | None
+    ) -> list[Job]:
+        return await self._insert(jobs, nows, each=len(jobs) > 1, chosen=job_ids)
 
     async def _insert(
-        self, jobs: Sequence[NewJob], nows: Sequence[datetime], *, each: bool
+        self,
+        jobs: Sequence[NewJob],
+        nows: Sequence[datetime],
+        *,
+        each: bool,
+        chosen: Sequence[str] | None = None,
     ) -> list[Job]:
-        """``jobs`` created at ``nows`` (one each; ``each``: not all the same)."""
-        job_ids = new_job_ids(len(jobs))  # chosen once: retries are idempotent
+        """``jobs`` created at ``nows`` (one each; ``each``: not all the same), with the
+        job_ids ``chosen`` by the caller if it did (singles.py: a group's jobs tried alone)."""
+        # Chosen once: retries are idempotent.
+        job_ids = list(chosen) if chosen is not None else new_job_ids(len(jobs))
         now = nows[0]
         if len(jobs) < COPY_FROM:
             # One statement, one JSON parameter: see insert_jobs in queries.sql.
@@ -270,8 +281,12 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
                         inserted_job(j, pk, job_id, seq, at)
                         for pk, job_id, j, at in zip(pks, job_ids, jobs, ats, strict=True)
                     ]
-        except psycopg.errors.UniqueViolation:
-            # job_ids are new UUIDs: only our own earlier try can hold them.
+        except psycopg.errors.UniqueViolation as exc:
+            # job_ids are new UUIDs: only our own earlier try can hold them. Any other
+            # unique index (the ids from the sequence, the search text's) is a real
+            # error, which _run reports as a StoreError.
+            if exc.diag.constraint_name != JOB_ID_UNIQUE:
+                raise
             return None
         return inserted
 
