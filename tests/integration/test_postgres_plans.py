@@ -12,7 +12,9 @@ claim did, at the start of a drain (17 ms at 20,000 jobs). Two states of one dat
 
 In each, every hot statement runs once on a connection configured as the store's, in a
 transaction rolled back afterwards; auto_explain reports the plan it ran with, and the
-server's counters the pages of the jobs and history tables and indexes it touched.
+server's counters the pages of the jobs and history tables and indexes it touched. So
+do the job list and count with a text search, which the store plans for their values
+(custom plans: PostgresStore._search).
 Plan shapes and page counts, not timings (bench/claim_plan.py prints the claim's).
 Skipped when no PostgreSQL server is reachable locally; a failure in CI.
 """
@@ -35,11 +37,11 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 
 import pg
-from jobdeck.domain.job import Fence, Mode, NewJob
+from jobdeck.domain.job import TERMINAL, Fence, JobFilter, Mode, NewJob, Priority
 from jobdeck.store.postgres.database import FEED_LATE_SECONDS
 from jobdeck.store.postgres.listener import connection_defaults
 from jobdeck.store.postgres.queries import Q
-from jobdeck.store.postgres.store import PostgresStore
+from jobdeck.store.postgres.store import PostgresStore, _filter
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -75,6 +77,12 @@ INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
 SELECT id, 'started', NULL, jsonb_build_object('attempt', attempt, 'worker', locked_by),
        %(now)s
 FROM upd
+"""
+# The search text of the jobs inserted without it, as the insert trigger writes it
+# (migration 0009).
+FILL_TEXT = """
+INSERT INTO jobdeck_job_text (job_pk, body)
+SELECT id, name || E'\\n' || coalesce(description, '') || E'\\n' || type FROM jobdeck_jobs
 """
 BULK_COMPLETE = """
 WITH upd AS (
@@ -264,7 +272,12 @@ async def explain(url: str, name: str, params: dict[str, Any]) -> Plan:
         before = await _touched(conn)
         await conn.execute("SET auto_explain.log_min_duration = 0", prepare=False)
         async with conn.transaction(force_rollback=True):
-            cur = await conn.execute(Q[name], params)
+            if name in SEARCHES:
+                # As Database._search runs them: planned for these values, unprepared.
+                await conn.execute(Q["custom_plans"], prepare=False)
+                cur = await conn.execute(Q[name], params, prepare=False)
+            else:
+                cur = await conn.execute(Q[name], params)
             rows = len(await cur.fetchall())
             # Before the rollback, after which psycopg deallocates its statements.
             cur = await conn.execute(PREPARED, prepare=False)
@@ -296,10 +309,11 @@ PER_ROW = 40
 SLACK = 100
 
 
-def check_pages(plan: Plan, walked: int = 0) -> None:
+def check_pages(plan: Plan, walked: int = 0, rows: int | None = None) -> None:
     """The pages touched grow with the rows returned, not with the table. ``walked``: the
-    pages of an index the statement steps along, dead entries included, until vacuum."""
-    bound = walked + PER_ROW * plan.rows + SLACK
+    pages of an index the statement steps along, dead entries included, until vacuum;
+    ``rows``: the rows it reads, when it returns fewer (a count)."""
+    bound = walked + PER_ROW * (plan.rows if rows is None else rows) + SLACK
     assert plan.touched <= bound, f"{plan.touched} > {bound}\n{plan.describe()}"
 
 
@@ -363,6 +377,12 @@ def params_of(name: str, d: Context) -> dict[str, Any]:
         "fail_timed_out_tracked": {"now": T0 + LEASE / 2, "keep": KEEP},
         "changes_since": {"seq": d.follower_seq, "limit": 1000},
         "last_seq": {},
+        # The maintenance loop's usual pass: nothing finished long enough ago.
+        "cleanup": {"before": T0, "statuses": [s.value for s in sorted(TERMINAL)]},
+        "next_run_at": {"priorities": [p.value for p in Priority]},
+        "list_jobs": SEARCH | {"limit": 50, "offset": 0},
+        "count_jobs": SEARCH,
+        "count_by_status": SEARCH,
     }
     return cases[name]
 
@@ -388,7 +408,13 @@ HOT = [
     "fail_timed_out_tracked",
     "changes_since",
     "last_seq",
+    "cleanup",
+    "next_run_at",
 ]
+# The text search of the job list (PostgresStore._filter), planned for its values.
+SEARCHES = ["list_jobs", "count_jobs", "count_by_status"]
+TRACKED = 20  # jobs named "tracked", the only ones the search finds
+SEARCH = _filter(JobFilter(text="tracked"))
 
 
 # --- the drain ------------------------------------------------------------------
@@ -403,7 +429,8 @@ async def _capture(url: str, name: str, admin: AdminConn, context: Context) -> S
         "              WHERE indrelid = 'jobdeck_jobs'::regclass)"
     )
     pages = {r["name"]: int(r["pages"]) for r in await cur.fetchall()}
-    plans = {s: await explain(url, s, params_of(s, context)) for s in ["claim", *HOT]}
+    names = ["claim", *HOT, *SEARCHES]
+    plans = {s: await explain(url, s, params_of(s, context)) for s in names}
     return State(name, pages, plans)
 
 
@@ -439,6 +466,17 @@ async def _counts(admin: AdminConn) -> dict[str, int]:
     return {r["status"]: r["n"] for r in await cur.fetchall()}
 
 
+async def _fill_text(admin: AdminConn) -> None:
+    """The search text of the jobs inserted without it. Into a table without its trigram
+    index, built again afterwards: half the time of updating it row by row."""
+    cur = await admin.execute("SELECT pg_get_indexdef('jobdeck_job_text_trgm'::regclass) AS d")
+    row = await cur.fetchone()
+    assert row is not None
+    await admin.execute("DROP INDEX jobdeck_job_text_trgm")
+    await admin.execute(FILL_TEXT)
+    await admin.execute(row["d"])
+
+
 async def _drain(url: str) -> dict[str, State]:
     """Both states of one database, the start of the drain and its end."""
     admin = await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row)
@@ -450,8 +488,8 @@ async def _drain(url: str) -> dict[str, State]:
         # change under the test's feet on a server that runs autovacuum.
         for table in sorted(TABLES):
             await admin.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
-        # The search text (a statement trigger) is not what this test reads; without it
-        # the inserts take half the time.
+        # Without the search text (a statement trigger) the inserts take half the time;
+        # it is filled in afterwards, in one statement (_fill_text).
         await admin.execute("ALTER TABLE jobdeck_jobs DISABLE TRIGGER USER")
         total = COMPLETED + PENDING + len(WORKERS) * BATCH
         for first in range(0, total, INSERT_CHUNK):
@@ -460,8 +498,9 @@ async def _drain(url: str) -> dict[str, State]:
                 [NewJob(name="drain", type="test:noop", mode=Mode.QUEUED)] * size, T0
             )
         await admin.execute("ALTER TABLE jobdeck_jobs ENABLE TRIGGER USER")
+        await _fill_text(admin)
         tracked = await store.insert_jobs(
-            [NewJob(name="tracked", type="test:tracked", mode=Mode.TRACKED)] * 20, T0
+            [NewJob(name="tracked", type="test:tracked", mode=Mode.TRACKED)] * TRACKED, T0
         )
         for job in tracked[:10]:
             await store.start(job.job_id, T0)
@@ -554,4 +593,54 @@ def test_rescue_updates_by_primary_key(states: dict[str, State], state: str) -> 
 def test_hot_statement_reads_by_index(states: dict[str, State], state: str, name: str) -> None:
     pages, plan = states[state].pages, states[state].plans[name]
     check_index_plan(plan)
-    check_pages(plan, walked=pages[RESCUE_WALK] if name == "rescue_expired" else 0)
+    walks = {"rescue_expired": RESCUE_WALK, "next_run_at": CLAIM_WALK}
+    check_pages(plan, walked=pages[walks[name]] if name in walks else 0)
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("name", SEARCHES)
+def test_text_search_reads_jobs_by_candidates_from_the_text_index(
+    states: dict[str, State], state: str, name: str
+) -> None:
+    """The candidates come from jobdeck_job_text's trigram index and each is read by
+    primary key. With `id IN (subquery)` inside the job filter's OR (before the array of
+    queries.sql, job_filter), the planner read the jobs table whole, testing each row
+    against a hashed subplan."""
+    plan = states[state].plans[name]
+    assert plan.rows == {"list_jobs": TRACKED, "count_jobs": 1, "count_by_status": 2}[name]
+    assert not plan.prepared, f"{name} was prepared: the store plans it for its values"
+    whole = {_table(n) for n in plan.scans() if n["Node Type"] == "Seq Scan"}
+    assert not whole, f"sequential scan of {whole}\n{plan.describe()}"
+    assert not plan.hashed_tables(), f"hashes {plan.hashed_tables()}\n{plan.describe()}"
+    candidates = [n for n in plan.nodes() if n.get("Index Name") == "jobdeck_job_text_trgm"]
+    assert candidates, plan.describe()
+    jobs = [n for n in plan.scans() if _table(n) == "jobdeck_jobs"]
+    by = {n.get("Index Name") for n in jobs} | {
+        n.get("Index Name") for scan in jobs for n in _bitmap_nodes(scan)
+    }
+    assert by - {None} == {"jobdeck_jobs_pkey"}, plan.describe()
+    check_pages(plan, rows=TRACKED)
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_cleanup_finds_finished_jobs_by_index(states: dict[str, State], state: str) -> None:
+    """By completed_at, in jobdeck_jobs_finished_status (migration 0010), and their
+    history by job: not by reading either table whole (check_index_plan)."""
+    plan = states[state].plans["cleanup"]
+    assert plan.indexes_of_updates() == {"jobdeck_jobs_finished_status"}, plan.describe()
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_next_run_at_probes_the_claim_index_once_per_priority(
+    states: dict[str, State], state: str
+) -> None:
+    """Its first entry in run_at order for each priority, not min(run_at) over all of
+    it (queries.sql, next_run_at)."""
+    pages, plan = states[state].pages, states[state].plans["next_run_at"]
+    assert plan.rows == 1
+    [probe] = plan.scans()
+    assert probe.get("Index Name") == CLAIM_WALK, plan.describe()
+    assert probe["Node Type"] in ("Index Scan", "Index Only Scan"), plan.describe()
+    assert probe["Actual Loops"] == len(Priority), plan.describe()
+    # Like the claim, it steps past the entries claimed since the last vacuum.
+    check_pages(plan, walked=pages[CLAIM_WALK])
