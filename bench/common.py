@@ -251,6 +251,19 @@ def summary_ms(values: list[float]) -> str:
     )
 
 
+def spread(name: str, values: list[float], target: str = "") -> float:
+    """Print the min / median / max jobs/s of several runs and the slowest run's share
+    of the median; return the median."""
+    median = statistics.median(values)
+    suffix = f"  (target {target})" if target else ""
+    print(
+        f"{name}: min {min(values):,.0f}  median {median:,.0f}  max {max(values):,.0f} jobs/s;"
+        f"  slowest = {min(values) / median:.0%} of the median{suffix}",
+        flush=True,
+    )
+    return median
+
+
 def report(name: str, value: float, unit: str, target: str = "") -> None:
     suffix = f"  (target {target})" if target else ""
     print(f"{name:<44} {value:>12,.1f} {unit}{suffix}", flush=True)

@@ -19,16 +19,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import subprocess
 import time
 from pathlib import Path
 
 import psycopg
-from common import ADMIN_URL, BENCH, JOBDECK, database, open_deck, worker_env
+from common import ADMIN_URL, BENCH, JOBDECK, database, open_deck, spread, worker_env
 
 JOBS = 20_000
 TIME_LIMIT = 120.0
+SLOWEST = "slowest >= 80% of the median"
 
 
 def _remaining_sql(backend: str) -> str:
@@ -113,16 +113,6 @@ def pgqueuer_run(python: str, admin_url: str, processes: int) -> tuple[float, fl
         return float(result["rate"]), float(result["wall"])
 
 
-def summary(name: str, rates: list[float]) -> float:
-    median = statistics.median(rates)
-    print(
-        f"{name}: min {min(rates):,.0f}  median {median:,.0f}  max {max(rates):,.0f} jobs/s;"
-        f"  slowest = {min(rates) / median:.0%} of the median (target >= 80%)",
-        flush=True,
-    )
-    return median
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="postgres")
@@ -139,7 +129,7 @@ async def main() -> None:
         for n in [int(x) for x in args.scaling.split(",")]:
             rates = [(await jobdeck_run(args.database, args.admin_url, n))[0] for _ in range(3)]
             print(f"  {n} process(es): " + "  ".join(f"{r:,.0f}" for r in rates), flush=True)
-            medians[n] = summary(f"jobdeck {args.database}, {n} process(es)", rates)
+            medians[n] = spread(f"jobdeck {args.database}, {n} process(es)", rates, SLOWEST)
         best = max(medians.values())
         for n, m in medians.items():
             print(f"  {n} process(es): median {m:,.0f} = {m / best:.0%} of the best")
@@ -155,9 +145,9 @@ async def main() -> None:
             theirs.append(rate)
             line += f"   PgQueuer {rate:>7,.0f} jobs/s (wall {wall:5.2f} s)"
         print(line, flush=True)
-    mine = summary(f"jobdeck {args.database}, {args.processes} worker processes", ours)
+    mine = spread(f"jobdeck {args.database}, {args.processes} worker processes", ours, SLOWEST)
     if theirs:
-        other = summary(f"PgQueuer 1.6, {args.processes} processes", theirs)
+        other = spread(f"PgQueuer 1.6, {args.processes} processes", theirs, SLOWEST)
         print(f"median ratio jobdeck / PgQueuer: {mine / other:.2f} (target >= 1.2)")
 
 

@@ -18,12 +18,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import subprocess
 import time
 from pathlib import Path
 
-from common import ADMIN_URL, BENCH, database, open_deck, postgres_database
+from common import ADMIN_URL, BENCH, database, open_deck, postgres_database, spread
 
 SINGLE = 2_000
 BULK_BATCH = 1_000
@@ -69,17 +68,6 @@ def pgqueuer_round(python: str, admin_url: str) -> dict[str, float]:
     return {"single": float(result["single"]), "bulk": float(result["bulk"])}
 
 
-def summary(name: str, values: list[float], target: str = "") -> float:
-    median = statistics.median(values)
-    suffix = f"  (target {target})" if target else ""
-    print(
-        f"{name:<44} min {min(values):>9,.0f}  median {median:>9,.0f}  max {max(values):>9,.0f}"
-        f" jobs/s{suffix}",
-        flush=True,
-    )
-    return median
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
@@ -105,14 +93,14 @@ async def main() -> None:
             line += f"   PgQueuer single {other['single']:,.0f}  bulk {other['bulk']:,.0f}"
         print(line + " jobs/s", flush=True)
     name = f"jobdeck {args.database}"
-    single = summary(f"{name}, one job per call", ours["single"])
+    single = spread(f"{name}, one job per call", ours["single"])
     bulk_target = ">= 50,000" if args.database == "sqlite" else ""
-    bulk = summary(f"{name}, bulk of {BULK_BATCH:,}", ours["bulk"], bulk_target)
+    bulk = spread(f"{name}, bulk of {BULK_BATCH:,}", ours["bulk"], bulk_target)
     if args.database == "sqlite":
-        summary("  same, per CPU-second of this process", ours["bulk_cpu"])
+        spread("  same, per CPU-second of this process", ours["bulk_cpu"])
     if args.pgqueuer:
-        other_single = summary("PgQueuer 1.6, one job per call", theirs["single"])
-        other_bulk = summary(f"PgQueuer 1.6, bulk of {BULK_BATCH:,}", theirs["bulk"])
+        other_single = spread("PgQueuer 1.6, one job per call", theirs["single"])
+        other_bulk = spread(f"PgQueuer 1.6, bulk of {BULK_BATCH:,}", theirs["bulk"])
         for what, a, b, key in (
             ("one job per call", single, other_single, "single"),
             (f"bulk of {BULK_BATCH:,}", bulk, other_bulk, "bulk"),
