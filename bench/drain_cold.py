@@ -32,7 +32,8 @@ SLOWEST = "slowest >= 80% of the median"
 
 
 def _remaining_sql(backend: str) -> str:
-    return "SELECT count(*) FROM jobdeck_jobs WHERE status IN ('pending', 'running')"
+    table = "jobdeck_jobs" if backend == "postgres" else "jobs"
+    return f"SELECT count(*) FROM {table} WHERE status IN ('pending', 'running')"
 
 
 async def jobdeck_run(backend: str, admin_url: str, processes: int) -> tuple[float, float]:
