@@ -104,63 +104,6 @@ async def test_text_search_follows_deletes(store: Store) -> None:
     ]
 
 
-async def test_postgres_search_text_lives_and_dies_with_its_job(
-    store: Store, database_url: str
-) -> None:
-    # Migration 0009: the text is written by statement triggers, whichever statement
-    # inserts or deletes jobs: a COPY (from COPY_FROM jobs), the one-statement insert
-    # (several jobs, or one), a schedule's fire and run now; a delete and a cleanup
-    # leave none behind.
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL keeps job text in a table of its own")
-    import psycopg
-    from cron_support import SCHEDULER, fire_one, make, run_job
-
-    from jobdeck.domain.schedule import TriggeredBy
-    from jobdeck.store.postgres.store import COPY_FROM
-
-    async def check(gone: set[str]) -> None:
-        """One text row per job there is, name, description and type; none else."""
-        every = await store.list_jobs(JobFilter(), 10_000, 0)
-        bodies = {j.job_id: f"{j.name}\n{j.description or ''}\n{j.type}" for j in every}
-        assert not gone & set(bodies)
-        async with await psycopg.AsyncConnection.connect(database_url) as conn:
-            cur = await conn.execute(
-                "SELECT j.job_id, t.body FROM jobdeck_job_text t"
-                " LEFT JOIN jobdeck_jobs j ON j.id = t.job_pk"
-            )
-            rows = await cur.fetchall()
-        assert len(rows) == len(bodies)  # no text of a deleted job (its job_id: None)
-        assert dict(rows) == bodies
-
-    bulk = await store.insert_jobs(
-        [
-            new_job(Mode.TRACKED, name=f"Bulk {i}", description=f"d{i}" if i % 2 else None)
-            for i in range(COPY_FROM + 20)
-        ],
-        T0,
-    )
-    few = await store.insert_jobs(
-        [new_job(name=f"Few {i}", description="f", type=f"test:few{i}") for i in range(3)], T0
-    )
-    kept = await insert(store, Mode.TRACKED, name="Kept", description="stays")
-    gone = await insert(store, Mode.TRACKED, name="Gone")
-    cron = await make(store, name="Nightly text")
-    await fire_one(store, cron, at(60))
-    await store.run_now(cron.id, run_job(cron), TriggeredBy.MANUAL, None, at(70), SCHEDULER)
-    await check(set())
-    assert len(await store.list_jobs(JobFilter(), 10_000, 0)) == len(bulk) + len(few) + 4
-
-    await store.cancel(gone.job_id, at(1))
-    await store.delete_job(gone.job_id)
-    cleaned = bulk[:30]
-    for job in cleaned:
-        await store.cancel(job.job_id, at(1))
-    assert await store.cleanup(at(2)) == len(cleaned)
-    await check({gone.job_id, *(j.job_id for j in cleaned)})
-    assert await store.get_job(kept.job_id) is not None
-
-
 async def test_filters_combine_with_sort_and_paging(store: Store) -> None:
     await store.insert_jobs(
         [

@@ -78,12 +78,6 @@ SELECT id, 'started', NULL, jsonb_build_object('attempt', attempt, 'worker', loc
        %(now)s
 FROM upd
 """
-# The search text of the jobs inserted without it, as the insert trigger writes it
-# (migration 0009).
-FILL_TEXT = """
-INSERT INTO jobdeck_job_text (job_pk, body)
-SELECT id, name || E'\\n' || coalesce(description, '') || E'\\n' || type FROM jobdeck_jobs
-"""
 BULK_COMPLETE = """
 WITH upd AS (
     UPDATE jobdeck_jobs j
@@ -466,17 +460,6 @@ async def _counts(admin: AdminConn) -> dict[str, int]:
     return {r["status"]: r["n"] for r in await cur.fetchall()}
 
 
-async def _fill_text(admin: AdminConn) -> None:
-    """The search text of the jobs inserted without it. Into a table without its trigram
-    index, built again afterwards: half the time of updating it row by row."""
-    cur = await admin.execute("SELECT pg_get_indexdef('jobdeck_job_text_trgm'::regclass) AS d")
-    row = await cur.fetchone()
-    assert row is not None
-    await admin.execute("DROP INDEX jobdeck_job_text_trgm")
-    await admin.execute(FILL_TEXT)
-    await admin.execute(row["d"])
-
-
 async def _drain(url: str) -> dict[str, State]:
     """Both states of one database, the start of the drain and its end."""
     admin = await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row)
@@ -488,17 +471,12 @@ async def _drain(url: str) -> dict[str, State]:
         # change under the test's feet on a server that runs autovacuum.
         for table in sorted(TABLES):
             await admin.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
-        # Without the search text (a statement trigger) the inserts take half the time;
-        # it is filled in afterwards, in one statement (_fill_text).
-        await admin.execute("ALTER TABLE jobdeck_jobs DISABLE TRIGGER USER")
         total = COMPLETED + PENDING + len(WORKERS) * BATCH
         for first in range(0, total, INSERT_CHUNK):
             size = min(INSERT_CHUNK, total - first)
             await store.insert_jobs(
                 [NewJob(name="drain", type="test:noop", mode=Mode.QUEUED)] * size, T0
             )
-        await admin.execute("ALTER TABLE jobdeck_jobs ENABLE TRIGGER USER")
-        await _fill_text(admin)
         tracked = await store.insert_jobs(
             [NewJob(name="tracked", type="test:tracked", mode=Mode.TRACKED)] * TRACKED, T0
         )
@@ -602,23 +580,17 @@ def test_hot_statement_reads_by_index(states: dict[str, State], state: str, name
 def test_text_search_reads_jobs_by_candidates_from_the_text_index(
     states: dict[str, State], state: str, name: str
 ) -> None:
-    """The candidates come from jobdeck_job_text's trigram index and each is read by
-    primary key. With `id IN (subquery)` inside the job filter's OR (before the array of
-    queries.sql, job_filter), the planner read the jobs table whole, testing each row
-    against a hashed subplan."""
+    """The candidates come from the jobs table's trigram index (jobdeck_jobs_text,
+    migration 0012): the job filter repeats its expression word for word (queries.sql,
+    job_filter). Never a whole-table read."""
     plan = states[state].plans[name]
     assert plan.rows == {"list_jobs": TRACKED, "count_jobs": 1, "count_by_status": 2}[name]
     assert not plan.prepared, f"{name} was prepared: the store plans it for its values"
     whole = {_table(n) for n in plan.scans() if n["Node Type"] == "Seq Scan"}
     assert not whole, f"sequential scan of {whole}\n{plan.describe()}"
     assert not plan.hashed_tables(), f"hashes {plan.hashed_tables()}\n{plan.describe()}"
-    candidates = [n for n in plan.nodes() if n.get("Index Name") == "jobdeck_job_text_trgm"]
+    candidates = [n for n in plan.nodes() if n.get("Index Name") == "jobdeck_jobs_text"]
     assert candidates, plan.describe()
-    jobs = [n for n in plan.scans() if _table(n) == "jobdeck_jobs"]
-    by = {n.get("Index Name") for n in jobs} | {
-        n.get("Index Name") for scan in jobs for n in _bitmap_nodes(scan)
-    }
-    assert by - {None} == {"jobdeck_jobs_pkey"}, plan.describe()
     check_pages(plan, rows=TRACKED)
 
 

@@ -89,11 +89,9 @@ hist AS (
 )
 
 -- fragment: job_filter
--- The optional filters of list_jobs, count_jobs and count_by_status. Text candidates
--- come from jobdeck_job_text's trigram index (migration 0009) as an array, then each
--- column is tested exactly. `id = ANY (ARRAY(…))`, not `id IN (…)`: inside the OR the
--- planner cannot turn IN into a join and read the jobs table whole, filtered by a
--- hashed subplan; an array is looked up by primary key.
+-- The optional filters of list_jobs, count_jobs and count_by_status. The text test
+-- repeats jobdeck_jobs_text's expression word for word (migrations 0004, 0012) so the
+-- planner takes its candidates from that index, then tests each column exactly.
 (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
   AND (%(type)s::text IS NULL OR type = %(type)s::text)
   AND (%(source)s::text IS NULL OR source = %(source)s::text)
@@ -101,8 +99,7 @@ hist AS (
   AND (%(plugin_id)s::text IS NULL OR plugin_id = %(plugin_id)s::text)
   AND (%(mode)s::text IS NULL OR mode = %(mode)s::text)
   AND (%(q)s::text IS NULL
-       OR (id = ANY (ARRAY(SELECT t.job_pk FROM jobdeck_job_text t
-                           WHERE t.body ILIKE %(q)s::text))
+       OR ((name || E'\n' || coalesce(description, '') || E'\n' || type) ILIKE %(q)s::text
            AND (name ILIKE %(q)s::text OR description ILIKE %(q)s::text
                 OR type ILIKE %(q)s::text)))
 
