@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -249,6 +250,20 @@ def summary_ms(values: list[float]) -> str:
         f"p50 {percentile(ms, 0.5):.2f} ms, p99 {percentile(ms, 0.99):.2f} ms, "
         f"mean {statistics.fmean(ms):.2f} ms, max {max(ms):.2f} ms (n={len(ms)})"
     )
+
+
+def pgqueuer(python: str, admin_url: str, command: str, *numbers: int) -> dict[str, float]:
+    """PgQueuer's side of a comparison (bench/pgqueuer_side.py ``command``, run by
+    ``python`` of its own virtualenv) on a new database: the figures it printed."""
+    with postgres_database(admin_url) as url:
+        out = subprocess.run(
+            [python, str(BENCH / "pgqueuer_side.py"), command, url, *map(str, numbers)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    return {k: float(v) for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
 
 
 def spread(name: str, values: list[float], target: str = "") -> float:

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import subprocess
 import time
 from pathlib import Path
 
 import psycopg
-from common import ADMIN_URL, BENCH, JOBDECK, database, open_deck, spread, worker_env
+from common import ADMIN_URL, JOBDECK, database, open_deck, pgqueuer, spread, worker_env
 
 JOBS = 20_000
 TIME_LIMIT = 120.0
@@ -99,21 +98,6 @@ async def _wait_drained(backend: str, url: str, spawned: float) -> tuple[float, 
             db.close()
 
 
-def pgqueuer_run(python: str, admin_url: str, processes: int) -> tuple[float, float]:
-    from common import postgres_database
-
-    with postgres_database(admin_url) as url:
-        out = subprocess.run(
-            [python, str(BENCH / "pgqueuer_side.py"), "drain", url, str(JOBS), str(processes)],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        return float(result["rate"]), float(result["wall"])
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="postgres")
@@ -142,9 +126,9 @@ async def main() -> None:
         ours.append(rate)
         line = f"run {run:>2}: jobdeck {rate:>7,.0f} jobs/s (wall {wall:5.2f} s)"
         if args.pgqueuer:
-            rate, wall = pgqueuer_run(args.pgqueuer, args.admin_url, args.processes)
-            theirs.append(rate)
-            line += f"   PgQueuer {rate:>7,.0f} jobs/s (wall {wall:5.2f} s)"
+            other = pgqueuer(args.pgqueuer, args.admin_url, "drain", JOBS, args.processes)
+            theirs.append(other["rate"])
+            line += f"   PgQueuer {other['rate']:>7,.0f} jobs/s (wall {other['wall']:5.2f} s)"
         print(line, flush=True)
     mine = spread(f"jobdeck {args.database}, {args.processes} worker processes", ours, SLOWEST)
     if theirs:

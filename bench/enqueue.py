@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import subprocess
 import time
 from pathlib import Path
 
-from common import ADMIN_URL, BENCH, database, open_deck, postgres_database, spread
+from common import ADMIN_URL, database, open_deck, pgqueuer, spread
 
 SINGLE = 2_000
 BULK_BATCH = 1_000
@@ -55,19 +53,6 @@ async def jobdeck_round(backend: str, admin_url: str) -> dict[str, float]:
     return {"single": single, "bulk": bulk, "bulk_cpu": per_cpu}
 
 
-def pgqueuer_round(python: str, admin_url: str) -> dict[str, float]:
-    with postgres_database(admin_url) as url:
-        out = subprocess.run(
-            [python, str(BENCH / "pgqueuer_side.py"), "enqueue", url, str(SINGLE), str(BULK_TOTAL)],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"single": float(result["single"]), "bulk": float(result["bulk"])}
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
@@ -87,7 +72,7 @@ async def main() -> None:
             ours[key].append(value)
         line = f"round {round_}: jobdeck single {mine['single']:,.0f}  bulk {mine['bulk']:,.0f}"
         if args.pgqueuer:
-            other = pgqueuer_round(args.pgqueuer, args.admin_url)
+            other = pgqueuer(args.pgqueuer, args.admin_url, "enqueue", SINGLE, BULK_TOTAL)
             for key, value in other.items():
                 theirs[key].append(value)
             line += f"   PgQueuer single {other['single']:,.0f}  bulk {other['bulk']:,.0f}"

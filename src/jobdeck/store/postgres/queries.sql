@@ -133,7 +133,7 @@ ROLLBACK
 -- does not give it (nextval order is not commit order). Until version 6 every feed
 -- write took one advisory lock first and held it to COMMIT, so seqs committed one at a
 -- time: every claim, completion and enqueue in the cluster waited for every other,
--- including for its WAL flush (the convoy of issue 12).
+-- including for its WAL flush (a convoy: docs/postgres.md).
 --
 -- Now writers never wait for one another. A writing statement takes its seq with
 -- jobdeck_feed_seq(), which *registers* it with transaction-level advisory locks
@@ -510,7 +510,7 @@ SELECT id FROM del
 -- The UPDATE finds the picked rows by primary key (`= ANY` of an array): joined to
 -- `picked` instead, the session's generic plan guesses hundreds of picked rows once
 -- the table has statistics and hashes the whole table for each claim (17 ms at 20,000
--- jobs; the slow drains of issue 12). tests/integration/test_postgres_plans.py.
+-- jobs; docs/postgres.md). tests/integration/test_postgres_plans.py.
 WITH {feed_seq},
 picked AS (
     SELECT id FROM jobdeck_jobs

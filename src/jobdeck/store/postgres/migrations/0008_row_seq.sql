@@ -6,7 +6,7 @@
 -- for the one that took 371, commits after it, and leaves the row at 360. A follower
 -- still reads the row's latest state (the horizon held it below 360 meanwhile), but a
 -- client that knows the row at 371 (a REST answer, a returned Job) and waits for
--- anything newer would never hear of it; issue 12's concurrent-writer test caught it.
+-- anything newer would never hear of it (a concurrent-writer test caught it).
 --
 -- jobdeck_row_seq(had, taken) is the seq a row takes when a statement holding
 -- `taken` writes it: `taken` when that is above the row's seq `had`, else a new

@@ -3,7 +3,7 @@
 -- Version 4 indexed the trigrams of name, description and type in a GIN index on
 -- jobdeck_jobs. Every claim and completion changes indexed columns (status, seq), so
 -- none is a HOT update and each one inserted the row's trigrams into that index again:
--- about a quarter of a drain's server time (issue 12), for text that never changes
+-- about a quarter of a drain's server time (docs/postgres.md), for text that never changes
 -- after the insert. The text now lives in its own narrow table, written once when a
 -- job is inserted and removed with it; the job filter takes its candidates from there
 -- (queries.sql, job_filter). docs/ui.md, "Lists at 100,000 jobs".

@@ -2,7 +2,7 @@
 --
 -- Every claim and completion is a non-HOT update (it changes status and seq), so it
 -- inserts an entry into each index of the row's new version: each index the table can
--- do without makes every job cheaper (issue 12).
+-- do without makes every job cheaper (docs/postgres.md).
 --
 -- jobdeck_jobs_lease (lease_expires_at of running queued jobs) served rescue_expired
 -- only. Running jobs are few (at most the workers' total concurrency), and
