@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
 from asyncio.subprocess import Process
 from collections.abc import AsyncIterator, Callable
@@ -159,3 +160,32 @@ async def check_killed_workers_job_reruns(cluster: Cluster, deck: JobDeck) -> No
     history = [event.kind for event in await deck.get_history(job.job_id)]
     assert "rescued" in history
     assert (await cluster.stop_all())[1] == 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def cli(env: dict[str, str], *args: str) -> str:
+    """``jobdeck *args``, which must succeed; its output."""
+    process = await asyncio.create_subprocess_exec(
+        JOBDECK, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def terminate(process: Process) -> int:
+    """SIGTERM (a clean stop), SIGKILL if it is still running 30 s later; its exit code."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return process.returncode

@@ -17,9 +17,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import socket
-import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -28,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cluster import JOBDECK, cli, free_port, terminate
 from websockets.asyncio.client import ClientConnection, connect
 
 import pg
@@ -35,17 +33,10 @@ import pg
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-JOBDECK = str(Path(sys.executable).parent / "jobdeck")
 TEST_PLUGINS = REPO / "tests" / "fixtures" / "plugins"
 # Generous for a loaded 2-core machine; the whole test takes ~10 s on a busy one.
 STARTUP = 40.0
 STEPS, STEP_SECONDS = 5, 0.3  # each progress state lasts longer than a WebSocket round
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Group:
@@ -77,26 +68,7 @@ class Group:
             raise AssertionError(f"{self.name} exited ({code}):\n{self.output()}")
 
     async def stop(self) -> int | None:
-        process = self.process
-        if process is None:
-            return None
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        return process.returncode
-
-
-async def cli(env: dict[str, str], *args: str) -> str:
-    process = await asyncio.create_subprocess_exec(
-        JOBDECK, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, err.decode()
-    return out.decode()
+        return None if self.process is None else await terminate(self.process)
 
 
 async def healthy(http: httpx.AsyncClient, group: Group, port: int) -> None:

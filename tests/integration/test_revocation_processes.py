@@ -8,22 +8,19 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from cluster import JOBDECK, cli, free_port, terminate
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 import pg
 from jobdeck.deck import JobDeck
 from jobdeck.domain.feed import Revocation
-
-JOBDECK = str(Path(sys.executable).parent / "jobdeck")
 
 WRITER = """
 import asyncio, sys
@@ -53,21 +50,6 @@ async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[s
         yield database
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def cli(env: dict[str, str], *args: str) -> str:
-    process = await asyncio.create_subprocess_exec(
-        JOBDECK, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, err.decode()
-    return out.decode()
-
-
 @contextlib.asynccontextmanager
 async def running(*args: str, env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
     process = await asyncio.create_subprocess_exec(
@@ -76,13 +58,7 @@ async def running(*args: str, env: dict[str, str]) -> AsyncIterator[asyncio.subp
     try:
         yield process
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await terminate(process)
 
 
 async def revocation_seq(url: str, name: str) -> int:
