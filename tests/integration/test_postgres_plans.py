@@ -581,7 +581,7 @@ def test_text_search_reads_jobs_by_candidates_from_the_text_index(
     states: dict[str, State], state: str, name: str
 ) -> None:
     """The candidates come from the jobs table's trigram index (jobdeck_jobs_text,
-    migration 0012): the job filter repeats its expression word for word (queries.sql,
+    migration 0004): the job filter repeats its expression word for word (queries.sql,
     job_filter). Never a whole-table read."""
     plan = states[state].plans[name]
     assert plan.rows == {"list_jobs": TRACKED, "count_jobs": 1, "count_by_status": 2}[name]
@@ -596,7 +596,7 @@ def test_text_search_reads_jobs_by_candidates_from_the_text_index(
 
 @pytest.mark.parametrize("state", STATES)
 def test_cleanup_finds_finished_jobs_by_index(states: dict[str, State], state: str) -> None:
-    """By completed_at, in jobdeck_jobs_finished_status (migration 0010), and their
+    """By completed_at, in jobdeck_jobs_finished_status (migration 0004), and their
     history by job: not by reading either table whole (check_index_plan)."""
     plan = states[state].plans["cleanup"]
     assert plan.indexes_of_updates() == {"jobdeck_jobs_finished_status"}, plan.describe()

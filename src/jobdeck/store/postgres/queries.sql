@@ -90,7 +90,7 @@ hist AS (
 
 -- fragment: job_filter
 -- The optional filters of list_jobs, count_jobs and count_by_status. The text test
--- repeats jobdeck_jobs_text's expression word for word (migrations 0004, 0012) so the
+-- repeats jobdeck_jobs_text's expression word for word (migration 0004) so the
 -- planner takes its candidates from that index, then tests each column exactly.
 (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
   AND (%(type)s::text IS NULL OR type = %(type)s::text)

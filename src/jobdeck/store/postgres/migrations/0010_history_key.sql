@@ -1,4 +1,4 @@
--- jobdeck PostgreSQL schema, version 11: history rows without a primary key index.
+-- jobdeck PostgreSQL schema, version 10: history rows without a primary key index.
 --
 -- Every job writes at least three history rows (created, started, completed), and each
 -- row paid for an entry in the primary key index, which no statement reads: history is

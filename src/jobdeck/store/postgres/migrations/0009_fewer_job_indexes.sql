@@ -1,4 +1,4 @@
--- jobdeck PostgreSQL schema, version 10: two indexes fewer on the jobs table.
+-- jobdeck PostgreSQL schema, version 9: two indexes fewer on the jobs table.
 --
 -- Every claim and completion is a non-HOT update (it changes status and seq), so it
 -- inserts an entry into each index of the row's new version: each index the table can
