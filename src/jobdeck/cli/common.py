@@ -81,7 +81,19 @@ def setup_logging(ctx: click.Context, level: int = logging.WARNING) -> None:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    """Run a command's coroutine on uvloop where it is installed (a dependency except on
+    Windows): its event loop costs a worker about a third less CPU per job, which on
+    PostgreSQL drains a quarter more jobs/s (docs/postgres.md, "Event loop")."""
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(coro)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # Windows: asyncio's own loop
+        return None
+    return uvloop.new_event_loop
 
 
 def exit_abandoning_handlers(code: int) -> None:

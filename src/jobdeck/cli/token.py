@@ -46,9 +46,9 @@ async def _with_deck(database_url: str | None, work: Any) -> Any:
 
 
 def _run(database_url: str | None, work: Any) -> Any:
-    import asyncio
+    from jobdeck.cli.common import run
 
-    return asyncio.run(_with_deck(database_url, work))
+    return run(_with_deck(database_url, work))
 
 
 @click.group()
