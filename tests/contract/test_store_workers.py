@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from store_support import LEASE, T0, WORKER, OpenStore, at, claim_one, fence_of, insert, new_job
 
-from jobdeck.domain.job import Fence, Mode, Priority, Status
+from jobdeck.domain.job import Fence, JobFilter, Mode, Priority, Status
 from jobdeck.errors import InvalidTransition, StaleWrite
 from jobdeck.store.base import Store
 
@@ -174,6 +174,52 @@ async def test_complete_many_mixes_done_and_stale(store: Store) -> None:
     assert results[0].status is Status.COMPLETED and results[0].completed_at == at(5)
     assert (await store.get_job(claimed[1].job_id)).status is Status.RUNNING  # type: ignore[union-attr]
     assert await store.complete_many([], at(6)) == []
+
+
+async def test_complete_and_claim_completes_then_claims_in_claim_order(store: Store) -> None:
+    await store.insert_jobs([new_job(name="a"), new_job(name="b")], at(-10))
+    a, b = await store.claim(WORKER, 2, at(-5), LEASE)
+    await store.insert_jobs(
+        [
+            new_job(name="low", priority=P.LOW),
+            new_job(name="urgent", priority=P.URGENT),
+            new_job(name="normal"),
+        ],
+        at(-4),
+    )
+    stale = Fence(b.job_id, b.attempt + 1, WORKER)
+    before = await store.last_seq()
+    done, claimed = await store.complete_and_claim(
+        [(fence_of(a), {"n": 1}), (stale, None)], "w-2", 2, at(5), LEASE
+    )
+    assert done[1] is None
+    assert done[0] is not None and done[0].job_id == a.job_id
+    assert done[0].status is Status.COMPLETED and done[0].result == {"n": 1}
+    assert done[0].completed_at == at(5) and done[0] == await store.get_job(a.job_id)
+    assert (await store.get_job(b.job_id)).status is Status.RUNNING  # type: ignore[union-attr]
+    assert [j.name for j in claimed] == ["urgent", "normal"]
+    for job in claimed:
+        assert job.status is Status.RUNNING and job.attempt == 1 and job.locked_by == "w-2"
+        assert job.started_at == at(5) and job.lease_expires_at == at(5 + LEASE)
+        assert job == await store.get_job(job.job_id)
+        assert [e.kind for e in await store.get_history(job.job_id)] == ["created", "started"]
+    kinds = [e.kind for e in await store.get_history(a.job_id)]
+    assert kinds == ["created", "started", "completed"]
+    # Both writes are in the change feed, after what a follower had read.
+    changed = sorted((c.record for c in await store.changes_since(before)), key=lambda r: r.id)
+    assert changed == sorted([done[0], *claimed], key=lambda r: r.id)
+
+
+async def test_complete_and_claim_without_completions_or_slots(store: Store) -> None:
+    await store.insert_jobs([new_job(name=str(i)) for i in range(3)], T0)
+    assert await store.complete_and_claim([], WORKER, 0, at(1), LEASE) == ([], [])
+    done, claimed = await store.complete_and_claim([], WORKER, 1, at(1), LEASE)
+    assert done == [] and [j.name for j in claimed] == ["0"]
+    done, claimed = await store.complete_and_claim(
+        [(fence_of(claimed[0]), None)], WORKER, 0, at(2), LEASE
+    )
+    assert claimed == [] and done[0] is not None and done[0].status is Status.COMPLETED
+    assert await store.count_by_status(JobFilter()) == {Status.COMPLETED: 1, Status.PENDING: 2}
 
 
 async def test_retry_later_puts_job_back_with_backoff(store: Store) -> None:

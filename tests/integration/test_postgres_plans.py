@@ -335,6 +335,9 @@ def params_of(name: str, d: Context) -> dict[str, Any]:
     cases: dict[str, dict[str, Any]] = {
         "claim": verb | {"worker": "x", "limit": BATCH, "lease": T0 + LEASE},
         "complete_many": verb | _fences(batch) | {"results": [None] * len(batch)},
+        "complete_and_claim": verb
+        | _fences(batch)
+        | {"results": [None] * len(batch), "worker": "x", "limit": BATCH, "lease": T0 + LEASE},
         "complete": verb
         | _fence(one)
         | {"job_id": one.job_id, "allowed": running, "result": Jsonb({"ok": True})},
@@ -390,6 +393,7 @@ RESCUE_WALK = "jobdeck_jobs_status"
 
 HOT = [
     "complete_many",
+    "complete_and_claim",
     "complete",
     "fail",
     "update_progress",
@@ -571,7 +575,11 @@ def test_rescue_updates_by_primary_key(states: dict[str, State], state: str) -> 
 def test_hot_statement_reads_by_index(states: dict[str, State], state: str, name: str) -> None:
     pages, plan = states[state].pages, states[state].plans[name]
     check_index_plan(plan)
-    walks = {"rescue_expired": RESCUE_WALK, "next_run_at": CLAIM_WALK}
+    walks = {
+        "rescue_expired": RESCUE_WALK,
+        "next_run_at": CLAIM_WALK,
+        "complete_and_claim": CLAIM_WALK,
+    }
     check_pages(plan, walked=pages[walks[name]] if name in walks else 0)
 
 

@@ -14,7 +14,9 @@ import pytest
 
 from jobdeck import BaseJobHandler, JobDeck, Settings, Status
 from jobdeck.clock import FrozenClock
+from jobdeck.errors import StoreError
 from jobdeck.runtime import Worker
+from jobdeck.runtime import worker as worker_module
 from jobdeck.store.base import Store
 
 
@@ -448,6 +450,56 @@ async def test_drain_runs_ready_jobs_only(deck: JobDeck, clock: FrozenClock) -> 
     clock.advance(61)
     assert await deck.drain() == 1
     assert await status_of(deck, later.job_id) == Status.COMPLETED
+
+
+async def test_completions_ride_with_the_next_claim(
+    deck: JobDeck, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_module, "COMPLETE_DELAY", 60.0)  # no timer flush meanwhile
+    calls: list[tuple[int, int]] = []
+    real = deck.store.complete_and_claim
+
+    async def spy(items: Any, *args: Any) -> Any:
+        done, claimed = await real(items, *args)
+        calls.append((len(items), len(claimed)))
+        return done, claimed
+
+    monkeypatch.setattr(deck.store, "complete_and_claim", spy)
+    deck.register_job_type("quick", Quick)
+    jobs = [await deck.schedule_job("quick") for _ in range(3)]
+    worker = Worker(deck.store, deck.registry, settings=deck.settings, clock=clock, concurrency=1)
+    assert await worker.drain() == 3
+    # Each job's completion went with the claim after it; the last one with an empty claim.
+    assert calls == [(1, 1), (1, 1), (1, 0)]
+    assert worker.stats.completed == 3
+    for job in jobs:
+        assert await status_of(deck, job.job_id) == Status.COMPLETED
+
+
+async def test_completions_survive_a_claim_that_fails(
+    deck: JobDeck, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_module, "COMPLETE_DELAY", 60.0)
+
+    async def unavailable(*args: Any) -> Any:
+        raise StoreError("PostgreSQL unavailable: the test said so")
+
+    monkeypatch.setattr(deck.store, "complete_and_claim", unavailable)
+    deck.register_job_type("quick", Quick)
+    first, second = [await deck.schedule_job("quick") for _ in range(2)]
+    worker = Worker(deck.store, deck.registry, settings=deck.settings, clock=clock, concurrency=1)
+    with pytest.raises(StoreError):
+        await worker.drain()
+    # The claim that was to carry the first completion failed; the worker still wrote it
+    # (complete_many) on its way out, and the second job was never claimed.
+    assert await status_of(deck, first.job_id) == Status.COMPLETED
+    assert await status_of(deck, second.job_id) == Status.PENDING
+    assert worker.stats.completed == 1
+
+
+class Quick(BaseJobHandler):
+    async def execute(self) -> str:
+        return "done"
 
 
 async def test_a_running_worker_picks_up_new_jobs_promptly(deck: JobDeck) -> None:

@@ -7,7 +7,8 @@
 * Heartbeats every ``heartbeat_seconds``; the answer says which jobs are still ours
   and which are being cancelled. A change to any job (the ``jobs`` signal) brings
   the next heartbeat forward, so cancels are seen quickly without a query per job.
-* Completions are written in batches (``complete_many``) a few milliseconds apart.
+* Completions are written in batches (``complete_many``) a few milliseconds apart, or
+  sooner with the next claim (``complete_and_claim``), in the same write.
 * Writes rejected by the fence are counted in :attr:`Worker.stats`, never applied.
 
 Timers here use the event loop's monotonic time; the injected clock only dates
@@ -238,7 +239,21 @@ class Worker:
         return timeout
 
     async def _claim(self, limit: int) -> list[Job]:
-        jobs = await self.store.claim(self.id, limit, self.clock.now(), self.settings.lease_seconds)
+        assert self._completions is not None
+        now, lease = self.clock.now(), self.settings.lease_seconds
+        finished = self._completions.take()
+        if finished:
+            # The completions waiting for their batch go with this claim: one write.
+            try:
+                written, jobs = await self.store.complete_and_claim(
+                    finished, self.id, limit, now, lease
+                )
+            except BaseException:
+                self._completions.put_back(finished)
+                raise
+            self._completions.count(finished, written)
+        else:
+            jobs = await self.store.claim(self.id, limit, now, lease)
         self.stats.claimed += len(jobs)
         for job in jobs:
             fence = Fence(job.job_id, job.attempt, self.id)
@@ -419,6 +434,24 @@ class _Completions:
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(COMPLETE_DELAY, self._start_flush)
 
+    def take(self) -> list[tuple[Fence, Any]]:
+        """The completions not yet on their way, for the caller to write."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        items, self._items = self._items, []
+        return items
+
+    def put_back(self, items: list[tuple[Fence, Any]]) -> None:
+        """Completions taken but not written: they go with the next batch."""
+        for fence, result in items:
+            self.add(fence, result)
+
+    def count(self, items: list[tuple[Fence, Any]], written: list[Job | None]) -> None:
+        stale = sum(1 for job in written if job is None)
+        self._stats.completed += len(items) - stale
+        self._stats.stale_writes += stale
+
     def _start_flush(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
@@ -444,6 +477,4 @@ class _Completions:
                 # Their leases expire and maintenance re-runs them: at-least-once.
                 logger.exception("could not record %d completions", len(items))
                 return
-        stale = sum(1 for job in written if job is None)
-        self._stats.completed += len(items) - stale
-        self._stats.stale_writes += stale
+        self.count(items, written)

@@ -146,6 +146,18 @@ class JobStore(Protocol):
     ) -> list[Job | None]:
         """Fenced completes in one transaction; None where the fence was stale."""
 
+    async def complete_and_claim(
+        self,
+        items: Sequence[tuple[Fence, Any]],
+        worker_id: str,
+        limit: int,
+        now: datetime,
+        lease_seconds: float,
+    ) -> tuple[list[Job | None], list[Job]]:
+        """``complete_many(items)``, then ``claim(limit)``: a busy worker's finished jobs
+        ride with its next claim (one transaction where the backend gains by it). Returns
+        both answers."""
+
     async def retry_later(self, fence: Fence, error: str, run_at: datetime, now: datetime) -> Job:
         """A failed attempt with retries left: running → pending, run_at, error_message,
         lease cleared; history ``retry``. Fenced."""

@@ -44,7 +44,7 @@ def parse(text: str, *, placeholders: Iterable[str] = ()) -> dict[str, LiteralSt
         if name not in fragments:
             raise ValueError(f"queries.sql: unknown fragment {{{name}}}")
         unused.discard(name)
-        return fragments[name]
+        return _INCLUDE.sub(include, fragments[name])  # a fragment may include others
 
     queries: dict[str, LiteralString] = {}
     for name, body in blocks["name"].items():

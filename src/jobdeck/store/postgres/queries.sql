@@ -48,6 +48,66 @@ pruned AS (
     WHERE h.job_pk = c.job_pk AND h.id <= c.cutoff
 )
 
+-- fragment: claim_pending
+-- Reads `s`: takes up to %(limit)s pending queued jobs due at %(now)s, in claim order,
+-- for %(worker)s; the rows written are `claimed`.
+-- Why this is atomic: the `picked` subquery locks each row it returns (FOR UPDATE) and
+-- SKIPs rows another transaction has locked instead of waiting for them, so two
+-- claimers never pick the same row; the UPDATE runs in the same statement and the row
+-- locks last until COMMIT, after which the rows are 'running' and no longer match. A row
+-- that another claimer committed while we scanned is re-checked against the WHERE
+-- clause after locking (READ COMMITTED re-evaluation) and dropped.
+-- The UPDATE finds the picked rows by primary key (`= ANY` of an array): joined to
+-- `picked` instead, the session's generic plan guesses hundreds of picked rows once
+-- the table has statistics and hashes the whole table for each claim (17 ms at 20,000
+-- jobs; docs/postgres.md). tests/integration/test_postgres_plans.py.
+picked AS (
+    SELECT id FROM jobdeck_jobs
+    WHERE status = 'pending' AND mode = 'queued' AND run_at <= %(now)s
+    ORDER BY priority DESC, run_at, id
+    LIMIT %(limit)s::int
+    FOR UPDATE SKIP LOCKED
+),
+claimed AS (
+    UPDATE jobdeck_jobs j
+    SET status = 'running', attempt = j.attempt + 1, locked_by = %(worker)s::text,
+        lease_expires_at = %(lease)s, started_at = %(now)s, progress_at = %(now)s,
+        rate = NULL, eta_seconds = NULL, progress_window = NULL, updated_at = %(now)s,
+        seq = jobdeck_row_seq(j.seq, s.seq), history_count = {next_history_count}
+    FROM s
+    WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
+    RETURNING j.*
+)
+
+-- fragment: started_history
+-- The `started` history row of each `claimed` job (the SELECT of an INSERT).
+SELECT id, 'started', NULL, jsonb_build_object('attempt', attempt, 'worker', locked_by),
+       %(now)s
+FROM claimed
+
+-- fragment: complete_fenced
+-- Reads `s`: completes each attempt of %(job_ids)s/%(attempts)s/%(workers)s that still
+-- holds its job, with its %(results)s; the rows written are `done`.
+f AS (
+    SELECT * FROM unnest(%(job_ids)s::text[], %(attempts)s::int[], %(workers)s::text[],
+                         %(results)s::jsonb[]) AS f(job_id, attempt, worker, result)
+),
+done AS (
+    UPDATE jobdeck_jobs j
+    SET status = 'completed', progress = 100, result = f.result, eta_seconds = 0,
+        completed_at = %(now)s, updated_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
+        seq = jobdeck_row_seq(j.seq, s.seq),
+        history_count = {next_history_count}
+    FROM f, s
+    WHERE j.job_id = f.job_id AND j.attempt = f.attempt AND j.locked_by = f.worker
+      AND j.status IN ('running', 'cancelling')
+    RETURNING j.*
+)
+
+-- fragment: completed_history
+-- The `completed` history row of each `done` job (the SELECT of an INSERT).
+SELECT id, 'completed', NULL, NULL, %(now)s FROM done
+
 -- fragment: new_job_input
 -- The jobs of %(jobs)s (one JSON array, rows.job_entry) as typed columns `t.*`, with
 -- `ord`, their position in the array. `created_at`: the job's own `now`, when jobs of
@@ -501,39 +561,12 @@ hist AS (DELETE FROM jobdeck_history WHERE job_pk IN (SELECT id FROM del))
 SELECT id FROM del
 
 -- name: claim
--- Why this is atomic: the `picked` subquery locks each row it returns (FOR UPDATE) and
--- SKIPs rows another transaction has locked instead of waiting for them, so two
--- claimers never pick the same row; the UPDATE runs in the same statement and the row
--- locks last until COMMIT, after which the rows are 'running' and no longer match. A row
--- that another claimer committed while we scanned is re-checked against the WHERE
--- clause after locking (READ COMMITTED re-evaluation) and dropped.
--- The UPDATE finds the picked rows by primary key (`= ANY` of an array): joined to
--- `picked` instead, the session's generic plan guesses hundreds of picked rows once
--- the table has statistics and hashes the whole table for each claim (17 ms at 20,000
--- jobs; docs/postgres.md). tests/integration/test_postgres_plans.py.
 WITH {feed_seq},
-picked AS (
-    SELECT id FROM jobdeck_jobs
-    WHERE status = 'pending' AND mode = 'queued' AND run_at <= %(now)s
-    ORDER BY priority DESC, run_at, id
-    LIMIT %(limit)s::int
-    FOR UPDATE SKIP LOCKED
-),
-upd AS (
-    UPDATE jobdeck_jobs j
-    SET status = 'running', attempt = j.attempt + 1, locked_by = %(worker)s::text,
-        lease_expires_at = %(lease)s, started_at = %(now)s, progress_at = %(now)s,
-        rate = NULL, eta_seconds = NULL, progress_window = NULL, updated_at = %(now)s,
-        seq = jobdeck_row_seq(j.seq, s.seq), history_count = {next_history_count}
-    FROM s
-    WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
-    RETURNING j.*
-),
+{claim_pending},
+upd AS (SELECT * FROM claimed),
 hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
-    SELECT id, 'started', NULL, jsonb_build_object('attempt', attempt, 'worker', locked_by),
-           %(now)s
-    FROM upd
+    {started_history}
 ),
 {prune_to_limit}
 SELECT upd.* FROM upd ORDER BY upd.priority DESC, upd.run_at, upd.id
@@ -550,27 +583,36 @@ RETURNING j.job_id, j.status
 
 -- name: complete_many
 WITH {feed_seq},
-f AS (
-    SELECT * FROM unnest(%(job_ids)s::text[], %(attempts)s::int[], %(workers)s::text[],
-                         %(results)s::jsonb[]) AS f(job_id, attempt, worker, result)
-),
-upd AS (
-    UPDATE jobdeck_jobs j
-    SET status = 'completed', progress = 100, result = f.result, eta_seconds = 0,
-        completed_at = %(now)s, updated_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
-        seq = jobdeck_row_seq(j.seq, s.seq),
-        history_count = {next_history_count}
-    FROM f, s
-    WHERE j.job_id = f.job_id AND j.attempt = f.attempt AND j.locked_by = f.worker
-      AND j.status IN ('running', 'cancelling')
-    RETURNING j.*
-),
+{complete_fenced},
+upd AS (SELECT * FROM done),
 hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
-    SELECT id, 'completed', NULL, NULL, %(now)s FROM upd
+    {completed_history}
 ),
 {prune_to_limit}
 {changed_rows}
+
+-- name: complete_and_claim
+-- A busy worker's finished attempts ride with its next claim (Worker._claim):
+-- complete_many and claim in one statement, so one seq, one commit and one round trip
+-- instead of two. The two sets of rows are disjoint (a completion writes running rows,
+-- the claim picks pending ones), so no row is written twice. `_claimed` tells them
+-- apart; the claimed rows come last, in claim order.
+WITH {feed_seq},
+{complete_fenced},
+{claim_pending},
+upd AS (SELECT * FROM done UNION ALL SELECT * FROM claimed),
+hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    {completed_history}
+    UNION ALL
+    {started_history}
+),
+{prune_to_limit}
+SELECT false AS _claimed, done.* FROM done
+UNION ALL
+SELECT true AS _claimed, claimed.* FROM claimed
+ORDER BY _claimed, priority DESC, run_at, id
 
 -- name: retry_later
 WITH {feed_seq},

@@ -120,6 +120,23 @@ def _lock_order(fence: Fence) -> str:
     return fence.job_id
 
 
+def _claim_params(
+    worker_id: str, limit: int, now: datetime, lease_seconds: float
+) -> dict[str, Any]:
+    return {
+        "worker": worker_id,
+        "limit": limit,
+        "now": now,
+        "lease": now + timedelta(seconds=lease_seconds),
+    }
+
+
+def _completed(items: Sequence[tuple[Fence, Any]], jobs: Sequence[Job]) -> list[Job | None]:
+    """complete_many's answer: per item, in the order asked, its job or None (stale)."""
+    done = {(j.job_id, j.attempt): j for j in jobs}
+    return [done.get((f.job_id, f.attempt)) for f, _ in items]
+
+
 def _fences(fences: Sequence[Fence]) -> dict[str, Any]:
     return {
         "job_ids": [f.job_id for f in fences],
@@ -377,13 +394,7 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
     ) -> list[Job]:
         if limit <= 0:
             return []
-        params = {
-            "worker": worker_id,
-            "limit": limit,
-            "now": now,
-            "lease": now + timedelta(seconds=lease_seconds),
-            "keep": self._keep,
-        }
+        params = _claim_params(worker_id, limit, now, lease_seconds) | {"keep": self._keep}
         rows = await self._run(lambda c: self._write(c, Q["claim"], params))
         jobs = [job_of(r) for r in rows]
         self._fired(jobs)
@@ -409,17 +420,41 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
     ) -> list[Job | None]:
         if not items:
             return []
+        params = self._completion_params(items, now)
+        rows = await self._run(lambda c: self._write(c, Q["complete_many"], params))
+        jobs = [job_of(r) for r in rows]
+        self._fired(jobs)
+        return _completed(items, jobs)
+
+    async def complete_and_claim(
+        self,
+        items: Sequence[tuple[Fence, Any]],
+        worker_id: str,
+        limit: int,
+        now: datetime,
+        lease_seconds: float,
+    ) -> tuple[list[Job | None], list[Job]]:
+        if not items or limit <= 0:
+            answer = await self.complete_many(items, now)
+            return answer, await self.claim(worker_id, limit, now, lease_seconds)
+        params = self._completion_params(items, now) | _claim_params(
+            worker_id, limit, now, lease_seconds
+        )
+        rows = await self._run(lambda c: self._write(c, Q["complete_and_claim"], params))
+        done = [job_of(r) for r in rows if not r["_claimed"]]
+        claimed = [job_of(r) for r in rows if r["_claimed"]]
+        self._fired(done + claimed)
+        return _completed(items, done), claimed
+
+    def _completion_params(
+        self, items: Sequence[tuple[Fence, Any]], now: datetime
+    ) -> dict[str, Any]:
         ordered = sorted(items, key=lambda item: _lock_order(item[0]))
-        params = _fences([f for f, _ in ordered]) | {
+        return _fences([f for f, _ in ordered]) | {
             "now": now,
             "results": [json_param(result) for _, result in ordered],
             "keep": self._keep,
         }
-        rows = await self._run(lambda c: self._write(c, Q["complete_many"], params))
-        jobs = [job_of(r) for r in rows]
-        self._fired(jobs)
-        done = {(j.job_id, j.attempt): j for j in jobs}
-        return [done.get((f.job_id, f.attempt)) for f, _ in items]
 
     async def retry_later(self, fence: Fence, error: str, run_at: datetime, now: datetime) -> Job:
         params = {

@@ -337,6 +337,18 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
         self.signals.fire("jobs")
         return jobs
 
+    async def complete_and_claim(
+        self,
+        items: Sequence[tuple[Fence, Any]],
+        worker_id: str,
+        limit: int,
+        now: datetime,
+        lease_seconds: float,
+    ) -> tuple[list[Job | None], list[Job]]:
+        # One writer at a time already: two transactions cost little more than one.
+        done = await self.complete_many(items, now)
+        return done, await self.claim(worker_id, limit, now, lease_seconds)
+
     async def retry_later(self, fence: Fence, error: str, run_at: datetime, now: datetime) -> Job:
         params = {"error": error, "run_at": to_ts(run_at)}
         data = dumps({"run_at": run_at.isoformat(), "attempt": fence.attempt})
