@@ -42,10 +42,12 @@ from pgqueuer.models import Job
 from pgqueuer.qm import QueueManager
 from pgqueuer.queries import Queries
 
-# The same two probes as bench/drain_cold.py: a job done (logged), any left.
+# The same two probes as bench/drain_cold.py: a job done (logged), any left (each
+# status through its partial index; a bare EXISTS would walk the deleted rows).
 PROGRESS = (
     "SELECT EXISTS (SELECT 1 FROM pgqueuer_log WHERE status = 'successful'),"
-    " EXISTS (SELECT 1 FROM pgqueuer)"
+    " EXISTS (SELECT 1 FROM pgqueuer WHERE status = 'queued')"
+    " OR EXISTS (SELECT 1 FROM pgqueuer WHERE status = 'picked')"
 )
 
 

@@ -181,9 +181,9 @@ async def test_complete_and_claim_completes_then_claims_in_claim_order(store: St
     a, b = await store.claim(WORKER, 2, at(-5), LEASE)
     await store.insert_jobs(
         [
+            new_job(name="normal"),
             new_job(name="low", priority=P.LOW),
             new_job(name="urgent", priority=P.URGENT),
-            new_job(name="normal"),
         ],
         at(-4),
     )

@@ -22,10 +22,19 @@ def test_fragments_are_spliced_and_placeholders_kept() -> None:
     }
 
 
+def test_a_fragment_may_include_fragments() -> None:
+    text = "-- fragment: a\nx = {b}\n-- fragment: b\n1\n-- name: q\nSELECT {a} AND {b};\n"
+    assert parse(text) == {"q": "SELECT x = 1 AND 1;"}
+
+
 @pytest.mark.parametrize(
     ("text", "error"),
     [
         (TEXT, r"unknown fragment \{order\}"),  # not declared a placeholder
+        (
+            "-- fragment: a\n{b}\n-- fragment: b\n{a}\n-- name: q\nSELECT {a};\n",
+            "fragment 'a' includes itself",
+        ),
         (TEXT + "-- name: pending\nSELECT 1;\n", "duplicate name 'pending'"),
         ("-- fragment: lone\nx = 1\n-- name: q\nSELECT 1;\n", "unused fragments"),
     ],

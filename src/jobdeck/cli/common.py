@@ -83,7 +83,7 @@ def setup_logging(ctx: click.Context, level: int = logging.WARNING) -> None:
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine on uvloop where it is installed (a dependency except on
     Windows): its event loop costs a worker about a third less CPU per job, which on
-    PostgreSQL drains a quarter more jobs/s (docs/postgres.md, "Event loop")."""
+    PostgreSQL drains a quarter more jobs/s (docs/postgres.md, "The worker's own CPU")."""
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         return runner.run(coro)
 

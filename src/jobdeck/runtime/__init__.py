@@ -44,7 +44,8 @@ def install_signal_handlers(
     for sig in SIGNALS:
         try:
             loop.add_signal_handler(sig, on_signal)
-        except (NotImplementedError, RuntimeError):  # Windows, or not the main thread
+        # Windows; or not the main thread (asyncio says RuntimeError, uvloop ValueError)
+        except (NotImplementedError, RuntimeError, ValueError):
             continue
         installed.append(sig)
     return remove

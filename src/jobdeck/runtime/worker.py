@@ -242,17 +242,25 @@ class Worker:
         assert self._completions is not None
         now, lease = self.clock.now(), self.settings.lease_seconds
         finished = self._completions.take()
+        jobs: list[Job] | None = None
         if finished:
             # The completions waiting for their batch go with this claim: one write.
             try:
                 written, jobs = await self.store.complete_and_claim(
                     finished, self.id, limit, now, lease
                 )
+            except Exception:
+                # Not the claim's business: the completions go back to their own
+                # batch (complete_many, which logs and drops what it cannot write),
+                # and the claim is tried alone.
+                logger.warning("completions could not go with a claim", exc_info=True)
+                self._completions.put_back(finished)
             except BaseException:
                 self._completions.put_back(finished)
                 raise
-            self._completions.count(finished, written)
-        else:
+            else:
+                self._completions.count(finished, written)
+        if jobs is None:
             jobs = await self.store.claim(self.id, limit, now, lease)
         self.stats.claimed += len(jobs)
         for job in jobs:

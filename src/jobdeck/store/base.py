@@ -155,8 +155,9 @@ class JobStore(Protocol):
         lease_seconds: float,
     ) -> tuple[list[Job | None], list[Job]]:
         """``complete_many(items)``, then ``claim(limit)``: a busy worker's finished jobs
-        ride with its next claim (one transaction where the backend gains by it). Returns
-        both answers."""
+        ride with its next claim. Returns both answers. One transaction on PostgreSQL;
+        SQLite runs the two verbs one after the other, so when it raises the completions
+        may have landed (writing them again is refused by their fences)."""
 
     async def retry_later(self, fence: Fence, error: str, run_at: datetime, now: datetime) -> Job:
         """A failed attempt with retries left: running → pending, run_at, error_message,

@@ -1,11 +1,12 @@
 """Named-query files (``queries.sql``) and numbered migrations, read the same way for
 every backend.
 
-``-- name: xyz`` starts a statement, ``-- fragment: xyz`` a piece that statements
-include as ``{xyz}``; each block runs until the next header. Fragments are spliced in
-at load, so each statement is one complete text. The loader is strict: a name or a
-fragment defined twice, an include naming no fragment, or a fragment nobody includes
-is an error at import, not a statement that fails when first run. A backend that fills
+``-- name: xyz`` starts a statement, ``-- fragment: xyz`` a piece that statements (and
+other fragments) include as ``{xyz}``; each block runs until the next header.
+Fragments are spliced in at load, so each statement is one complete text. The loader
+is strict: a name or a fragment defined twice, an include naming no fragment, a
+fragment that includes itself, or a fragment nobody includes is an error at import,
+not a statement that fails when first run. A backend that fills
 some ``{name}`` at run time (SQLite's filter and order clauses) declares those names
 as ``placeholders``.
 
@@ -37,14 +38,22 @@ def parse(text: str, *, placeholders: Iterable[str] = ()) -> dict[str, LiteralSt
     fragments = {name: _LEADING_COMMENTS.sub("", body) for name, body in blocks["fragment"].items()}
     unused = set(fragments)
 
+    including: list[str] = []  # the fragments being spliced, outermost first
+
     def include(match: re.Match[str]) -> str:
         name = match.group(1)
         if name in kept:
             return match.group(0)
         if name not in fragments:
             raise ValueError(f"queries.sql: unknown fragment {{{name}}}")
+        if name in including:
+            raise ValueError(f"queries.sql: fragment {name!r} includes itself")
         unused.discard(name)
-        return _INCLUDE.sub(include, fragments[name])  # a fragment may include others
+        including.append(name)
+        try:
+            return _INCLUDE.sub(include, fragments[name])  # a fragment may include others
+        finally:
+            including.pop()
 
     queries: dict[str, LiteralString] = {}
     for name, body in blocks["name"].items():

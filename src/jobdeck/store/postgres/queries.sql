@@ -598,6 +598,12 @@ hist AS (
 -- instead of two. The two sets of rows are disjoint (a completion writes running rows,
 -- the claim picks pending ones), so no row is written twice. `_claimed` tells them
 -- apart; the claimed rows come last, in claim order.
+-- Keep `done` first in the final SELECT: the executor then locks the completed rows
+-- (in _lock_order, as a heartbeat does) before the claim locks any pending row. With
+-- the claim first, this statement could hold a pending row while it waits for a
+-- running one, and deadlock with a heartbeat of a job rescued and claimed meanwhile.
+-- The completions may wait for a row lock (a heartbeat, a cancel); the claim then
+-- waits with them.
 WITH {feed_seq},
 {complete_fenced},
 {claim_pending},

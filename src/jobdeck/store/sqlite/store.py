@@ -345,7 +345,8 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
         now: datetime,
         lease_seconds: float,
     ) -> tuple[list[Job | None], list[Job]]:
-        # One writer at a time already: two transactions cost little more than one.
+        # One writer at a time already: two transactions cost little more than one
+        # (the contract allows it: base.py).
         done = await self.complete_many(items, now)
         return done, await self.claim(worker_id, limit, now, lease_seconds)
 
