@@ -127,7 +127,7 @@ async def test_the_transport_connects_to_the_checked_address_with_the_name_for_t
 
         return [ipaddress.ip_address("93.184.216.34")]
 
-    monkeypatch.setattr("jobdeck.handlers.builtin.egress._addresses", addresses)
+    monkeypatch.setattr("jobdeck.handlers.builtin.egress_guard._addresses", addresses)
     transport = GuardedTransport(EgressGuard())
     recorder = Recorder()
     monkeypatch.setattr(transport, "_pool", lambda url: recorder)

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute, Match
@@ -27,6 +26,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobdeck.api.context import ApiContext
 from jobdeck.tokens import Principal
+
+if TYPE_CHECKING:
+    import httpx
 
 IN_PROCESS = "jobdeck.in_process_caller"  # the ASGI scope key
 CLIENT = ("jobdeck-in-process", 0)  # what request.client reads for these calls
@@ -82,6 +84,8 @@ class ApiCalls:
         self.routes = list(routes)
 
     def __call__(self, principal: Principal) -> httpx.AsyncBaseTransport:
+        import httpx
+
         target = _PluginRoutesOnly(self.app, self.ctx, self.routes, principal)
         # raise_app_exceptions=False: a plugin endpoint that raises is a 500 answer
         # (retried), as it would be over the network.

@@ -16,17 +16,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from jobdeck.clock import Clock
 from jobdeck.config import Settings
 from jobdeck.domain.job import parse_statuses
 from jobdeck.errors import DuplicateJobType, PermanentFailure
 from jobdeck.handlers.builtin.cleanup import BUILTIN_CLEANUP_TARGETS, check_cleanup_statuses
-from jobdeck.handlers.builtin.egress import EgressGuard, GuardedTransport, guarded_client
+from jobdeck.handlers.builtin.egress_guard import EgressGuard
 from jobdeck.store.base import Store
 
+# httpx is imported when first used: it was an eighth of a worker's start-up (docs/internals.md)
 if TYPE_CHECKING:
+    import httpx
+
+    from jobdeck.handlers.builtin.egress import GuardedTransport
     from jobdeck.handlers.builtin.mailer import SmtpConfig
     from jobdeck.handlers.builtin.querydb import QueryDatabase
     from jobdeck.tokens import Principal
@@ -75,6 +77,8 @@ class Services:
         loop = asyncio.get_running_loop()
         current = self._http.get(loop)
         if current is None or current.guard is not self.egress:
+            from jobdeck.handlers.builtin.egress import GuardedTransport
+
             if current is not None:
                 closing = loop.create_task(current.aclose())
                 self._closing.add(closing)
@@ -85,6 +89,8 @@ class Services:
 
     def _tls(self) -> ssl.SSLContext:
         if self._tls_context is None:
+            import httpx
+
             self._tls_context = httpx.create_ssl_context()
         return self._tls_context
 
@@ -95,6 +101,8 @@ class Services:
             await current.aclose()
 
     def http_client(self, **options: Any) -> httpx.AsyncClient:
+        from jobdeck.handlers.builtin.egress import guarded_client
+
         return guarded_client(self.egress, **options)
 
     # --- operator-chosen peers ------------------------------------------------

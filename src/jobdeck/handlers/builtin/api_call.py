@@ -20,8 +20,6 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
-
 from jobdeck.errors import JobdeckError, PermanentFailure, ValidationError
 from jobdeck.handlers.builtin.common import BuiltinHandler, capped
 from jobdeck.handlers.builtin.webhook import KEPT_HEADERS, RETRIED_STATUSES, _body, _read
@@ -100,6 +98,8 @@ class ApiCallHandler(BuiltinHandler):
                 )
 
     async def run(self, config: dict[str, Any]) -> Any:
+        import httpx
+
         job = self.job
         path = config.get("url", config.get("endpoint"))
         if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):

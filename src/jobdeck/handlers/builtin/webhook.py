@@ -22,13 +22,13 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
-
 from jobdeck.errors import JobdeckError, PermanentFailure, ValidationError
 from jobdeck.handlers.builtin.common import BODY_LIMIT, BuiltinHandler, capped
-from jobdeck.handlers.builtin.egress import EgressGuard
+from jobdeck.handlers.builtin.egress_guard import EgressGuard
 
 if TYPE_CHECKING:
+    import httpx
+
     from jobdeck.handlers.services import Services
 
 SECRET_REF = r"^\{\{\s*secret:[A-Za-z_][A-Za-z0-9_]*\s*\}\}$"
@@ -97,6 +97,8 @@ class WebhookHandler(BuiltinHandler):
                 )
 
     async def run(self, config: dict[str, Any]) -> Any:
+        import httpx
+
         job = self.job
         url = EgressGuard.parse(config["url"])
         method = str(config.get("method", "POST")).upper()
@@ -117,6 +119,8 @@ class WebhookHandler(BuiltinHandler):
     async def _send(
         self, transport: httpx.AsyncBaseTransport, request: httpx.Request, seconds: float
     ) -> dict[str, Any]:
+        import httpx
+
         for _hop in range(MAX_REDIRECTS + 1):
             host = request.url.host
             try:
@@ -178,6 +182,8 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str,
 
 def _redirect(request: httpx.Request, response: httpx.Response) -> httpx.Request | None:
     """The next request when ``response`` redirects (httpx's rules), else None."""
+    import httpx
+
     location = response.headers.get("location")
     if response.status_code not in (301, 302, 303, 307, 308) or not location:
         return None
