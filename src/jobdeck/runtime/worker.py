@@ -24,7 +24,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -249,15 +249,15 @@ class Worker:
                 written, jobs = await self.store.complete_and_claim(
                     finished, self.id, limit, now, lease
                 )
-            except Exception:
-                # Not the claim's business: the completions go back to their own
-                # batch (complete_many, which logs and drops what it cannot write),
-                # and the claim is tried alone.
+            except BaseException as exc:
+                # The completions are written on their own (complete_many, which logs
+                # and drops what it cannot write) and, unless cancelled, the claim is
+                # tried alone. (A database that is down fails that claim too, after
+                # its own retries.)
+                self._completions.write_alone(finished)
+                if not isinstance(exc, Exception):
+                    raise
                 logger.warning("completions could not go with a claim", exc_info=True)
-                self._completions.put_back(finished)
-            except BaseException:
-                self._completions.put_back(finished)
-                raise
             else:
                 self._completions.count(finished, written)
         if jobs is None:
@@ -450,10 +450,9 @@ class _Completions:
         items, self._items = self._items, []
         return items
 
-    def put_back(self, items: list[tuple[Fence, Any]]) -> None:
-        """Completions taken but not written: they go with the next batch."""
-        for fence, result in items:
-            self.add(fence, result)
+    def write_alone(self, items: list[tuple[Fence, Any]]) -> None:
+        """Completions a claim could not carry: written on their own, now."""
+        self._spawn(self._write(items))
 
     def count(self, items: list[tuple[Fence, Any]], written: list[Job | None]) -> None:
         stale = sum(1 for job in written if job is None)
@@ -464,7 +463,10 @@ class _Completions:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        task = asyncio.get_running_loop().create_task(self._write())
+        self._spawn(self._write())
+
+    def _spawn(self, write: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(write)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -474,9 +476,11 @@ class _Completions:
         while self._tasks:
             await asyncio.wait(list(self._tasks))
 
-    async def _write(self) -> None:
+    async def _write(self, items: list[tuple[Fence, Any]] | None = None) -> None:
+        """Write ``items``, or else everything pending."""
         async with self._lock:
-            items, self._items = self._items, []
+            if items is None:
+                items, self._items = self._items, []
             if not items:
                 return
             try:

@@ -47,7 +47,8 @@ def parse(text: str, *, placeholders: Iterable[str] = ()) -> dict[str, LiteralSt
         if name not in fragments:
             raise ValueError(f"queries.sql: unknown fragment {{{name}}}")
         if name in including:
-            raise ValueError(f"queries.sql: fragment {name!r} includes itself")
+            chain = " -> ".join([*including, name])
+            raise ValueError(f"queries.sql: fragment {name!r} includes itself ({chain})")
         unused.discard(name)
         including.append(name)
         try:
