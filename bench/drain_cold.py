@@ -12,6 +12,9 @@ from starting the workers; then min / median / max and the slowest run as a shar
 ``--pgqueuer PYTHON`` interleaves as many PgQueuer runs (bench/pgqueuer_side.py, same
 server, same no-op job, same process count; see that file for its virtualenv) and
 prints the ratio of the medians. ``--scaling`` runs 3 drains per process count instead.
+``--cpu`` adds each run's CPU per job: the workers' (start-up included) and that of
+every ``postgres`` process on this machine (so only with a local server, and only on
+an otherwise quiet one; docs/postgres.md, "The worker's own CPU").
 """
 
 from __future__ import annotations
@@ -20,10 +23,21 @@ import argparse
 import asyncio
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from common import ADMIN_URL, JOBDECK, database, open_deck, pgqueuer, spread, worker_env
+from common import (
+    ADMIN_URL,
+    JOBDECK,
+    cpu_seconds,
+    database,
+    open_deck,
+    pgqueuer,
+    postgres_cpu_seconds,
+    spread,
+    worker_env,
+)
 
 JOBS = 20_000
 TIME_LIMIT = 120.0
@@ -41,11 +55,23 @@ def _progress_sql(backend: str) -> str:
     )
 
 
-async def jobdeck_run(backend: str, admin_url: str, processes: int) -> tuple[float, float]:
+@dataclass
+class Run:
+    rate: float  # jobs/s from the first job done to the last
+    wall: float  # seconds from starting the workers to the last job done
+    worker_us: float  # the workers' CPU per job, their start-up included
+    server_us: float  # the local PostgreSQL server's CPU per job (0 on SQLite)
+
+    def cpu(self) -> str:
+        return f"workers {self.worker_us:4.0f} µs/job, server {self.server_us:4.0f} µs/job"
+
+
+async def jobdeck_run(backend: str, admin_url: str, processes: int) -> Run:
     with database(backend, admin_url) as url:
         async with open_deck(url) as deck:
             for _ in range(0, JOBS, 1000):
                 await deck.schedule_jobs([{"type": "bench:noop"}] * 1000)
+        server = postgres_cpu_seconds() if backend == "postgres" else 0.0
         spawned = time.perf_counter()
         procs = [
             subprocess.Popen(  # noqa: ASYNC220 (started once per run, before timing)
@@ -58,12 +84,16 @@ async def jobdeck_run(backend: str, admin_url: str, processes: int) -> tuple[flo
         ]
         try:
             first, now = await _wait_drained(backend, url, spawned)
+            workers = sum(cpu_seconds(p.pid) for p in procs)
+            if backend == "postgres":
+                server = postgres_cpu_seconds() - server
         finally:
             for p in procs:
                 p.terminate()
             for p in procs:
                 p.wait(30)
-        return JOBS / max(now - first, 1e-9), now - spawned
+        rate, us = JOBS / max(now - first, 1e-9), 1e6 / JOBS
+        return Run(rate, now - spawned, workers * us, server * us)
 
 
 async def _wait_drained(backend: str, url: str, spawned: float) -> tuple[float, float]:
@@ -113,13 +143,16 @@ async def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--pgqueuer", help="the python of PgQueuer's virtualenv")
     parser.add_argument("--scaling", help="process counts, e.g. 1,2,4,8 (3 runs each)")
+    parser.add_argument(
+        "--cpu", action="store_true", help="also print the CPU per job of workers and server"
+    )
     args = parser.parse_args()
     if args.pgqueuer and not Path(args.pgqueuer).exists():  # noqa: ASYNC240
         raise SystemExit(f"{args.pgqueuer} not found: see bench/pgqueuer_side.py")
     if args.scaling:
         medians = {}
         for n in [int(x) for x in args.scaling.split(",")]:
-            rates = [(await jobdeck_run(args.database, args.admin_url, n))[0] for _ in range(3)]
+            rates = [(await jobdeck_run(args.database, args.admin_url, n)).rate for _ in range(3)]
             print(f"  {n} process(es): " + "  ".join(f"{r:,.0f}" for r in rates), flush=True)
             medians[n] = spread(f"jobdeck {args.database}, {n} process(es)", rates, SLOWEST)
         best = max(medians.values())
@@ -129,9 +162,11 @@ async def main() -> None:
     ours: list[float] = []
     theirs: list[float] = []
     for run in range(1, args.runs + 1):
-        rate, wall = await jobdeck_run(args.database, args.admin_url, args.processes)
-        ours.append(rate)
-        line = f"run {run:>2}: jobdeck {rate:>7,.0f} jobs/s (wall {wall:5.2f} s)"
+        result = await jobdeck_run(args.database, args.admin_url, args.processes)
+        ours.append(result.rate)
+        line = f"run {run:>2}: jobdeck {result.rate:>7,.0f} jobs/s (wall {result.wall:5.2f} s)"
+        if args.cpu:
+            line += f" [{result.cpu()}]"
         if args.pgqueuer:
             other = pgqueuer(args.pgqueuer, args.admin_url, "drain", JOBS, args.processes)
             theirs.append(other["rate"])
