@@ -211,3 +211,39 @@ def construct(cls: type[_Record], values: dict[str, Any]) -> _Record:
     record: _Record = object.__new__(cls)
     record.__dict__.update(values)
     return record
+
+
+# The columns of a fresh row that NewJob does not carry (inserted_job).
+_FRESH = {
+    "status": Status.PENDING, "progress": 0.0, "progress_message": None, "result": None,
+    "error_message": None, "attempt": 0, "started_at": None, "completed_at": None,
+    "locked_by": None, "lease_expires_at": None, "eta_seconds": None, "rate": None,
+}  # fmt: skip
+
+
+def inserted_job(
+    new: NewJob, pk: int, job_id: str, seq: int, run_at: datetime, created: datetime
+) -> Job:
+    """The Job a freshly inserted row of ``new`` reads back as, built without reading it
+    back (the stores' enqueue): NewJob's fields are Job's, less the encoded forms, plus
+    those of a fresh row. A mode, priority or retry delays given loosely (text, a list)
+    come back typed, as a stored row reads."""
+    values = new.__dict__.copy()
+    del values["payload_json"], values["metadata_json"]
+    values.update(_FRESH)
+    values["id"] = pk
+    values["job_id"] = job_id
+    if type(new.mode) is not Mode:
+        values["mode"] = Mode(new.mode)
+    if type(new.priority) is not Priority:
+        values["priority"] = Priority.parse(new.priority)
+    values["payload"] = dict(new.payload) if new.payload else {}
+    values["metadata"] = dict(new.metadata) if new.metadata else {}
+    if type(new.show_notification) is not bool:
+        values["show_notification"] = bool(new.show_notification)
+    if new.retry_delays is not None and type(new.retry_delays) is not tuple:
+        values["retry_delays"] = tuple(new.retry_delays)
+    values["run_at"] = run_at
+    values["created_at"] = values["updated_at"] = created
+    values["seq"] = seq
+    return construct(Job, values)

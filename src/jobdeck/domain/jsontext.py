@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import json.encoder
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from jobdeck.errors import ValidationError
 
 NOT_SERIALISABLE = (TypeError, ValueError, RecursionError)
 
@@ -32,3 +34,26 @@ def encoder(*, ensure_ascii: bool, allow_nan: bool) -> Callable[[Any], str]:
     )
     encode = make(None, _default, escape, None, ":", ",", False, False, allow_nan)
     return lambda value: "".join(encode(value, 0))
+
+
+def checked_encoder(*, ensure_ascii: bool, allow_nan: bool) -> Callable[[Any], str]:
+    """:func:`encoder`, refusing what JSON cannot hold with a ValidationError."""
+    encode = encoder(ensure_ascii=ensure_ascii, allow_nan=allow_nan)
+
+    def dumps(value: Any) -> str:
+        try:
+            return encode(value)
+        except NOT_SERIALISABLE as exc:
+            raise ValidationError(f"not JSON-serializable: {exc}") from exc
+
+    return dumps
+
+
+def object_text(
+    value: Mapping[str, Any] | None, text: str | None, dumps: Callable[[Any], str]
+) -> str:
+    """A job's payload or metadata as JSON text: the text a validating caller already
+    made (NewJob.payload_json), else ``dumps(value)``; ``{}`` when empty."""
+    if text is not None:
+        return text
+    return dumps(value) if value else "{}"

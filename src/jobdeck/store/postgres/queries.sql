@@ -286,7 +286,7 @@ INSERT INTO jobdeck_schema_version (version) VALUES (%(version)s)
 -- retried insert idempotent: job_ids are chosen by the caller before the first try, so
 -- a retry after an ambiguous failure (commit sent, answer lost) inserts nothing twice
 -- and the rows are then read back by job_id. Only what the server chose comes back
--- (rows.inserted_job builds the rest): sending and decoding the whole row was a quarter
+-- (rows.new_row_job builds the rest): sending and decoding the whole row was a quarter
 -- of a single enqueue's CPU, client and server (measured).
 WITH {feed_seq},
 input AS (SELECT * FROM {new_job_input}),

@@ -12,8 +12,8 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
-from jobdeck.domain.job import Job, Mode, NewJob, Priority, Status, construct
-from jobdeck.domain.jsontext import NOT_SERIALISABLE, encoder
+from jobdeck.domain.job import Job, Mode, NewJob, Priority, Status, inserted_job
+from jobdeck.domain.jsontext import checked_encoder, object_text
 from jobdeck.domain.schedule import (
     CronDefinition,
     CronJob,
@@ -23,7 +23,6 @@ from jobdeck.domain.schedule import (
     OverlapPolicy,
     TriggeredBy,
 )
-from jobdeck.errors import ValidationError
 
 Row = Mapping[str, Any]
 
@@ -101,14 +100,6 @@ def job_entry(job_id: str, j: NewJob) -> dict[str, Any]:
     }
 
 
-# The columns of a fresh row that NewJob does not carry (inserted_job).
-_FRESH = {
-    "status": Status.PENDING, "progress": 0.0, "progress_message": None, "result": None,
-    "error_message": None, "attempt": 0, "started_at": None, "completed_at": None,
-    "locked_by": None, "lease_expires_at": None, "eta_seconds": None, "rate": None,
-}  # fmt: skip
-
-
 def utc(when: datetime) -> datetime:
     """``when`` as a timestamptz reads back in the session's UTC (a naive one is UTC)."""
     if when.tzinfo is UTC:
@@ -116,47 +107,16 @@ def utc(when: datetime) -> datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
-def inserted_job(new: NewJob, pk: int, job_id: str, seq: int, now: datetime) -> Job:
-    """The Job a row insert_jobs has just written reads back as, built from what was
-    sent: the statement returns only what the server chose (id, seq), as sending and
-    decoding whole rows cost more (queries.sql, insert_jobs)."""
-    values = new.__dict__.copy()
-    del values["payload_json"], values["metadata_json"]
-    values.update(_FRESH)
-    mode, priority, delays, run_at = new.mode, new.priority, new.retry_delays, new.run_at
-    values["id"] = pk
-    values["job_id"] = job_id
-    if type(mode) is not Mode:
-        values["mode"] = Mode(mode)
-    if type(priority) is not Priority:
-        values["priority"] = Priority.parse(priority)
-    values["payload"] = dict(new.payload) if new.payload else {}
-    values["metadata"] = dict(new.metadata) if new.metadata else {}
-    if type(new.show_notification) is not bool:
-        values["show_notification"] = bool(new.show_notification)
-    if delays is not None and type(delays) is not tuple:
-        values["retry_delays"] = tuple(delays)
-    values["created_at"] = values["updated_at"] = created = utc(now)
-    values["run_at"] = created if run_at is None or run_at is now else utc(run_at)
-    values["seq"] = seq
-    return construct(Job, values)
+def new_row_job(new: NewJob, pk: int, job_id: str, seq: int, now: datetime) -> Job:
+    """The Job a row insert_jobs or copy_jobs has just written reads back as, built from
+    what was sent: the statements return only what the server chose (id, seq), as
+    sending and decoding whole rows cost more (queries.sql, insert_jobs)."""
+    created = utc(now)
+    run_at = created if new.run_at is None or new.run_at is now else utc(new.run_at)
+    return inserted_job(new, pk, job_id, seq, run_at, created)
 
 
-_ENCODE = encoder(ensure_ascii=False, allow_nan=False)
-
-
-def _dumps(value: Any) -> str:
-    try:
-        return _ENCODE(value)
-    except NOT_SERIALISABLE as exc:
-        raise ValidationError(f"not JSON-serializable: {exc}") from exc
-
-
-def _object_text(value: Mapping[str, Any] | None, text: str | None) -> str:
-    """The JSON text a validating caller already made (NewJob.payload_json), else ours."""
-    if text is not None:
-        return text
-    return _dumps(value) if value else "{}"
+_dumps = checked_encoder(ensure_ascii=False, allow_nan=False)  # jsonb holds no NaN
 
 
 # The columns of queries.sql ``copy_jobs``, in order, as COPY's binary types.
@@ -184,8 +144,8 @@ def copy_row(pk: int, job_id: str, j: NewJob, now: datetime, seq: int) -> tuple[
     return (
         pk, job_id, j.name, j.type, mode.value if type(mode) is Mode else Mode(mode).value,
         "pending", priority if type(priority) is Priority else Priority.parse(priority),
-        j.description, _object_text(j.payload, j.payload_json),
-        _object_text(j.metadata, j.metadata_json), j.icon_svg, j.source, j.plugin_id,
+        j.description, object_text(j.payload, j.payload_json, _dumps),
+        object_text(j.metadata, j.metadata_json, _dumps), j.icon_svg, j.source, j.plugin_id,
         j.store_id, j.user_id, j.created_by, bool(j.show_notification),
         now if run_at is None or run_at is now else utc(run_at), 0, j.max_retries,
         j.timeout, None if delays is None else _dumps(list(delays)), j.cron_job_id, now,

@@ -58,10 +58,10 @@ from jobdeck.store.postgres.rows import (
     copy_row,
     cron_job_of_json,
     execution_of_json,
-    inserted_job,
     job_entry,
     job_of,
     json_param,
+    new_row_job,
     utc,
 )
 from jobdeck.store.postgres.schedules import ScheduleVerbs
@@ -244,7 +244,7 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
                     return None
                 chosen = {r["job_id"]: r for r in rows}
                 return [
-                    inserted_job(j, chosen[i]["id"], i, chosen[i]["seq"], at)
+                    new_row_job(j, chosen[i]["id"], i, chosen[i]["seq"], at)
                     for i, j, at in zip(job_ids, jobs, nows, strict=True)
                 ]
         else:
@@ -295,7 +295,7 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
                     for pk, job_id, j, at in zip(pks, job_ids, jobs, ats, strict=True):
                         await copy.write_row(copy_row(pk, job_id, j, at, seq))
                     inserted = [
-                        inserted_job(j, pk, job_id, seq, at)
+                        new_row_job(j, pk, job_id, seq, at)
                         for pk, job_id, j, at in zip(pks, job_ids, jobs, ats, strict=True)
                     ]
         except psycopg.errors.UniqueViolation as exc:

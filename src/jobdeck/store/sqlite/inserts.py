@@ -14,9 +14,10 @@ from itertools import chain
 from typing import Any
 
 from jobdeck.domain.ids import new_job_ids
-from jobdeck.domain.job import Job, NewJob
+from jobdeck.domain.job import Job, NewJob, inserted_job
+from jobdeck.domain.jsontext import object_text
 from jobdeck.store.sqlite.queries import Q, repeated_values
-from jobdeck.store.sqlite.rows import as_read, dumps, insert_row, inserted_job, to_ts, ts_at
+from jobdeck.store.sqlite.rows import as_read, dumps, insert_row, to_ts, ts_at
 
 MULTI_ROW = 50  # rows per multi-row INSERT (jobs: up to 24 parameters a row)
 
@@ -33,8 +34,8 @@ class NewRows:
         self.at = at = to_ts(now)
         self.created = created = ts_at(at)
         self.job_ids = list(job_ids) if job_ids is not None else new_job_ids(len(jobs))
-        self.payloads = [_json_of(new.payload, new.payload_json) for new in jobs]
-        self.metadatas = [_json_of(new.metadata, new.metadata_json) for new in jobs]
+        self.payloads = [object_text(new.payload, new.payload_json, dumps) for new in jobs]
+        self.metadatas = [object_text(new.metadata, new.metadata_json, dumps) for new in jobs]
         # Most jobs run at once: their run_at is ``now`` itself, converted once here.
         self.run_ats = [
             at if new.run_at is None or new.run_at is now else to_ts(new.run_at) for new in jobs
@@ -71,7 +72,7 @@ class NewRows:
             _insert_rows(conn, query, [row for name, row in rows if name == query])
         conn.execute(Q["insert_created_history"], {"seq": seq, "at": self.at})
         return [
-            inserted_job(new, first + i, job_ids[i], self.times[i], self.created, seq)
+            inserted_job(new, first + i, job_ids[i], seq, self.times[i], self.created)
             for i, new in enumerate(jobs)
         ]
 
@@ -88,10 +89,3 @@ def _insert_rows(conn: sqlite3.Connection, query: str, rows: Sequence[tuple[Any,
         )
     if whole < len(rows):
         conn.executemany(Q[query], rows[whole:])
-
-
-def _json_of(value: dict[str, Any], text: str | None) -> str:
-    """The text a validating caller already encoded (NewJob.payload_json), else ours."""
-    if text is not None:
-        return text
-    return dumps(value) if value else "{}"

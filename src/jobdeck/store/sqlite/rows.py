@@ -12,8 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jobdeck.domain.job import HistoryEvent, Job, Mode, NewJob, Priority, Status, construct
-from jobdeck.domain.jsontext import NOT_SERIALISABLE, encoder
-from jobdeck.errors import ValidationError
+from jobdeck.domain.jsontext import checked_encoder
 from jobdeck.store.base import Token
 from jobdeck.store.sqlite.queries import Q, json_rows
 
@@ -66,14 +65,7 @@ def ts_at(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
 
 
-_ENCODE = encoder(ensure_ascii=False, allow_nan=True)
-
-
-def dumps(value: Any) -> str:
-    try:
-        return _ENCODE(value)
-    except NOT_SERIALISABLE as exc:
-        raise ValidationError(f"not JSON-serializable: {exc}") from exc
+dumps = checked_encoder(ensure_ascii=False, allow_nan=True)
 
 
 def dumps_or_none(value: Any) -> str | None:
@@ -176,32 +168,6 @@ def insert_row(
         new.store_id, new.user_id, new.created_by, int(new.show_notification), run_at,
         new.max_retries, new.timeout, delays, at, at, new.cron_job_id, seq,
     )  # fmt: skip
-
-
-# The columns of a fresh row that NewJob does not carry.
-_FRESH = {
-    "status": Status.PENDING, "progress": 0.0, "progress_message": None, "result": None,
-    "error_message": None, "attempt": 0, "started_at": None, "completed_at": None,
-    "locked_by": None, "lease_expires_at": None, "eta_seconds": None, "rate": None,
-}  # fmt: skip
-
-
-def inserted_job(
-    new: NewJob, rowid: int, job_id: str, run_at: datetime, created: datetime, seq: int
-) -> Job:
-    """The Job a freshly inserted row reads back as, built without reading it back:
-    NewJob's fields are Job's (less the encoded forms), plus those of a fresh row."""
-    values = new.__dict__.copy()
-    del values["payload_json"], values["metadata_json"]
-    values.update(_FRESH)
-    values["id"] = rowid
-    values["job_id"] = job_id
-    values["payload"] = dict(new.payload)
-    values["metadata"] = dict(new.metadata)
-    values["run_at"] = run_at
-    values["created_at"] = values["updated_at"] = created
-    values["seq"] = seq
-    return construct(Job, values)
 
 
 def to_event(row: Row) -> HistoryEvent:
