@@ -13,8 +13,9 @@ Commands (each prints one JSON line)::
     /tmp/pgq-venv/bin/python bench/pgqueuer_side.py worker DSN          (internal)
 
 ``drain``: installs PgQueuer's schema, enqueues JOBS no-op jobs, then starts PROCESSES
-worker processes (PgQueuer's defaults: batch 10, continuous mode) and reports jobs/s
-from the first job done to the last (the same clock as bench/drain_cold.py).
+worker processes (PgQueuer's defaults: batch 10, continuous mode, on the loop `pgq run`
+uses) and reports jobs/s from the first job done to the last (the same clock as
+bench/drain_cold.py).
 
 ``enqueue``: installs the schema, then on one connection enqueues SINGLE jobs one per
 call, then BULK_TOTAL in calls of 1,000; jobs/s of each. Each job carries the payload
@@ -37,6 +38,7 @@ if __name__ == "__main__" and len(sys.argv) < 3:
     raise SystemExit(0)
 
 import asyncpg
+from pgqueuer.adapters.cli.cli import asyncio_run
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.models import Job
 from pgqueuer.qm import QueueManager
@@ -126,7 +128,9 @@ async def enqueue(dsn: str, single: int, bulk_total: int) -> dict[str, float]:
 def main() -> None:
     command, dsn, *rest = sys.argv[1:]
     if command == "worker":
-        asyncio.run(worker(dsn))
+        # On the loop `pgq run` picks (uvloop where installed, a PgQueuer dependency),
+        # as jobdeck's workers run on theirs (jobdeck.cli.common.run).
+        asyncio_run(worker(dsn))
         return
     numbers = [int(x) for x in rest]
     if command == "drain":
