@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from jobdeck.handlers.builtin.egress import EgressGuard, parse_allow
+from jobdeck.handlers.builtin.egress_guard import EgressGuard, parse_allow
 from peers import Answer, http_peer
 
 from .conftest import Api

@@ -22,7 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from websockets.asyncio.client import connect
 
-from jobdeck.handlers.builtin.egress import EgressGuard, parse_allow
+from jobdeck.handlers.builtin.egress_guard import EgressGuard, parse_allow
 from peers import Answer, Peer, http_peer
 
 from .conftest import Api, wait_for

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from jobdeck import JobDeck, Settings, Status, ValidationError
-from jobdeck.handlers.builtin.egress import EgressGuard, parse_allow
+from jobdeck.handlers.builtin.egress_guard import EgressGuard, parse_allow
 from peers import Answer, Peer, http_peer
 
 PUBLIC = "93.184.216.34"
@@ -238,7 +238,7 @@ async def test_a_scheme_hidden_behind_a_variable_is_refused_by_the_guard() -> No
     guard = EgressGuard()
     import httpx
 
-    from jobdeck.handlers.builtin.egress import EgressRefused
+    from jobdeck.handlers.builtin.egress_guard import EgressRefused
 
     with pytest.raises(EgressRefused, match="egress guard: only http and https"):
         await guard.resolve(httpx.URL("ftp://example.com/"))

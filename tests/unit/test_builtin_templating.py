@@ -9,7 +9,8 @@ import pytest
 
 from jobdeck.domain.redaction import Redactor
 from jobdeck.errors import PermanentFailure, ValidationError
-from jobdeck.handlers.builtin.egress import EgressGuard, GuardedTransport
+from jobdeck.handlers.builtin.egress import GuardedTransport
+from jobdeck.handlers.builtin.egress_guard import EgressGuard
 from jobdeck.handlers.builtin.templating import check, references_secret, resolve, values
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)

@@ -91,7 +91,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     try:
         import uvloop
-    except ImportError:  # Windows: asyncio's own loop
+    except ImportError:  # Windows, PyPy: asyncio's own loop
         return None
     return uvloop.new_event_loop
 

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from jobdeck import tokens
+from jobdeck.cli.common import run
 from jobdeck.config import DEFAULT_DATABASE_URL
 
 
@@ -46,8 +47,6 @@ async def _with_deck(database_url: str | None, work: Any) -> Any:
 
 
 def _run(database_url: str | None, work: Any) -> Any:
-    from jobdeck.cli.common import run
-
     return run(_with_deck(database_url, work))
 
 

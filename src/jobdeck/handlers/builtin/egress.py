@@ -1,7 +1,6 @@
 """The guarded httpx transport (docs/builtin-types.md, "The egress guard"): each
-request goes to the address the egress guard checked (egress_guard.py, whose names
-are also importable from here). Proxy variables are never read (the transport is
-built here).
+request goes to the address the egress guard checked (egress_guard.py). Proxy
+variables are never read (the transport is built here).
 """
 
 from __future__ import annotations
@@ -11,27 +10,7 @@ from typing import Any
 
 import httpx
 
-from jobdeck.handlers.builtin.egress_guard import (
-    EgressGuard,
-    EgressRefused,
-    IPAddress,
-    Network,
-    embedded_ipv4,
-    numeric_ipv4,
-    parse_allow,
-)
-
-__all__ = [
-    "EgressGuard",
-    "EgressRefused",
-    "GuardedTransport",
-    "IPAddress",
-    "Network",
-    "embedded_ipv4",
-    "guarded_client",
-    "numeric_ipv4",
-    "parse_allow",
-]
+from jobdeck.handlers.builtin.egress_guard import EgressGuard
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):

@@ -44,8 +44,8 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0
 # which other commits must reach followers while one transaction stays open.
 FEED_LATE_SECONDS = 0.1
 # At most one NOTIFY per interval per process (Notifier); the first after a quiet
-# spell goes at once. Short: a change must reach WebSocket clients of every process
-# within 100 ms, and their boards flush every 0.1 s on top of it (docs/feed.md).
+# spell goes at once. Short: it is part of the 100 ms in which a change reaches the
+# WebSocket clients of every process, beside their boards' 0.09 s rounds (docs/feed.md).
 NOTIFY_INTERVAL = 0.005
 
 _PG_CHANNEL = {signal: channel for channel, signal in CHANNELS.items()}

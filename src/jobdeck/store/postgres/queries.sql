@@ -296,8 +296,9 @@ SELECT ins.job_id, ins.id, ins.seq FROM ins
 -- name: copy_jobs
 -- Many new jobs (PostgresStore.insert_jobs, from COPY_FROM jobs on), in one transaction:
 -- take_feed_seq, then this COPY (binary) of the rows as insert_new_jobs writes them,
--- every one carrying that seq and an id take_feed_seq took from the jobs' sequence. For a thousand jobs the server spends about a quarter less than
--- on insert_jobs' JSON array (parsing it was a fifth of its time) or on COPY into a
+-- every one carrying that seq and an id take_feed_seq took from the jobs' sequence.
+-- For a thousand jobs the server spends about a quarter less than on insert_jobs'
+-- JSON array (parsing it was a fifth of its time) or on COPY into a
 -- staging table and INSERT … SELECT from it (measured: 23–27 ms against 30–37 ms), and
 -- the client about half; and knowing the ids, the client makes the rows and builds the
 -- Jobs while the server writes the rows already sent. The columns are
@@ -318,7 +319,7 @@ COPY jobdeck_jobs (
 -- that numbers them, in increasing order (the order the jobs were given in); and the
 -- `created` history row of each (at %(created)s[i] for the i-th job when given, else
 -- %(now)s), so that no statement reads the new rows back.
-WITH s AS MATERIALIZED (SELECT jobdeck_feed_seq() AS seq),
+WITH {feed_seq},
 ids AS MATERIALIZED (
     SELECT n, nextval('jobdeck_jobs_id_seq') AS id FROM generate_series(1, %(n)s::int) n
 ),
@@ -598,10 +599,13 @@ hist AS (
 -- instead of two. The two sets of rows are disjoint (a completion writes running rows,
 -- the claim picks pending ones), so no row is written twice. `_claimed` tells them
 -- apart; the claimed rows come last, in claim order.
--- Keep `done` first in the final SELECT: the executor then locks the completed rows
--- (in _lock_order, as a heartbeat does) before the claim locks any pending row. With
--- the claim first, this statement could hold a pending row while it waits for a
--- running one, and deadlock with a heartbeat of a job rescued and claimed meanwhile.
+-- Lock order: PostgreSQL runs data-modifying CTEs as their results are first read,
+-- so with `done` first in the final SELECT the completed rows are locked (in
+-- _lock_order, as a heartbeat does) before the claim locks any pending row. That is
+-- how the executor behaves, not a documented promise. Were the claim run first, the
+-- statement could hold a pending row while waiting for a running one and deadlock
+-- with a heartbeat of a job rescued and claimed meanwhile; PostgreSQL would then
+-- roll one of them back, and both are retried (database.py, Database._run).
 -- The completions may wait for a row lock (a heartbeat, a cancel); the claim then
 -- waits with them.
 WITH {feed_seq},
@@ -718,7 +722,8 @@ upd AS (
         seq = jobdeck_row_seq(j.seq, s.seq),
         history_count = {next_history_count}
     FROM s
-    -- By key alone (picked holds them locked): a status recheck had the plan read jobdeck_jobs_status
+    -- By key alone: `picked` already locked and rechecked them (a status recheck here
+    -- made the plan read jobdeck_jobs_status too)
     WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
     RETURNING j.*
 ),
