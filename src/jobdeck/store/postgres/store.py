@@ -242,9 +242,9 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
                 rows = await self._write(conn, Q["insert_jobs"], params)
                 if len(rows) < len(job_ids):
                     return None
-                chosen = {r["job_id"]: r for r in rows}
+                by_id = {r["job_id"]: r for r in rows}
                 return [
-                    new_row_job(j, chosen[i]["id"], i, chosen[i]["seq"], at)
+                    new_row_job(j, by_id[i]["id"], i, by_id[i]["seq"], at)
                     for i, j, at in zip(job_ids, jobs, nows, strict=True)
                 ]
         else:
