@@ -15,7 +15,6 @@ the tests that take them, and used ones are dropped 16 or more at a time, togeth
 from __future__ import annotations
 
 import asyncio
-import atexit
 import collections
 import concurrent.futures
 import contextlib
@@ -108,13 +107,7 @@ def _drop_all(urls: list[str]) -> None:
     """Drop the databases at once: each drop waits for a checkpoint, and drops running
     together share one (16 take about as long as one)."""
     with concurrent.futures.ThreadPoolExecutor(max(1, len(urls))) as pool:
-        try:
-            running = [pool.submit(_drop, url) for url in urls]
-        except RuntimeError:  # at interpreter exit (atexit): one after another
-            running = []
-            for url in urls:
-                with contextlib.suppress(Exception):
-                    _drop(url)
+        running = [pool.submit(_drop, url) for url in urls]
         for done in running:
             with contextlib.suppress(Exception):
                 done.result()
@@ -206,17 +199,9 @@ def shutdown() -> None:
         supply.close()
 
 
-atexit.register(shutdown)  # after a run pytest_sessionfinish did not close
-
-
 async def fresh_database(*, migrated: bool = False) -> str:
     """Create a uniquely named database (empty, or migrated) and return its URL."""
     return await asyncio.wrap_future(_the_supply().take(migrated))
-
-
-async def drop_database(url: str) -> None:
-    """Drop the database now (``database()`` drops its own in the background)."""
-    await asyncio.to_thread(_drop, url)
 
 
 async def terminate_connections(url: str) -> int:

@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from jobdeck.config import Settings
 from jobdeck.deck import JobDeck
 from jobdeck.plugins import PluginManager
@@ -166,6 +168,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def healthy(
+    http: httpx.AsyncClient, port: int, check_alive: Callable[[], None] = lambda: None
+) -> None:
+    """Until ``GET /health`` of the server on ``port`` answers 200. ``check_alive`` raises
+    if its process exited meanwhile; bound the wait with a timeout of your own."""
+    while True:
+        check_alive()
+        with contextlib.suppress(httpx.HTTPError):
+            if (await http.get(f"http://127.0.0.1:{port}/health")).status_code == 200:
+                return
+        await asyncio.sleep(0.1)
 
 
 async def cli(env: dict[str, str], *args: str) -> str:

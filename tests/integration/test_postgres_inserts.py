@@ -10,14 +10,13 @@ Skipped when no PostgreSQL server is reachable locally; a failure in CI (``CI=tr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
-import pg
 from jobdeck.domain.ids import new_job_ids
 from jobdeck.domain.job import Job, JobFilter, Mode, NewJob, Priority
 from jobdeck.errors import StoreError
@@ -32,14 +31,8 @@ SIZES = [1, COPY_FROM - 1, COPY_FROM]  # one statement, its largest, the first b
 
 
 @pytest.fixture
-async def store() -> AsyncIterator[PostgresStore]:
-    async with pg.database() as url:
-        opened = PostgresStore(url)
-        await opened.open()
-        try:
-            yield opened
-        finally:
-            await opened.close()
+async def store(make_store: Callable[..., Awaitable[PostgresStore]]) -> PostgresStore:
+    return await make_store()  # on an empty database of its own (integration/conftest.py)
 
 
 def jobs(n: int, name: str = "job") -> list[NewJob]:
@@ -111,6 +104,16 @@ async def test_concurrent_single_inserts_go_together_each_at_its_own_time(
 
 async def test_a_bad_job_fails_only_its_own_caller(store: PostgresStore) -> None:
     # jsonb refuses \\u0000: the server fails the statement of the group it is in.
+    real = store._singles._insert
+    sent: list[list[str]] = []  # the names of each statement's jobs
+
+    async def recorded(
+        jobs: Sequence[NewJob], nows: Sequence[datetime], job_ids: Sequence[str] | None
+    ) -> list[Job]:
+        sent.append([j.name for j in jobs])
+        return await real(jobs, nows, job_ids)
+
+    store._singles._insert = recorded
     specs = [{"n": i} if i != 7 else {"bad": "\x00"} for i in range(20)]
     results = await asyncio.gather(
         *(store.insert_jobs([NewJob(name=f"s{i}", type="t", mode=Mode.QUEUED, payload=p)], T0)
@@ -121,6 +124,8 @@ async def test_a_bad_job_fails_only_its_own_caller(store: PostgresStore) -> None
     good = [r for i, r in enumerate(results) if i != 7]
     assert all(isinstance(r, list) for r in good)
     assert await store.count_jobs(JobFilter()) == 19
+    # It failed a group of several callers' jobs, not only a statement of its own.
+    assert any(len(names) > 1 and "s7" in names for names in sent), sent
 
 
 async def test_a_group_failing_after_its_commit_writes_each_job_once(store: PostgresStore) -> None:
@@ -172,5 +177,6 @@ async def test_a_caller_cancelled_while_waiting_writes_nothing(store: PostgresSt
     await asyncio.gather(*first)
     with pytest.raises(asyncio.CancelledError):
         await waiting
+    await store._singles.wait()  # any group sent meanwhile has written its jobs
     names = {j.name for j in await store.list_jobs(JobFilter(), 10, 0)}
     assert names == {f"a{i} 0" for i in range(IN_FLIGHT)}

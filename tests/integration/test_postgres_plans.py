@@ -1,4 +1,5 @@
-"""The PostgreSQL store's hot statements keep index plans through a long drain (issue 12).
+"""The PostgreSQL store's hot statements keep index plans through a long drain
+(docs/postgres.md, "Plans that stay fast").
 
 Every pooled connection runs with ``plan_cache_mode = force_generic_plan`` (queries.sql,
 "session"): a statement is planned once, without its parameters' values. Once the jobs
@@ -22,6 +23,7 @@ Skipped when no PostgreSQL server is reachable locally; a failure in CI.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import time
@@ -38,10 +40,10 @@ from psycopg.types.json import Jsonb
 
 import pg
 from jobdeck.domain.job import TERMINAL, Fence, JobFilter, Mode, NewJob, Priority
-from jobdeck.store.postgres.database import FEED_LATE_SECONDS
+from jobdeck.store.postgres.database import FEED_LATE_SECONDS, Database
 from jobdeck.store.postgres.listener import connection_defaults
 from jobdeck.store.postgres.queries import Q
-from jobdeck.store.postgres.store import PostgresStore, _filter
+from jobdeck.store.postgres.store import PostgresStore, _fence, _fences, _filter
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -53,7 +55,8 @@ PENDING = 3_000
 WORKERS = ("w1", "w2", "w3", "w4")  # each holds BATCH running jobs
 BATCH = 50
 INSERT_CHUNK = 20_000
-KEEP = 499  # PostgresStore's default history_limit - 1
+# What PostgresStore(url) passes as keep: its default history_limit - 1 (Database._keep).
+KEEP = inspect.signature(Database).parameters["history_limit"].default - 1
 TABLES = frozenset({"jobdeck_jobs", "jobdeck_history"})
 SCANS = frozenset({"Seq Scan", "Index Scan", "Index Only Scan", "Bitmap Heap Scan"})
 BITMAPS = frozenset({"Bitmap Index Scan", "BitmapAnd", "BitmapOr"})
@@ -312,18 +315,6 @@ def check_pages(plan: Plan, walked: int = 0, rows: int | None = None) -> None:
 
 
 # --- the statements ----------------------------------------------------------------
-
-
-def _fences(fences: list[Fence]) -> dict[str, Any]:
-    return {
-        "job_ids": [f.job_id for f in fences],
-        "attempts": [f.attempt for f in fences],
-        "workers": [f.worker_id for f in fences],
-    }
-
-
-def _fence(fence: Fence) -> dict[str, Any]:
-    return {"fenced": True, "attempt": fence.attempt, "worker": fence.worker_id}
 
 
 def params_of(name: str, d: Context) -> dict[str, Any]:

@@ -11,10 +11,9 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -34,28 +33,6 @@ T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 Factory = Callable[..., Awaitable[PostgresStore]]
 
 
-@pytest.fixture
-async def database_url() -> AsyncIterator[str]:
-    async with pg.database() as url:
-        yield url
-
-
-@pytest.fixture
-async def make_store(database_url: str) -> AsyncIterator[Factory]:
-    """Open another store (its own pool and listener) on the test database."""
-    opened: list[PostgresStore] = []
-
-    async def make(**options: Any) -> PostgresStore:
-        store = PostgresStore(database_url, **options)
-        await store.open()
-        opened.append(store)
-        return store
-
-    yield make
-    for store in opened:
-        await store.close()
-
-
 def queued(n: int, name: str = "job") -> list[NewJob]:
     return [NewJob(name=f"{name}-{i}", type="test:noop", mode=Mode.QUEUED) for i in range(n)]
 
@@ -65,7 +42,7 @@ async def wait_for(channel: str, store: PostgresStore, mark: int, timeout: float
 
 
 async def test_calls_and_listener_survive_killed_connections(
-    make_store: Factory, database_url: str
+    make_store: Factory, postgres_url: str
 ) -> None:
     store = await make_store(max_connections=4)
     other = await make_store()
@@ -74,7 +51,7 @@ async def test_calls_and_listener_survive_killed_connections(
     assert listener is not None and listener.connects == 1
 
     mark = store.signals.mark("jobs")
-    assert await pg.terminate_connections(database_url) >= 3  # both pools and both listeners
+    assert await pg.terminate_connections(postgres_url) >= 3  # both pools and both listeners
 
     # Every pooled connection is dead now: calls must retry on fresh ones, not fail.
     assert (await store.get_job(job.job_id)) is not None
@@ -96,7 +73,7 @@ async def test_calls_and_listener_survive_killed_connections(
 
 
 async def test_writes_keep_landing_while_connections_are_killed(
-    make_store: Factory, database_url: str
+    make_store: Factory, postgres_url: str
 ) -> None:
     store = await make_store(max_connections=4)
     inserted: list[str] = []
@@ -111,7 +88,7 @@ async def test_writes_keep_landing_while_connections_are_killed(
     async def killer() -> int:
         kills = 0
         while not stop.is_set():
-            kills += await pg.terminate_connections(database_url)
+            kills += await pg.terminate_connections(postgres_url)
             await asyncio.wait([asyncio.create_task(stop.wait())], timeout=0.02)
         return kills
 
@@ -196,8 +173,8 @@ async def test_feed_never_skips_a_commit_under_concurrent_writers(make_store: Fa
     assert not missed
 
 
-async def test_open_migrates_once_when_processes_start_together(database_url: str) -> None:
-    stores = [PostgresStore(database_url, listen=False) for _ in range(5)]
+async def test_open_migrates_once_when_processes_start_together(postgres_url: str) -> None:
+    stores = [PostgresStore(postgres_url, listen=False) for _ in range(5)]
     try:
         await asyncio.gather(*(s.open() for s in stores))
         assert {await s.schema_version() for s in stores} == {len(MIGRATIONS)}
@@ -225,19 +202,19 @@ async def test_enqueue_wakes_a_store_in_another_pool_quickly(make_store: Factory
     "held", [2.0, pytest.param(10.0, marks=pytest.mark.long)], ids=["2s", "10s"]
 )
 async def test_a_transaction_held_open_does_not_stall_followers(
-    make_store: Factory, database_url: str, held: float
+    make_store: Factory, postgres_url: str, held: float
 ) -> None:
-    """Issue 12: while one feed write's transaction stays open (10 s in the issue; CI
-    runs the 2 s form, 20 times the late threshold), other commits reach a follower
-    within 200 ms; the open one is passed over, and its record arrives with a new seq,
-    above everything read, once it commits."""
+    """While one feed write's transaction stays open (2 s, 20 times the late threshold;
+    10 s with ``-m long``), other commits reach a follower within 200 ms; the open one is
+    passed over, and its record arrives with a new seq, above everything read, once it
+    commits."""
     store = await make_store()
     writer = await make_store()
     [slow_job] = await store.insert_jobs([NewJob(name="slow", type="t", mode=Mode.TRACKED)], T0)
     cursor = await store.last_seq()
     latencies: list[float] = []
     params = {"job_id": slow_job.job_id, "kind": "log", "message": "slow", "data": None}
-    async with await psycopg.AsyncConnection.connect(database_url) as slow:
+    async with await psycopg.AsyncConnection.connect(postgres_url) as slow:
         await slow.execute(Q["add_history"], params | {"now": T0, "keep": 499})
         opened = time.monotonic()
         while time.monotonic() - opened < held:
@@ -323,7 +300,7 @@ async def test_store_and_listener_ride_out_a_server_restart(
 
 
 async def test_a_schema_change_by_another_process_does_not_break_prepared_statements(
-    make_store: Factory, database_url: str
+    make_store: Factory, postgres_url: str
 ) -> None:
     """A newer version migrating the schema (adding a column) while this process runs:
     its pooled connections' prepared ``SELECT *`` plans go stale and are replaced."""
@@ -331,7 +308,7 @@ async def test_a_schema_change_by_another_process_does_not_break_prepared_statem
     [job] = await store.insert_jobs(queued(1), T0)
     for _ in range(3):
         assert await store.get_job(job.job_id) is not None
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as other:
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as other:
         await other.execute("ALTER TABLE jobdeck_jobs ADD COLUMN from_the_future text")
     again = await store.get_job(job.job_id)
     assert again is not None and again.job_id == job.job_id

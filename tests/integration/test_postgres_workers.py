@@ -1,4 +1,5 @@
-"""Real ``jobdeck worker`` processes sharing one PostgreSQL database (see cluster.py).
+"""Real ``jobdeck worker`` processes sharing one PostgreSQL database (see cluster.py),
+and the store verb a busy worker writes with (complete_and_claim).
 
 Skipped when no PostgreSQL server is reachable locally; a failure in CI.
 """
@@ -7,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -16,6 +18,8 @@ from cluster import Cluster, check_killed_workers_job_reruns, finished, own_deck
 
 import pg
 from jobdeck.deck import JobDeck
+from jobdeck.domain.job import Fence, Job, Mode, NewJob, Status
+from jobdeck.store.postgres.store import PostgresStore
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -108,3 +112,38 @@ async def test_workers_ride_out_killed_connections_mid_run(cluster: Cluster, dec
     started = {jid for event, jid, _ in cluster.lines() if event == "start"}
     assert started == {handle.job_id for handle in handles}
     assert await cluster.stop_all() == [0, 0]
+
+
+async def test_complete_and_claim_is_one_write(
+    make_store: Callable[..., Awaitable[PostgresStore]],
+) -> None:
+    """A worker's finished jobs ride with its next claim (queries.sql, complete_and_claim):
+    one statement, so one transaction and one seq for both, one step of the feed. Written
+    as complete_many then claim, the two would commit apart under two seqs."""
+    store = await make_store()
+    t0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    await store.insert_jobs(
+        [NewJob(name=f"job {i}", type="test:noop", mode=Mode.QUEUED) for i in range(4)], t0
+    )
+    running = await store.claim("w", 2, t0, 30)
+    before = await store.last_seq()
+
+    answer, claimed = await store.complete_and_claim(
+        [(Fence(j.job_id, j.attempt, "w"), {"n": n}) for n, j in enumerate(running)],
+        "w",
+        2,
+        t0,
+        30,
+    )
+    done = [j for j in answer if j is not None]
+    assert [j.job_id for j in done] == [j.job_id for j in running]
+    assert all(j.status is Status.COMPLETED for j in done)
+    assert len(claimed) == 2 and all(j.status is Status.RUNNING for j in claimed)
+    assert not {j.job_id for j in claimed} & {j.job_id for j in running}
+    assert done[0].seq == claimed[0].seq
+    assert {j.seq for j in [*done, *claimed]} == {done[0].seq}
+    changes = await store.changes_since(before)
+    assert {c.seq for c in changes} == {done[0].seq}  # exactly one new seq
+    assert {c.record.job_id for c in changes if isinstance(c.record, Job)} == {
+        j.job_id for j in [*done, *claimed]
+    }

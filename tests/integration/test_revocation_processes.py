@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cluster import JOBDECK, cli, free_port, terminate
+from cluster import JOBDECK, cli, free_port, healthy, terminate
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -85,11 +85,7 @@ async def test_cli_revocation_closes_the_socket_before_any_later_update(
     script.write_text(WRITER)
     async with running(*serve, env=env), running(sys.executable, str(script), url, env=env):
         async with httpx.AsyncClient() as http, asyncio.timeout(30):
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get(f"http://127.0.0.1:{port}/health")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
+            await healthy(http, port)
         seqs: list[int] = []
         headers = {"Authorization": f"Bearer {secret}"}
         async with connect(f"ws://127.0.0.1:{port}/ws", additional_headers=headers) as ws:
