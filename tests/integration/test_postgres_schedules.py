@@ -8,14 +8,13 @@ Skipped when no PostgreSQL server is reachable locally; a failure in CI.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import psycopg
 import pytest
 
-import pg
 from jobdeck.domain.job import Fence, Job, JobFilter, Mode, NewJob, Status
 from jobdeck.domain.schedule import (
     CronDefinition,
@@ -71,27 +70,6 @@ class LosesAnswers(PostgresStore):
             return result
 
         return await super()._run(landed_then_lost)
-
-
-@pytest.fixture
-async def database_url() -> AsyncIterator[str]:
-    async with pg.database() as url:
-        yield url
-
-
-@pytest.fixture
-async def make_store(database_url: str) -> AsyncIterator[Factory]:
-    opened: list[PostgresStore] = []
-
-    async def make(cls: type[PostgresStore] = PostgresStore, **options: Any) -> PostgresStore:
-        store = cls(database_url, **options)
-        await store.open()
-        opened.append(store)
-        return store
-
-    yield make
-    for store in opened:
-        await store.close()
 
 
 @pytest.fixture
