@@ -37,11 +37,13 @@ test: $(STAMP) chromium lint types
 	$(BIN)/pytest -q -p no:cacheprovider
 
 # bench/faults.py (a scenario per run; short forms in tests/integration/test_faults.py)
-# and bench/soak.py (30 minutes) are run by hand.
+# and bench/soak.py (30 minutes) are run by hand. Those that need PostgreSQL
+# ($JOBDECK_BENCH_ADMIN_URL, else postgres@127.0.0.1:5432) print "skipped: no
+# PostgreSQL at <url>" and go on when none answers.
 bench: $(STAMP)
 	for f in bench/*.py; do \
 	  case $$f in bench/faults.py|bench/soak.py) continue;; esac; \
-	  $(BIN)/python $$f || exit 1; done
+	  echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""The claim statement's generic plan at the start of a drain and after it (issue 12).
+"""The claim statement's generic plan at the start of a drain and after it
+(docs/postgres.md, "Plans that stay fast").
 
     .venv/bin/python bench/claim_plan.py [--jobs 100000] [--batch 50] [--runs 20]
         [--admin-url postgresql://postgres@127.0.0.1/postgres]
@@ -10,9 +11,10 @@ complete_many), with autovacuum off for the jobs and history tables (vacuum has 
 caught up), then analyzed again. In each state, and once more after a VACUUM, the claim
 statement of queries.sql runs ``--runs`` times under EXPLAIN (ANALYZE, BUFFERS) with
 the generic plan the store's sessions use (queries.sql "session"), each run rolled
-back. Prints the median execution time, the pages the whole statement touched (buffer
-hits and reads) and those it read in the claim index to pick its rows, and the plan's
-shape; tests/integration/test_postgres_plans.py checks the shape.
+back. Prints the execution time (min / median / max), the median of the pages the whole
+statement touched (buffer hits and reads) and of those it read in the claim index to
+pick its rows, and the plan's shape; tests/integration/test_postgres_plans.py checks
+the shape. Skipped (exit 0) when no PostgreSQL server answers.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from common import ADMIN_URL, postgres_database
+from common import ADMIN_URL, description, postgres_database, require_postgres, span
 from psycopg import sql
 from psycopg.rows import dict_row
 
@@ -128,8 +130,7 @@ def measure(url: str, label: str, batch: int, runs: int) -> None:
     assert plans is not None and plans["custom_plans"] == 0, plans
     assert size is not None
     print(
-        f"{label:<28} claim of {batch}: {statistics.median(times):6.3f} ms median"
-        f" (min {min(times):.3f}, max {max(times):.3f});"
+        f"{label:<28} claim of {batch}: {span(times, 'ms', 3)};"
         f" pages touched {int(statistics.median(touched))},"
         f" claim index read {int(statistics.median(picking))};"
         f" table {size['heap']} pages ({size['live']} live rows, {size['dead']} dead),"
@@ -185,12 +186,13 @@ def run_sql(url: str, statement: str) -> None:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--jobs", type=int, default=100_000 + LEFT)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--admin-url", default=ADMIN_URL)
     args = parser.parse_args()
+    require_postgres(args.admin_url)
     with postgres_database(args.admin_url) as url:
         await fill(url, args.jobs)
         run_sql(url, "ANALYZE")

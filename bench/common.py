@@ -44,9 +44,16 @@ ADMIN_URL = os.environ.get(
 )
 
 
-def options(description: str) -> argparse.Namespace:
-    """The command line every worker-level benchmark accepts: which backend to run on."""
-    parser = argparse.ArgumentParser(description=description)
+def description(doc: str | None) -> str:
+    """A script's docstring's first paragraph on one line: its argparse description
+    (the first line alone may stop mid-sentence)."""
+    return " ".join((doc or "").strip().split("\n\n", 1)[0].split())
+
+
+def option_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The command line every worker-level benchmark accepts (which backend to run
+    on), described by the first paragraph of ``doc``; a script may add to it."""
+    parser = argparse.ArgumentParser(description=description(doc))
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument(
         "--admin-url",
@@ -54,7 +61,29 @@ def options(description: str) -> argparse.Namespace:
         help="PostgreSQL server to create the scratch database on "
         "[default: $JOBDECK_BENCH_ADMIN_URL or %(default)s]",
     )
-    return parser.parse_args()
+    return parser
+
+
+def options(doc: str | None) -> argparse.Namespace:
+    """``option_parser(doc)``'s arguments."""
+    return option_parser(doc).parse_args()
+
+
+def require_postgres(admin_url: str = ADMIN_URL) -> None:
+    """Exit 0, saying so, when no PostgreSQL server answers at ``admin_url``: a script
+    that needs one is skipped (``make bench`` on a machine without PostgreSQL goes on
+    with the next script)."""
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.OperationalError as error:
+        shown = urlsplit(admin_url)
+        if shown.password:
+            netloc = shown.netloc.replace(f":{shown.password}@", ":***@")
+            shown = shown._replace(netloc=netloc)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"skipped: no PostgreSQL at {urlunsplit(shown)} ({reason})", flush=True)
+        raise SystemExit(0) from None
 
 
 @contextlib.contextmanager
@@ -146,30 +175,45 @@ def private_postgres() -> Iterator[PrivateServer]:
         server.remove()
 
 
+def _stat(pid: int | str) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name: [0] is the state (field
+    3 of proc(5)), [1] the parent's pid, [11] utime, [12] stime, [13] cutime, [14]
+    cstime (in clock ticks)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU a process has used so far (Linux /proc; 0.0 once it is gone)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+        fields = _stat(pid)
     except (FileNotFoundError, ProcessLookupError):
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_cpu_seconds() -> float:
-    """CPU used so far by every process named ``postgres`` on this machine: the local
-    server's backends and its background processes, whoever they work for."""
-    total = 0.0
+    """CPU used so far by every process named ``postgres`` on this machine, whoever
+    they work for: the local server's live backends and background processes, and,
+    through each postmaster's (a ``postgres`` process whose parent is not one)
+    children's times, those that have exited (backends of closed connections,
+    autovacuum workers)."""
+    stats: dict[int, list[str]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/comm") as f:
                     if f.read().strip() != "postgres":
                         continue
+                stats[int(entry)] = _stat(entry)
             except (FileNotFoundError, ProcessLookupError, PermissionError):
                 continue
-            total += cpu_seconds(int(entry))
-    return total
+    ticks = 0
+    for fields in stats.values():
+        ticks += int(fields[11]) + int(fields[12])
+        if int(fields[1]) not in stats:  # a postmaster: add its children that exited
+            ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -278,27 +322,44 @@ def summary_ms(values: list[float]) -> str:
     )
 
 
-def pgqueuer(python: str, admin_url: str, command: str, *numbers: int) -> dict[str, float]:
+def pgqueuer(
+    python: str, admin_url: str, command: str, *numbers: int
+) -> tuple[dict[str, float], str]:
     """PgQueuer's side of a comparison (bench/pgqueuer_side.py ``command``, run by
-    ``python`` of its own virtualenv) on a new database: the figures it printed."""
+    ``python`` of its own virtualenv) on a new database: the figures it printed, and
+    "PgQueuer <its version>" to label them with."""
     with postgres_database(admin_url) as url:
-        out = subprocess.run(
-            [python, str(BENCH / "pgqueuer_side.py"), command, url, *map(str, numbers)],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=300,
+        try:
+            out = subprocess.run(
+                [python, str(BENCH / "pgqueuer_side.py"), command, url, *map(str, numbers)],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise RuntimeError(f"PgQueuer's side ({command}) {error}") from None
+    if out.returncode != 0:
+        raise RuntimeError(
+            f"PgQueuer's side ({command}) exited with {out.returncode}:\n{out.stderr.strip()}"
         )
-    return {k: float(v) for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
+    printed = json.loads(out.stdout.strip().splitlines()[-1])
+    version = printed.pop("version", "?")
+    return {k: float(v) for k, v in printed.items()}, f"PgQueuer {version}"
 
 
-def spread(name: str, values: list[float], target: str = "") -> float:
-    """Print the min / median / max jobs/s of several runs and the slowest run's share
-    of the median; return the median."""
+def span(values: list[float], unit: str = "jobs/s", digits: int = 0) -> str:
+    """Several runs' figures as "min … median … max … <unit>"."""
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"min {low:,.{digits}f}  median {mid:,.{digits}f}  max {high:,.{digits}f} {unit}"
+
+
+def spread(name: str, values: list[float], target: str = "", unit: str = "jobs/s") -> float:
+    """Print the min / median / max rate (``unit``, jobs/s unless said) of several runs
+    and the slowest run's share of the median; return the median."""
     median = statistics.median(values)
     suffix = f"  (target {target})" if target else ""
     print(
-        f"{name}: min {min(values):,.0f}  median {median:,.0f}  max {max(values):,.0f} jobs/s;"
+        f"{name}: {span(values, unit)};"
         f"  slowest = {min(values) / median:.0%} of the median{suffix}",
         flush=True,
     )

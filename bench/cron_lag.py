@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import statistics
 import subprocess
@@ -25,13 +24,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from common import ADMIN_URL, JOBDECK, database, open_deck, percentile, worker_env, workers
+from common import (
+    ADMIN_URL,
+    JOBDECK,
+    cpu_seconds,
+    database,
+    description,
+    open_deck,
+    percentile,
+    worker_env,
+    workers,
+)
 
 SCHEDULES = 1000
 
 
 def options() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--admin-url", default=ADMIN_URL)
     parser.add_argument("--runs", type=int, default=3)
@@ -53,12 +62,6 @@ def scheduler(url: str) -> Iterator[subprocess.Popen[bytes]]:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def create(url: str, expression: str) -> list[int]:

@@ -33,7 +33,7 @@ async def drain(backend: str, admin_url: str, processes: int) -> float:
 
 
 async def main() -> None:
-    args = options(__doc__.splitlines()[0])
+    args = options(__doc__)
     for processes in (1, 2):
         rate = await drain(args.database, args.admin_url, processes)
         target = ""

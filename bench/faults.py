@@ -57,7 +57,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import JOBDECK, PLUGINS, PrivateServer, database, free_port, open_deck, private_postgres
+from common import (
+    JOBDECK,
+    PLUGINS,
+    PrivateServer,
+    database,
+    description,
+    free_port,
+    open_deck,
+    private_postgres,
+)
 
 from jobdeck.deck import JobDeck
 from jobdeck.domain.job import Status
@@ -644,7 +653,7 @@ def main() -> None:
     if sys.argv[1:2] == ["_read-only-writer"]:
         asyncio.run(read_only_writer(sys.argv[2]))
         return
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument(
         "scenario",
         choices=(

@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/pg_store.py [--admin-url postgresql://postgres@127.0.0.1/postgres]
 
-Runs on a scratch database it creates and drops. Measures the store alone (no handler,
-no runtime): worker-level drain benchmarks live with the runtime.
+Runs on a scratch database it creates and drops (skipped, exit 0, when no PostgreSQL
+server answers). Measures the store alone (no handler, no runtime): worker-level drain
+benchmarks live with the runtime.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from common import ADMIN_URL, postgres_database
+from common import ADMIN_URL, description, postgres_database, require_postgres
 
 from jobdeck.domain.job import Fence, Mode, NewJob
 from jobdeck.store.postgres.store import PostgresStore
@@ -151,11 +152,12 @@ async def wake_latency(url: str, n: int) -> list[float]:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--admin-url", default=ADMIN_URL)
     parser.add_argument("--jobs", type=int, default=40_000)
     parser.add_argument("--batch", type=int, default=100)
     args = parser.parse_args()
+    require_postgres(args.admin_url)
     with postgres_database(args.admin_url) as url:
         warm = PostgresStore(url, listen=False)
         await warm.open()  # migrate once, outside the timings

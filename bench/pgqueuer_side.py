@@ -6,7 +6,7 @@ Never a jobdeck dependency: it runs in a virtualenv of its own, made once with::
     python3 -m venv /tmp/pgq-venv
     /tmp/pgq-venv/bin/pip install "pgqueuer>=1.6,<1.7" asyncpg
 
-Commands (each prints one JSON line)::
+Commands (each prints one JSON line, with PgQueuer's version as ``"version"``)::
 
     /tmp/pgq-venv/bin/python bench/pgqueuer_side.py drain DSN JOBS PROCESSES
     /tmp/pgq-venv/bin/python bench/pgqueuer_side.py enqueue DSN SINGLE BULK_TOTAL
@@ -30,6 +30,7 @@ import json
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 
 if __name__ == "__main__" and len(sys.argv) < 3:
     # `make bench` runs every script without arguments, in jobdeck's virtualenv, where
@@ -134,11 +135,12 @@ def main() -> None:
         return
     numbers = [int(x) for x in rest]
     if command == "drain":
-        print(json.dumps(asyncio.run(drain(dsn, *numbers))))
+        figures = asyncio.run(drain(dsn, *numbers))
     elif command == "enqueue":
-        print(json.dumps(asyncio.run(enqueue(dsn, *numbers))))
+        figures = asyncio.run(enqueue(dsn, *numbers))
     else:
         raise SystemExit(f"unknown command {command}")
+    print(json.dumps({**figures, "version": version("pgqueuer")}))
 
 
 if __name__ == "__main__":

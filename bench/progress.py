@@ -14,7 +14,7 @@ SECONDS = 3.0
 
 
 async def main() -> None:
-    args = options(__doc__.splitlines()[0])
+    args = options(__doc__)
     with database(args.database, args.admin_url) as url:
         async with open_deck(url) as deck:
             job = await deck.schedule_job("bench:progress", {"seconds": SECONDS})

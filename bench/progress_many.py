@@ -12,34 +12,43 @@ writes may be coalesced (docs/progress.md), but afterwards:
 
 A mismatch is printed and the exit code is 1.
 
-Usage: ``python bench/progress_many.py [--database sqlite|postgres] [--runs N]``
+Usage: ``python bench/progress_many.py [--database sqlite|postgres] [--runs 3]``
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
-import statistics
 import sys
 import time
 from typing import Any
 
-from common import ADMIN_URL, database, open_deck, report, wait_until_completed, workers
+from common import (
+    ADMIN_URL,
+    database,
+    description,
+    open_deck,
+    report,
+    spread,
+    wait_until_completed,
+    workers,
+)
 
 from jobdeck.deck import JobDeck
 from jobdeck.domain.job import Job
 
 
 def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--admin-url", default=ADMIN_URL, help="PostgreSQL server for scratch DBs")
     parser.add_argument("--jobs", type=int, default=100, help="concurrent handlers [100]")
     parser.add_argument("--seconds", type=float, default=3.0, help="each handler reports [3]")
     parser.add_argument("--every", type=int, default=10, help="a message every Nth update [10]")
     parser.add_argument("--workers", type=int, default=1, help="worker processes [1]")
-    parser.add_argument("--runs", type=int, default=1, help="fresh database per run [1]")
+    parser.add_argument("--runs", type=int, default=3, help="fresh database per run [3]")
     return parser.parse_args()
 
 
@@ -131,6 +140,8 @@ async def run(args: argparse.Namespace) -> tuple[float, bool]:
             ):
                 await asyncio.sleep(0.05)
             following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
             results = [h.result for h in stored.values() if h is not None and h.result]
             updates = sum(r["updates"] for r in results)
             messages = sum(r["messages"] for r in results)
@@ -163,10 +174,7 @@ async def main() -> int:
         rates.append(rate)
         ok = ok and passed
     if len(rates) > 1:
-        print(
-            f"updates/s over {len(rates)} runs: min {min(rates):,.0f},"
-            f" median {statistics.median(rates):,.0f}, max {max(rates):,.0f}"
-        )
+        spread(f"updates/s over {len(rates)} runs", rates, unit="updates/s")
     print("check:", "OK" if ok else "FAILED", flush=True)
     return 0 if ok else 1
 

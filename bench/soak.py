@@ -35,7 +35,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import PLUGINS, database, open_deck
+from common import PLUGINS, database, description, open_deck
 from faults import Worker, WsClient, free_port, start_serve, start_worker, stop
 
 from jobdeck.deck import JobDeck
@@ -193,7 +193,7 @@ class _Counts(dict[str, int]):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--clients", type=int, default=50)

@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime
 
 import httpx
-from common import ADMIN_URL, database, open_deck, percentile
+from common import ADMIN_URL, database, description, open_deck, percentile
 
 from jobdeck.api import create_app
 
@@ -111,7 +111,7 @@ async def measure(client: httpx.AsyncClient, path: str) -> list[float]:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--admin-url", default=ADMIN_URL)
     parser.add_argument("--jobs", type=int, default=100_000)

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from common import ADMIN_URL, database, open_deck, wait_until_completed, workers
+from common import ADMIN_URL, database, description, open_deck, wait_until_completed, workers
 
 WORKERS = 2
 HEAD_START = 2.0  # seconds: every job becomes due at once, after the inserts
@@ -128,7 +128,7 @@ def spread(values: list[float]) -> str:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--admin-url", default=ADMIN_URL)
     parser.add_argument("--jobs", type=int, default=2_000)

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import database, percentile
+from common import cpu_seconds, database, description, percentile
 
 HERE = Path(__file__).resolve()
 WARMUP = 1.0  # seconds of updates not counted (connections and caches settle)
@@ -208,11 +208,6 @@ async def clients(port: int, token: str, count: int, seconds: float, out: str, b
 # --- orchestration --------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def latencies(
     log: dict[str, list[list[float]]], rows: list[list[Any]], since: float
 ) -> tuple[list[float], int]:
@@ -251,7 +246,7 @@ def spawn(*args: str) -> subprocess.Popen[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--rate", type=float, default=20.0)
