@@ -8,7 +8,7 @@ Scenarios:
 * idle: the scheduler's CPU use while 1,000 schedules wait for a far-off tick.
 
 Usage: ``python bench/cron_lag.py [--database sqlite|postgres] [--runs 3]``
-Targets (issue 8): spread p99 < 1 s, p50 < 100 ms.
+Targets: spread p99 < 1 s, p50 < 100 ms.
 """
 
 from __future__ import annotations
