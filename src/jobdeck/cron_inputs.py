@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobdeck import inputs
-from jobdeck.domain import cron
 from jobdeck.domain.job import Priority
 from jobdeck.domain.schedule import (
     CRON_SORT_KEYS,
@@ -20,6 +19,9 @@ from jobdeck.domain.schedule import (
 )
 from jobdeck.domain.values import PAYLOAD_LIMIT, json_text
 from jobdeck.errors import ValidationError
+
+if TYPE_CHECKING:
+    from jobdeck.domain import cron
 
 FIELDS = frozenset(f.name for f in fields(CronDefinition))
 STATUSES = ("active", "paused", "inactive")
@@ -100,6 +102,18 @@ assert _CHECKS.keys() == FIELDS, "every field has its check"
 _REQUIRED = ("name", "cron_expression", "job_type")
 
 
+def parse(expression: str, timezone: str) -> cron.CronExpression:
+    """``expression`` in ``timezone``; ValidationError naming the problem.
+
+    The one way in to :mod:`jobdeck.domain.cron` outside the scheduler: it imports
+    croniter and dateutil (about 25 ms of CPU) when a schedule is first parsed, not with
+    the deck, which a worker opens and never parses a schedule with (docs/internals.md,
+    "Imports that wait until used")."""
+    from jobdeck.domain import cron
+
+    return cron.parse(expression, timezone)
+
+
 def definition(
     given: Mapping[str, Any], base: CronDefinition | None = None
 ) -> tuple[CronDefinition, cron.CronExpression]:
@@ -120,7 +134,7 @@ def definition(
             raise ValidationError(f"{name} is required")
         values[name] = getattr(defaults, name) if value is None else _CHECKS[name](value)
     checked = replace(base, **values) if base is not None else CronDefinition(**values)
-    expression = cron.parse(checked.cron_expression, checked.timezone)
+    expression = parse(checked.cron_expression, checked.timezone)
     return checked, expression
 
 

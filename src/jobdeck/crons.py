@@ -13,10 +13,9 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobdeck import cron_inputs, inputs, retention
-from jobdeck.domain import cron
 from jobdeck.domain.job import LOCAL_CREATOR
 from jobdeck.domain.schedule import (
     CronDefinition,
@@ -29,6 +28,9 @@ from jobdeck.errors import CronJobNotFound, ValidationError
 from jobdeck.handlers.registry import Registry
 from jobdeck.handlers.services import Services
 from jobdeck.store.base import Store
+
+if TYPE_CHECKING:
+    from jobdeck.domain import cron
 
 LOCAL = LOCAL_CREATOR  # created_by for the CLI and the Python API (docs/api.md)
 PREVIEW_RUNS = 5
@@ -108,7 +110,9 @@ class Crons:
 
     async def resume(self, cron_job_id: int) -> CronJob:
         current = await self.get(cron_job_id)
-        expression = cron.parse(current.definition.cron_expression, current.definition.timezone)
+        expression = cron_inputs.parse(
+            current.definition.cron_expression, current.definition.timezone
+        )
         store = await self._store()
         next_run = self._next(current.definition, expression)
         return await store.set_paused(cron_job_id, False, next_run, self._now())
@@ -186,16 +190,16 @@ class Crons:
         if not cron_job.scheduled:
             return []
         d = cron_job.definition
-        return cron.parse(d.cron_expression, d.timezone).next_runs(self._now(), count)
+        return cron_inputs.parse(d.cron_expression, d.timezone).next_runs(self._now(), count)
 
     def describe(self, cron_job: CronJob) -> str:
         d = cron_job.definition
-        return cron.parse(d.cron_expression, d.timezone).describe()
+        return cron_inputs.parse(d.cron_expression, d.timezone).describe()
 
     def preview(self, expression: Any, timezone: Any = None) -> tuple[str, list[datetime]]:
         """A human description and the next fire times of an expression (the UI
         previews as you type); ValidationError naming the problem."""
-        parsed = cron.parse(
+        parsed = cron_inputs.parse(
             inputs.required(expression, "cron_expression"),
             inputs.text(timezone, "timezone") or "UTC",
         )

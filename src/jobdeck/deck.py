@@ -39,7 +39,6 @@ from jobdeck.handlers.registry import Registry
 from jobdeck.handlers.services import CleanupTarget, Services
 from jobdeck.inputs import JobFilters, ScheduleOptions
 from jobdeck.runtime.maintenance import Maintenance, MaintenanceReport
-from jobdeck.runtime.scheduler import Scheduler
 from jobdeck.runtime.worker import Worker
 from jobdeck.store import open_store
 from jobdeck.store.base import Store
@@ -454,6 +453,10 @@ class JobDeck:
     async def run_scheduler(self, stop: asyncio.Event | None = None) -> None:
         """Fire due cron ticks until ``stop`` is set or the task is cancelled; any
         number of schedulers may run against one database."""
+        # Here, not at the top: the scheduler imports croniter and dateutil, which a
+        # worker never needs (docs/internals.md, "Imports that wait until used").
+        from jobdeck.runtime.scheduler import Scheduler
+
         scheduler = Scheduler(await self._opened(), clock=self.clock, instance=server_instance())
         await scheduler.run(stop)
 

@@ -8,25 +8,108 @@ from __future__ import annotations
 
 import importlib
 import logging
+from importlib.util import find_spec
 from typing import Any
 
 import click
 
-from jobdeck.cli.admin import backup, cleanup, migrate
 from jobdeck.cli.common import debug_enabled, global_options
-from jobdeck.cli.cron import cron
-from jobdeck.cli.enqueue import enqueue
-from jobdeck.cli.jobs import jobs
-from jobdeck.cli.scheduler import scheduler
-from jobdeck.cli.serve import serve
-from jobdeck.cli.watch import watch
-from jobdeck.cli.worker import worker
 from jobdeck.errors import JobdeckError
 
 logger = logging.getLogger("jobdeck.cli")
 
+# Each command: its module, its name there, and the first paragraph of its help (what
+# `jobdeck --help` lists). A command's module is imported only when that command runs,
+# so that `jobdeck worker` does not import the cron, watch and rich output machinery of
+# the other commands, nor `jobdeck --help` any of them (docs/internals.md, "Imports
+# that wait until used"). tests/e2e/test_cli_lazy.py checks the help against each
+# command's own.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "backup": (
+        "jobdeck.cli.admin",
+        "backup",
+        "Write a consistent copy of the SQLite store to PATH while it is in use.",
+    ),
+    "cleanup": (
+        "jobdeck.cli.admin",
+        "cleanup",
+        "Delete finished jobs (completed, failed, cancelled) older than --days, with their"
+        " history.",
+    ),
+    "cron": ("jobdeck.cli.cron", "cron", "List, add, inspect, pause and run cron schedules."),
+    "enqueue": (
+        "jobdeck.cli.enqueue",
+        "enqueue",
+        "Schedule a job of a registered TYPE and print its id.",
+    ),
+    "jobs": ("jobdeck.cli.jobs", "jobs", "List, inspect and change jobs."),
+    "migrate": (
+        "jobdeck.cli.admin",
+        "migrate",
+        "Create or upgrade the database schema (every command also does it when needed).",
+    ),
+    "scheduler": (
+        "jobdeck.cli.scheduler",
+        "scheduler",
+        "Fire cron schedules as queued jobs, until SIGTERM/SIGINT (run workers beside it).",
+    ),
+    "serve": (
+        "jobdeck.cli.serve",
+        "serve",
+        "Run the HTTP API, a worker, the cron scheduler and the maintenance loop until stopped.",
+    ),
+    "token": ("jobdeck.cli.token", "token", "Create, list and revoke API tokens."),
+    "watch": (
+        "jobdeck.cli.watch",
+        "watch",
+        "Show a job's live progress until it ends; exit 0 when it completed, 1 otherwise.",
+    ),
+    "worker": (
+        "jobdeck.cli.worker",
+        "worker",
+        "Run queued jobs with the handlers the plugins register, until SIGTERM/SIGINT.",
+    ),
+}
+# Command groups other parts of jobdeck provide (tokens: the API); absent until they
+# exist, and never a reason for the whole CLI to fail.
+OPTIONAL = frozenset({"token"})
+
+
+def _available(name: str) -> bool:
+    """Whether a command's module is there (an optional one may not be), not importing it."""
+    return name not in OPTIONAL or find_spec(COMMANDS[name][0]) is not None
+
 
 class JobdeckGroup(click.Group):
+    """The command line's group: commands from COMMANDS, imported when they run."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *filter(_available, COMMANDS)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module, name, _ = COMMANDS[cmd_name]
+        try:
+            command: click.Command = getattr(importlib.import_module(module), name)
+        except Exception as exc:
+            if cmd_name not in OPTIONAL:
+                raise
+            if not (isinstance(exc, ModuleNotFoundError) and exc.name == module):
+                logger.warning("jobdeck %s is unavailable: %s", name, exc)
+            return None
+        self.add_command(command, cmd_name)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click's own listing, of stand-ins that carry each command's help from
+        # COMMANDS: listing a command does not import it.
+        stand_ins = {
+            name: click.Command(name, help=COMMANDS[name][2])
+            for name in filter(_available, COMMANDS)
+        }
+        click.Group(commands={**stand_ins, **self.commands}).format_commands(ctx, formatter)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -51,25 +134,4 @@ def main() -> None:
     """jobdeck: durable background jobs with live progress."""
 
 
-for command in (serve, worker, scheduler, enqueue, jobs, cron, watch, cleanup, migrate, backup):
-    main.add_command(command)
-
-
-def _add_optional(module: str, name: str) -> None:
-    # Command groups other parts of jobdeck provide (tokens: the API); absent until
-    # they exist, and never a reason for the whole CLI to fail.
-    try:
-        group = getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            logger.warning("jobdeck %s is unavailable: %s", name, exc)
-        return
-    except Exception as exc:
-        logger.warning("jobdeck %s is unavailable: %s", name, exc)
-        return
-    main.add_command(group)
-
-
-_add_optional("jobdeck.cli.token", "token")
-
-__all__ = ["main"]
+__all__ = ["COMMANDS", "main"]

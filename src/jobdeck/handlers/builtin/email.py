@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import smtplib
 from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from jobdeck.errors import PermanentFailure, ValidationError
-from jobdeck.handlers.builtin import mailer
 from jobdeck.handlers.builtin.common import BuiltinHandler
 
 if TYPE_CHECKING:
@@ -88,6 +86,13 @@ class EmailHandler(BuiltinHandler):
             raise ValidationError(f"payload.to: {exc.message.removeprefix('email: ')}") from None
 
     async def run(self, config: dict[str, Any]) -> Any:
+        # Here, not at the top: smtplib and the SMTP client wait for the first email job
+        # (docs/internals.md, "Imports that wait until used"); services.smtp imports the
+        # mailer too.
+        import smtplib
+
+        from jobdeck.handlers.builtin import mailer
+
         smtp = self.services.smtp
         recipients = _recipients(config["to"])
         subject = config["subject"]
