@@ -43,10 +43,20 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0
 # new seq once it ends (queries.sql, feed_horizon: the late path). Below the 200 ms in
 # which other commits must reach followers while one transaction stays open.
 FEED_LATE_SECONDS = 0.1
-# At most one NOTIFY per interval per process (Notifier); the first after a quiet
-# spell goes at once. Short: it is part of the 100 ms in which a change reaches the
-# WebSocket clients of every process, beside their boards' 0.09 s rounds (docs/feed.md).
+# Per channel, the pace of the NOTIFYs of one process (Notifier). enqueue and cron wake
+# idle workers and schedulers: at most one per 5 ms, the first after a quiet spell at
+# once, so idle pickup stays within a few ms. jobs is what a busy process asks for on
+# every write, and each NOTIFY costs a commit plus a transaction in every listening
+# backend and a wake-up in every listening process (docs/postgres.md, "Wake-ups"): after
+# a quiet spell the first goes at once and the next at most 5 ms later (a job claimed
+# and completed at once is heard as before), then at most one per 25 ms while writes
+# keep coming. 25 ms, the hub's 0.065 s rounds and the feed read stay within the 100 ms
+# of docs/feed.md.
 NOTIFY_INTERVAL = 0.005
+NOTIFY_INTERVALS = {"jobdeck_jobs": 0.025}  # channels not named here: NOTIFY_INTERVAL
+# A timer may fire this much before its time (uvloop's are in whole milliseconds):
+# waiting again for the rest would spin.
+_TIMER_SLACK = 0.001
 
 _PG_CHANNEL = {signal: channel for channel, signal in CHANNELS.items()}
 
@@ -293,19 +303,25 @@ class Database:
 
 
 class Notifier:
-    """Coalesced NOTIFYs: one statement (``queries.sql``, notify) carries every
-    channel asked for since the last one; at most one per :data:`NOTIFY_INTERVAL`.
+    """Coalesced NOTIFYs, paced per channel (:data:`NOTIFY_INTERVALS`).
 
-    A write asks after it has committed, so a process woken by it finds the change.
-    While one NOTIFY is in flight or the interval runs, later asks join the next one.
-    A failed NOTIFY is dropped: followers and workers also poll, and a listener that
-    reconnects fires every channel.
+    A write asks after it has committed, so a process woken by it finds the change. A
+    channel asked for goes at once when its interval is up, else when it is; asks
+    meanwhile (and during a NOTIFY in flight) join it. The interval after a NOTIFY is
+    :data:`NOTIFY_INTERVAL` when its ask came after a quiet spell (at least the
+    channel's own interval after its last NOTIFY), else the channel's own. One statement
+    (``queries.sql``, notify) carries every channel due, and also those due within
+    :data:`NOTIFY_INTERVAL`, which would otherwise need a statement of their own moments
+    later. A failed NOTIFY is dropped: followers and workers also poll, and a listener
+    that reconnects fires every channel.
     """
 
     def __init__(self, conninfo: str) -> None:
         self._conninfo = conninfo
         self._conn: psycopg.AsyncConnection[Any] | None = None  # its own: never queued
-        self._pending: set[str] = set()
+        self._pending: dict[str, float] = {}  # channel owed -> loop time first asked
+        self._sent: dict[str, float] = {}  # channel -> loop time of its last NOTIFY
+        self._next: dict[str, float] = {}  # channel -> loop time it may go again
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -315,8 +331,9 @@ class Notifier:
     async def stop(self) -> None:
         task, self._task = self._task, None
         await stop_tasks(task)
-        if self._pending:
-            channels, self._pending = sorted(self._pending), set()
+        if self._pending:  # what it still owes goes out now, whatever the pace
+            channels = sorted(self._pending)
+            self._pending.clear()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._notify(channels), 5.0)
         conn, self._conn = self._conn, None
@@ -325,23 +342,49 @@ class Notifier:
                 await conn.close()
 
     def send(self, *channels: str) -> None:
-        # Every write asks; only one that finds nothing owed wakes the sender (the
-        # others join the NOTIFY already due).
-        if not self._pending:
-            self._wake.set()
-        self._pending.update(channels)
+        # Every write asks; only a channel not owed yet wakes the sender (asks for one
+        # already owed join the NOTIFY already due).
+        pending = self._pending
+        for channel in channels:
+            if channel not in pending:
+                pending[channel] = asyncio.get_running_loop().time()
+                self._wake.set()
+
+    def _take(self, now: float) -> tuple[list[str], float | None]:
+        """The channels that go now; when none, the loop time the first one owed is due
+        (None: nothing owed)."""
+        pending = self._pending
+        if not pending:
+            return [], None
+        due = {channel: self._next.get(channel, now) for channel in pending}
+        first = min(due.values())
+        if first > now + _TIMER_SLACK:
+            return [], first
+        soon = now + NOTIFY_INTERVAL
+        channels = sorted(channel for channel, at in due.items() if at <= soon)
+        for channel in channels:
+            asked, last = pending.pop(channel), self._sent.get(channel)
+            pace = NOTIFY_INTERVALS.get(channel, NOTIFY_INTERVAL)
+            quiet = last is None or asked - last >= pace
+            self._next[channel] = now + (NOTIFY_INTERVAL if quiet else pace)
+            self._sent[channel] = now
+        return channels, now
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            await self._wake.wait()
             self._wake.clear()
-            channels, self._pending = sorted(self._pending), set()
+            channels, when = self._take(loop.time())
             if not channels:
+                # Until the first channel owed is due, or a new one is asked for.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(when):  # not wait_for: see Signals.wait
+                        await self._wake.wait()
                 continue
             try:
                 await self._notify(channels)
             except asyncio.CancelledError:
-                self._pending.update(channels)  # stop() sends them
+                self._pending.update(dict.fromkeys(channels, loop.time()))  # stop() sends them
                 raise
             except Exception as exc:
                 log.debug("jobdeck: NOTIFY failed (%s); followers poll", exc)
@@ -349,7 +392,6 @@ class Notifier:
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         await conn.close()
-            await asyncio.sleep(NOTIFY_INTERVAL)
 
     async def _notify(self, channels: list[str]) -> None:
         if self._conn is None or self._conn.closed:

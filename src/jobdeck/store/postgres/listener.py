@@ -1,11 +1,11 @@
 """LISTEN/NOTIFY → :class:`Signals`, on a dedicated connection that heals itself.
 
-Every transaction that writes a feed record (job, schedule, execution) NOTIFYs
-``jobdeck_jobs`` (payload: its seq); one that made a queued job claimable,
-``jobdeck_enqueue``; one that changed a schedule, ``jobdeck_cron`` (schedulers re-read
-their next fire time). PostgreSQL delivers them at commit.
-The listener turns each into a local signal, so an idle worker in another process (or
-on another host) wakes at once.
+After a transaction that wrote a feed record (job, schedule, execution) commits, its
+process NOTIFYs ``jobdeck_jobs``; after one that made a queued job claimable,
+``jobdeck_enqueue``; after one that changed a schedule, ``jobdeck_cron`` (schedulers
+re-read their next fire time). Each process coalesces them per channel (``Notifier`` in
+``database.py``; payloads are empty). The listener turns each into a local signal, so
+an idle worker in another process (or on another host) wakes at once.
 
 A signal carries no data, so losing notifications only costs a query: after every
 (re)connect the listener fires every channel, and followers catch up by seq from the
