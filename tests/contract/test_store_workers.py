@@ -146,7 +146,7 @@ async def test_fenced_writes_rejected_after_rescue_and_reclaim(store: Store) -> 
             await write(old)
         assert await store.get_job(job.job_id) == before
     assert await store.release([old], at(42)) == 0
-    assert await store.complete_many([(old, 1)], at(42)) == [None]
+    assert await store.complete_many([(old, 1)], at(42)) == [False]
     done = await store.complete(job.job_id, "ok", at(43), new)
     assert done.status is Status.COMPLETED and done.result == "ok"
 
@@ -168,10 +168,11 @@ async def test_complete_many_mixes_done_and_stale(store: Store) -> None:
     results = await store.complete_many(
         [(fences[0], {"n": 0}), (stale, None), (fences[2], [2])], at(5)
     )
-    assert results[1] is None
-    assert results[0] is not None and results[0].result == {"n": 0}
-    assert results[2] is not None and results[2].result == [2]
-    assert results[0].status is Status.COMPLETED and results[0].completed_at == at(5)
+    assert results == [True, False, True]
+    first, third = [await store.get_job(claimed[i].job_id) for i in (0, 2)]
+    assert first is not None and first.result == {"n": 0}
+    assert third is not None and third.result == [2]
+    assert first.status is Status.COMPLETED and first.completed_at == at(5)
     assert (await store.get_job(claimed[1].job_id)).status is Status.RUNNING  # type: ignore[union-attr]
     assert await store.complete_many([], at(6)) == []
 
@@ -192,10 +193,10 @@ async def test_complete_and_claim_completes_then_claims_in_claim_order(store: St
     done, claimed = await store.complete_and_claim(
         [(fence_of(a), {"n": 1}), (stale, None)], "w-2", 2, at(5), LEASE
     )
-    assert done[1] is None
-    assert done[0] is not None and done[0].job_id == a.job_id
-    assert done[0].status is Status.COMPLETED and done[0].result == {"n": 1}
-    assert done[0].completed_at == at(5) and done[0] == await store.get_job(a.job_id)
+    assert done == [True, False]
+    completed = await store.get_job(a.job_id)
+    assert completed is not None and completed.status is Status.COMPLETED
+    assert completed.result == {"n": 1} and completed.completed_at == at(5)
     assert (await store.get_job(b.job_id)).status is Status.RUNNING  # type: ignore[union-attr]
     assert [j.name for j in claimed] == ["urgent", "normal"]
     for job in claimed:
@@ -207,7 +208,7 @@ async def test_complete_and_claim_completes_then_claims_in_claim_order(store: St
     assert kinds == ["created", "started", "completed"]
     # Both writes are in the change feed, after what a follower had read.
     changed = sorted((c.record for c in await store.changes_since(before)), key=lambda r: r.id)
-    assert changed == sorted([done[0], *claimed], key=lambda r: r.id)
+    assert changed == sorted([completed, *claimed], key=lambda r: r.id)
 
 
 async def test_complete_and_claim_without_completions_or_slots(store: Store) -> None:
@@ -218,7 +219,7 @@ async def test_complete_and_claim_without_completions_or_slots(store: Store) -> 
     done, claimed = await store.complete_and_claim(
         [(fence_of(claimed[0]), None)], WORKER, 0, at(2), LEASE
     )
-    assert claimed == [] and done[0] is not None and done[0].status is Status.COMPLETED
+    assert claimed == [] and done == [True]
     assert await store.count_by_status(JobFilter()) == {Status.COMPLETED: 1, Status.PENDING: 2}
 
 

@@ -135,9 +135,9 @@ async def test_complete_and_claim_is_one_write(
         t0,
         30,
     )
-    done = [j for j in answer if j is not None]
-    assert [j.job_id for j in done] == [j.job_id for j in running]
-    assert all(j.status is Status.COMPLETED for j in done)
+    assert answer == [True, True]
+    done = [job for j in running if (job := await store.get_job(j.job_id)) is not None]
+    assert len(done) == 2 and all(j.status is Status.COMPLETED for j in done)
     assert len(claimed) == 2 and all(j.status is Status.RUNNING for j in claimed)
     assert not {j.job_id for j in claimed} & {j.job_id for j in running}
     assert done[0].seq == claimed[0].seq

@@ -213,6 +213,12 @@ def construct(cls: type[_Record], values: dict[str, Any]) -> _Record:
     return record
 
 
+# The members by stored value, for the stores reading rows: a dict lookup costs less
+# than the enum's own constructor, three times per row read.
+STATUS_OF = {s.value: s for s in Status}
+MODE_OF = {m.value: m for m in Mode}
+PRIORITY_OF = {int(p): p for p in Priority}
+
 # The columns of a fresh row that NewJob does not carry (inserted_job).
 _FRESH = {
     "status": Status.PENDING, "progress": 0.0, "progress_message": None, "result": None,

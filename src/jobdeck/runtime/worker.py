@@ -454,8 +454,8 @@ class _Completions:
         """Completions a claim could not carry: written on their own, now."""
         self._spawn(self._write(items))
 
-    def count(self, items: list[tuple[Fence, Any]], written: list[Job | None]) -> None:
-        stale = sum(1 for job in written if job is None)
+    def count(self, items: list[tuple[Fence, Any]], written: list[bool]) -> None:
+        stale = written.count(False)
         self._stats.completed += len(items) - stale
         self._stats.stale_writes += stale
 

@@ -25,7 +25,7 @@ checks them on every backend):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -141,10 +141,10 @@ class JobStore(Protocol):
         return {job_id: status} for those, so the worker learns of cancellations. Jobs
         missing from the answer are lost to this worker."""
 
-    async def complete_many(
-        self, items: Sequence[tuple[Fence, Any]], now: datetime
-    ) -> list[Job | None]:
-        """Fenced completes in one transaction; None where the fence was stale."""
+    async def complete_many(self, items: Sequence[tuple[Fence, Any]], now: datetime) -> list[bool]:
+        """Fenced completes in one transaction. Per item, in the order given, whether it
+        was completed: False where the fence was stale (a fence given twice completes
+        once). The worker only counts them; the rows are not read back."""
 
     async def complete_and_claim(
         self,
@@ -153,7 +153,7 @@ class JobStore(Protocol):
         limit: int,
         now: datetime,
         lease_seconds: float,
-    ) -> tuple[list[Job | None], list[Job]]:
+    ) -> tuple[list[bool], list[Job]]:
         """``complete_many(items)``, then ``claim(limit)``: a busy worker's finished jobs
         ride with its next claim. Returns both answers. One transaction on PostgreSQL;
         SQLite runs the two verbs one after the other, so when it raises the completions
@@ -456,3 +456,18 @@ class PresenceStore(Protocol):
 
 class Store(JobStore, TokenStore, ScheduleStore, PresenceStore, Protocol):
     """Everything a backend offers (each part is its own protocol)."""
+
+
+def completed_in_order(
+    items: Sequence[tuple[Fence, Any]], done: Iterable[tuple[str, int]]
+) -> list[bool]:
+    """``complete_many``'s answer, from the (job_id, attempt) pairs a store completed:
+    per item, in the order given, whether it was completed (a fence given twice
+    completes once)."""
+    left = set(done)
+    answer = []
+    for fence, _ in items:
+        key = (fence.job_id, fence.attempt)
+        answer.append(key in left)
+        left.discard(key)
+    return answer

@@ -87,10 +87,14 @@ FROM claimed
 
 -- fragment: complete_fenced
 -- Reads `s`: completes each attempt of %(job_ids)s/%(attempts)s/%(workers)s that still
--- holds its job, with its %(results)s; the rows written are `done`.
+-- holds its job, with its result in %(results)s (one JSON array, in the same order:
+-- the client encodes it in one call, not one jsonb parameter per result; a JSON null
+-- is stored as SQL NULL, as every other result None is); the rows written are `done`.
 f AS (
-    SELECT * FROM unnest(%(job_ids)s::text[], %(attempts)s::int[], %(workers)s::text[],
-                         %(results)s::jsonb[]) AS f(job_id, attempt, worker, result)
+    SELECT f.job_id, f.attempt, f.worker,
+           nullif(%(results)s::jsonb -> (f.ord - 1)::int, 'null'::jsonb) AS result
+    FROM unnest(%(job_ids)s::text[], %(attempts)s::int[], %(workers)s::text[])
+         WITH ORDINALITY AS f(job_id, attempt, worker, ord)
 ),
 done AS (
     UPDATE jobdeck_jobs j
@@ -101,7 +105,7 @@ done AS (
     FROM f, s
     WHERE j.job_id = f.job_id AND j.attempt = f.attempt AND j.locked_by = f.worker
       AND j.status IN ('running', 'cancelling')
-    RETURNING j.*
+    RETURNING j.id, j.job_id, j.attempt, j.history_count
 )
 
 -- fragment: completed_history
@@ -591,14 +595,17 @@ hist AS (
     {completed_history}
 ),
 {prune_to_limit}
-{changed_rows}
+-- Which attempts were completed, not their rows: the worker only counts them.
+SELECT upd.job_id, upd.attempt FROM upd
 
 -- name: complete_and_claim
 -- A busy worker's finished attempts ride with its next claim (Worker._claim):
 -- complete_many and claim in one statement, so one seq, one commit and one round trip
 -- instead of two. The two sets of rows are disjoint (a completion writes running rows,
--- the claim picks pending ones), so no row is written twice. `_claimed` tells them
--- apart; the claimed rows come last, in claim order.
+-- the claim picks pending ones), so no row is written twice. The first row
+-- (`_claimed` false) answers for the completions: `_done_ids`/`_done_attempts`, the
+-- attempts completed (NULL: none), and NULL job columns. The claimed rows follow, in
+-- claim order.
 -- Lock order: PostgreSQL runs data-modifying CTEs as their results are first read,
 -- so with `done` first in the final SELECT the completed rows are locked (in
 -- _lock_order, as a heartbeat does) before the claim locks any pending row. That is
@@ -611,7 +618,7 @@ hist AS (
 WITH {feed_seq},
 {complete_fenced},
 {claim_pending},
-upd AS (SELECT * FROM done UNION ALL SELECT * FROM claimed),
+upd AS (SELECT id, history_count FROM done UNION ALL SELECT id, history_count FROM claimed),
 hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
     {completed_history}
@@ -619,9 +626,11 @@ hist AS (
     {started_history}
 ),
 {prune_to_limit}
-SELECT false AS _claimed, done.* FROM done
+SELECT false AS _claimed, d.ids AS _done_ids, d.attempts AS _done_attempts,
+       (NULL::jobdeck_jobs).*
+FROM (SELECT array_agg(done.job_id) AS ids, array_agg(done.attempt) AS attempts FROM done) d
 UNION ALL
-SELECT true AS _claimed, claimed.* FROM claimed
+SELECT true, NULL, NULL, claimed.* FROM claimed
 ORDER BY _claimed, priority DESC, run_at, id
 
 -- name: retry_later

@@ -4,6 +4,7 @@ objects, and new records as the JSON parameters and COPY rows the statements tak
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,17 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
-from jobdeck.domain.job import Job, Mode, NewJob, Priority, Status, inserted_job
+from jobdeck.domain.job import (
+    MODE_OF,
+    PRIORITY_OF,
+    STATUS_OF,
+    Job,
+    Mode,
+    NewJob,
+    Priority,
+    construct,
+    inserted_job,
+)
 from jobdeck.domain.jsontext import checked_encoder, object_text
 from jobdeck.domain.schedule import (
     CronDefinition,
@@ -32,46 +43,18 @@ def json_param(value: Any) -> Jsonb | None:
     return None if value is None else Jsonb(value)
 
 
+# The columns a Job is read from: its fields, named alike (construct checks they all are).
+_JOB_COLUMNS = tuple(f.name for f in fields(Job))
+
+
 def job_of(r: Row) -> Job:
-    delays = r["retry_delays"]
-    return Job(
-        id=r["id"],
-        job_id=r["job_id"],
-        name=r["name"],
-        type=r["type"],
-        mode=Mode(r["mode"]),
-        status=Status(r["status"]),
-        priority=Priority(r["priority"]),
-        description=r["description"],
-        progress=r["progress"],
-        progress_message=r["progress_message"],
-        payload=r["payload"],
-        metadata=r["metadata"],
-        result=r["result"],
-        error_message=r["error_message"],
-        icon_svg=r["icon_svg"],
-        source=r["source"],
-        plugin_id=r["plugin_id"],
-        store_id=r["store_id"],
-        user_id=r["user_id"],
-        created_by=r["created_by"],
-        show_notification=r["show_notification"],
-        run_at=r["run_at"],
-        attempt=r["attempt"],
-        max_retries=r["max_retries"],
-        timeout=r["timeout"],
-        retry_delays=tuple(delays) if delays is not None else None,
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-        started_at=r["started_at"],
-        completed_at=r["completed_at"],
-        cron_job_id=r["cron_job_id"],
-        locked_by=r["locked_by"],
-        lease_expires_at=r["lease_expires_at"],
-        seq=r["seq"],
-        eta_seconds=r["eta_seconds"],
-        rate=r["rate"],
-    )
+    values = {name: r[name] for name in _JOB_COLUMNS}
+    values["mode"] = MODE_OF[values["mode"]]
+    values["status"] = STATUS_OF[values["status"]]
+    values["priority"] = PRIORITY_OF[values["priority"]]
+    if values["retry_delays"] is not None:
+        values["retry_delays"] = tuple(values["retry_delays"])
+    return construct(Job, values)
 
 
 def job_entry(job_id: str, j: NewJob) -> dict[str, Any]:

@@ -48,7 +48,7 @@ from jobdeck.errors import (
     StoreError,
     ValidationError,
 )
-from jobdeck.store.base import Token
+from jobdeck.store.base import Token, completed_in_order
 from jobdeck.store.postgres.database import Conn
 from jobdeck.store.postgres.listing import ListingVerbs
 from jobdeck.store.postgres.queries import Q
@@ -131,10 +131,11 @@ def _claim_params(
     }
 
 
-def _completed(items: Sequence[tuple[Fence, Any]], jobs: Sequence[Job]) -> list[Job | None]:
-    """complete_many's answer: per item, in the order asked, its job or None (stale)."""
-    done = {(j.job_id, j.attempt): j for j in jobs}
-    return [done.get((f.job_id, f.attempt)) for f, _ in items]
+def _completions(items: Sequence[tuple[Fence, Any]]) -> dict[str, Any]:
+    """The completions of complete_many as its parameters (queries.sql, complete_fenced),
+    in _lock_order: the fences' arrays, and the results as one JSON array."""
+    ordered = sorted(items, key=lambda item: _lock_order(item[0]))
+    return _fences([f for f, _ in ordered]) | {"results": Jsonb([r for _, r in ordered])}
 
 
 def _fences(fences: Sequence[Fence]) -> dict[str, Any]:
@@ -415,16 +416,14 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
         rows = await self._run(lambda c: self._rows(c, "heartbeat", params))
         return {r["job_id"]: Status(r["status"]) for r in rows}
 
-    async def complete_many(
-        self, items: Sequence[tuple[Fence, Any]], now: datetime
-    ) -> list[Job | None]:
+    async def complete_many(self, items: Sequence[tuple[Fence, Any]], now: datetime) -> list[bool]:
         if not items:
             return []
         params = self._completion_params(items, now)
         rows = await self._run(lambda c: self._write(c, Q["complete_many"], params))
-        jobs = [job_of(r) for r in rows]
-        self._fired(jobs)
-        return _completed(items, jobs)
+        if rows:
+            self._announce("jobs")
+        return completed_in_order(items, ((r["job_id"], r["attempt"]) for r in rows))
 
     async def complete_and_claim(
         self,
@@ -433,7 +432,7 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
         limit: int,
         now: datetime,
         lease_seconds: float,
-    ) -> tuple[list[Job | None], list[Job]]:
+    ) -> tuple[list[bool], list[Job]]:
         if not items or limit <= 0:
             answer = await self.complete_many(items, now)
             return answer, await self.claim(worker_id, limit, now, lease_seconds)
@@ -441,20 +440,16 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
             worker_id, limit, now, lease_seconds
         )
         rows = await self._run(lambda c: self._write(c, Q["complete_and_claim"], params))
-        done = [job_of(r) for r in rows if not r["_claimed"]]
-        claimed = [job_of(r) for r in rows if r["_claimed"]]
-        self._fired(done + claimed)
-        return _completed(items, done), claimed
+        head, claimed = rows[0], [job_of(r) for r in rows[1:]]
+        done = list(zip(head["_done_ids"] or (), head["_done_attempts"] or (), strict=True))
+        if done or claimed:
+            self._announce("jobs")
+        return completed_in_order(items, done), claimed
 
     def _completion_params(
         self, items: Sequence[tuple[Fence, Any]], now: datetime
     ) -> dict[str, Any]:
-        ordered = sorted(items, key=lambda item: _lock_order(item[0]))
-        return _fences([f for f, _ in ordered]) | {
-            "now": now,
-            "results": [json_param(result) for _, result in ordered],
-            "keep": self._keep,
-        }
+        return _completions(items) | {"now": now, "keep": self._keep}
 
     async def retry_later(self, fence: Fence, error: str, run_at: datetime, now: datetime) -> Job:
         params = {

@@ -11,7 +11,16 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jobdeck.domain.job import HistoryEvent, Job, Mode, NewJob, Priority, Status, construct
+from jobdeck.domain.job import (
+    MODE_OF,
+    PRIORITY_OF,
+    STATUS_OF,
+    HistoryEvent,
+    Job,
+    NewJob,
+    Status,
+    construct,
+)
 from jobdeck.domain.jsontext import checked_encoder
 from jobdeck.store.base import Token
 from jobdeck.store.sqlite.queries import Q, json_rows
@@ -46,9 +55,6 @@ def fetch_one(cursor: sqlite3.Cursor) -> Row | None:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_STATUS = {s.value: s for s in Status}
-_MODE = {m.value: m for m in Mode}
-_PRIORITY = {int(p): p for p in Priority}
 
 
 def to_ts(when: datetime) -> int:
@@ -90,7 +96,7 @@ def _object(text: str) -> Any:
 
 
 def status_of(value: str) -> Status:
-    return _STATUS[value]
+    return STATUS_OF[value]
 
 
 def to_job(row: Row) -> Job:
@@ -100,9 +106,9 @@ def to_job(row: Row) -> Job:
         job_id=row["job_id"],
         name=row["name"],
         type=row["type"],
-        mode=_MODE[row["mode"]],
-        status=_STATUS[row["status"]],
-        priority=_PRIORITY[row["priority"]],
+        mode=MODE_OF[row["mode"]],
+        status=STATUS_OF[row["status"]],
+        priority=PRIORITY_OF[row["priority"]],
         description=row["description"],
         progress=float(row["progress"]),
         progress_message=row["progress_message"],

@@ -30,6 +30,7 @@ from jobdeck.errors import (
     ValidationError,
 )
 from jobdeck.events.signals import Signals
+from jobdeck.store.base import completed_in_order
 from jobdeck.store.sqlite import feed, history
 from jobdeck.store.sqlite.connection import Database, Tx
 from jobdeck.store.sqlite.inserts import NewRows
@@ -305,9 +306,7 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
 
         return await self._db.run(run)
 
-    async def complete_many(
-        self, items: Sequence[tuple[Fence, Any]], now: datetime
-    ) -> list[Job | None]:
+    async def complete_many(self, items: Sequence[tuple[Fence, Any]], now: datetime) -> list[bool]:
         if not items:
             return []
         batch = list(items)
@@ -317,7 +316,7 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
             [[f.job_id, f.attempt, f.worker_id, dumps_or_none(result)] for f, result in batch]
         )
 
-        def run(conn: sqlite3.Connection) -> list[Job | None]:
+        def run(conn: sqlite3.Connection) -> list[bool]:
             with Tx(conn) as t:
                 params = {
                     "items": encoded,
@@ -329,9 +328,7 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
                 rows = fetch_many(conn, "written_in_tx", params)
                 if rows:
                     history.append(conn, self.history_limit, rows, "completed", None, None, at)
-            done = {row["job_id"]: to_job(row) for row in rows}
-            # In the order asked; a fence given twice only completes once.
-            return [done.pop(fence.job_id, None) for fence, _ in batch]
+            return completed_in_order(batch, ((row["job_id"], row["attempt"]) for row in rows))
 
         jobs = await self._db.run(run)
         self.signals.fire("jobs")
@@ -344,7 +341,7 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
         limit: int,
         now: datetime,
         lease_seconds: float,
-    ) -> tuple[list[Job | None], list[Job]]:
+    ) -> tuple[list[bool], list[Job]]:
         # One writer at a time already: two transactions cost little more than one
         # (the contract allows it: base.py).
         done = await self.complete_many(items, now)
