@@ -297,6 +297,35 @@ input AS (SELECT * FROM {new_job_input}),
 {insert_new_jobs}
 SELECT ins.job_id, ins.id, ins.seq FROM ins
 
+-- name: insert_job
+-- One new job (PostgresStore.insert_jobs; several: insert_jobs above): insert_jobs'
+-- statement with each column a typed parameter, in rows.copy_row's order less the id
+-- and the seq, instead of one JSON array the server turns into rows (and the client
+-- encodes with json.dumps). Measured interleaved, one job per call: wall 731-937 µs
+-- against 1,010-1,270, the server's CPU about a quarter less and the client's a sixth.
+-- Idempotent the same way (ON CONFLICT), and as insert_new_jobs, with its `created`
+-- history row.
+WITH {feed_seq},
+ins AS (
+    INSERT INTO jobdeck_jobs (
+        job_id, name, type, mode, status, priority, description, payload, metadata, icon_svg,
+        source, plugin_id, store_id, user_id, created_by, show_notification, run_at, attempt,
+        max_retries, timeout, retry_delays, cron_job_id, created_at, updated_at, seq,
+        history_count)
+    SELECT %s::text, %s::text, %s::text, %s::text, %s::text, %s::smallint, %s::text,
+           %s::jsonb, %s::jsonb, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text,
+           %s::boolean, %s::timestamptz, %s::int, %s::int, %s::int, %s::jsonb, %s::bigint,
+           %s::timestamptz, %s::timestamptz, s.seq, %s::int
+    FROM s
+    ON CONFLICT (job_id) DO NOTHING
+    RETURNING id, seq, created_at
+),
+hist AS (
+    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
+    SELECT id, 'created', NULL, NULL, created_at FROM ins
+)
+SELECT ins.id, ins.seq FROM ins
+
 -- name: copy_jobs
 -- Many new jobs (PostgresStore.insert_jobs, from COPY_FROM jobs on), in one transaction:
 -- take_feed_seq, then this COPY (binary) of the rows as insert_new_jobs writes them,

@@ -108,6 +108,7 @@ COPY_TYPES = [
     "text", "text", "text", "text", "text", "text", "bool", "timestamptz", "int4", "int4",
     "int4", "jsonb", "int8", "timestamptz", "timestamptz", "int8", "int4",
 ]  # fmt: skip
+SEQ_COLUMN = 25  # copy_row's seq
 
 
 class JsonbText(Dumper):
@@ -134,6 +135,15 @@ def copy_row(pk: int, job_id: str, j: NewJob, now: datetime, seq: int) -> tuple[
         j.timeout, None if delays is None else _dumps(list(delays)), j.cron_job_id, now,
         now, seq, 1,
     )  # fmt: skip
+
+
+def insert_params(job_id: str, j: NewJob, now: datetime) -> list[Any]:
+    """The parameters of ``insert_job``: copy_row's columns less the id and the seq
+    (the server takes both), the priority as a plain int."""
+    row = list(copy_row(0, job_id, j, now, 0))
+    del row[SEQ_COLUMN], row[0]
+    row[5] = int(row[5])
+    return row
 
 
 def definition_json(d: CronDefinition) -> dict[str, Any]:

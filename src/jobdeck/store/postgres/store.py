@@ -21,6 +21,7 @@ or fence check. ``insert_jobs`` is idempotent by caller-chosen job_ids.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,10 +55,12 @@ from jobdeck.store.postgres.listing import ListingVerbs
 from jobdeck.store.postgres.queries import Q
 from jobdeck.store.postgres.rows import (
     COPY_TYPES,
+    SEQ_COLUMN,
     JsonbText,
     copy_row,
     cron_job_of_json,
     execution_of_json,
+    insert_params,
     job_entry,
     job_of,
     json_param,
@@ -231,7 +234,18 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
         # Chosen once: retries are idempotent.
         job_ids = list(chosen) if chosen is not None else new_job_ids(len(jobs))
         now = nows[0]
-        if len(jobs) < COPY_FROM:
+        if len(jobs) == 1:
+            # One job: each column its own parameter (queries.sql, insert_job).
+            [job_id], [j] = job_ids, jobs
+            created = utc(now)
+            one = insert_params(job_id, j, created)
+
+            async def write(conn: Conn) -> list[Job] | None:
+                rows = await (await conn.execute(Q["insert_job"], one)).fetchall()
+                if not rows:
+                    return None
+                return [new_row_job(j, rows[0]["id"], job_id, rows[0]["seq"], now)]
+        elif len(jobs) < COPY_FROM:
             # One statement, one JSON parameter: see insert_jobs in queries.sql.
             entries = [job_entry(job_id, j) for job_id, j in zip(job_ids, jobs, strict=True)]
             if each:
@@ -283,7 +297,17 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
         taking = {"n": len(jobs), "now": ats[0], "created": ats if each else None}
         try:
             async with conn.transaction():
-                cur = await conn.execute(Q["take_feed_seq"], taking)
+                # The rows are made while the server takes the seq and the ids (its
+                # longest part is the history rows): sent first, answer read after.
+                taking_task = asyncio.ensure_future(conn.execute(Q["take_feed_seq"], taking))
+                try:
+                    await asyncio.sleep(0)  # the task sends the statement
+                    rows = [
+                        list(copy_row(0, job_id, j, at, 0))
+                        for job_id, j, at in zip(job_ids, jobs, ats, strict=True)
+                    ]
+                finally:
+                    cur = await taking_task
                 taken = await cur.fetchone()
                 assert taken is not None
                 seq, pks = taken["seq"], taken["ids"]
@@ -292,9 +316,10 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
                 async with cursor.copy(Q["copy_jobs"]) as copy:
                     copy.set_types(COPY_TYPES)
                     # The server writes each buffer of rows as it arrives, while the
-                    # client makes the next ones and then the Jobs.
-                    for pk, job_id, j, at in zip(pks, job_ids, jobs, ats, strict=True):
-                        await copy.write_row(copy_row(pk, job_id, j, at, seq))
+                    # client sends the next ones and then makes the Jobs.
+                    for row, pk in zip(rows, pks, strict=True):
+                        row[0], row[SEQ_COLUMN] = pk, seq
+                        await copy.write_row(row)
                     inserted = [
                         new_row_job(j, pk, job_id, seq, at)
                         for pk, job_id, j, at in zip(pks, job_ids, jobs, ats, strict=True)
