@@ -119,8 +119,14 @@ class JobDeck:
         settings: Settings | None = None,
         clock: Clock | None = None,
         store: Store | None = None,
+        listen: Collection[str] | None = None,
     ) -> None:
-        """``store``: an already open store to use (the caller opens and closes it)."""
+        """``store``: an already open store to use (the caller opens and closes it).
+        ``listen``: the wake-ups this process needs from other processes on PostgreSQL
+        (``jobs``, ``enqueue``, ``cron``, ``cancel``; None: all). Without ``jobs``, a
+        feed subscriber here learns of other processes' writes only by polling, every
+        second (``jobdeck worker`` listens for ``enqueue`` and ``cancel`` only;
+        docs/postgres.md, "Wake-ups")."""
         settings = settings or Settings.from_env()
         if database_url is not None:
             settings = settings.with_(database_url=database_url)
@@ -130,6 +136,7 @@ class JobDeck:
         register_builtins(self.registry)
         self._store = store
         self._owns_store = store is None
+        self._listen = listen
         self._opening: asyncio.Lock | None = None
         self._workers: set[Worker] = set()
         self.tokens = Tokens(self._opened, lambda: self.clock.now())
@@ -189,6 +196,7 @@ class JobDeck:
                     self.settings.database_url,
                     history_limit=self.settings.history_limit,
                     commit_watch_seconds=self.settings.commit_watch_seconds,
+                    listen=self._listen,
                 )
         return self._store
 

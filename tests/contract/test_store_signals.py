@@ -49,3 +49,19 @@ async def test_tracked_job_updates_reach_another_process(
     await store.start(job.job_id, at(1))
     assert await api.signals.wait("jobs", jobs, WAIT)
     assert (await api.get_job(job.job_id)).started_at == at(1)  # type: ignore[union-attr]
+
+
+async def test_cancelling_a_running_job_wakes_workers(store: Store, open_store: OpenStore) -> None:
+    # The worker running it beats at once instead of at its next heartbeat.
+    worker = await open_store()
+    job = await insert(store)
+    await claim_one(worker, at(1))
+    own, other = store.signals.mark("cancel"), worker.signals.mark("cancel")
+    await store.cancel(job.job_id, at(2))
+    assert await store.signals.wait("cancel", own, 0)
+    assert await worker.signals.wait("cancel", other, WAIT)
+    # A pending job is cancelled outright: no worker runs it.
+    pending = await insert(store)
+    own = store.signals.mark("cancel")
+    await store.cancel(pending.job_id, at(3))
+    assert store.signals.mark("cancel") == own

@@ -14,12 +14,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import statistics
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
+from jobdeck.domain.job import Mode, NewJob, Status
 from jobdeck.store.postgres.database import NOTIFY_INTERVAL, NOTIFY_INTERVALS, Notifier
+from jobdeck.store.postgres.store import PostgresStore
 
 pytestmark = pytest.mark.postgres
 
@@ -183,3 +186,28 @@ async def test_a_lost_connection_is_replaced(
         notifier.send(ENQUEUE)
         await asyncio.sleep(0.05)
     await arrival
+
+
+async def test_a_store_hears_only_the_channels_it_listens_to(
+    make_store: Callable[..., Awaitable[PostgresStore]],
+) -> None:
+    """A worker-only process (``jobdeck worker``) listens for enqueues and cancels: other
+    processes' feed writes do not wake it, their new work and cancels do."""
+    api = await make_store()
+    worker = await make_store(listen=("enqueue", "cancel"))
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    enqueue = worker.signals.mark("enqueue")
+    [job] = await api.insert_jobs([NewJob(name="n", type="test:noop", mode=Mode.QUEUED)], now)
+    assert await worker.signals.wait("enqueue", enqueue, 5.0)
+    [claimed] = await worker.claim("w", 1, now, 30)
+    assert claimed.job_id == job.job_id
+
+    jobs = worker.signals.mark("jobs")
+    tracked = NewJob(name="t", type="test:noop", mode=Mode.TRACKED)
+    [other] = await api.insert_jobs([tracked], now)
+    await api.start(other.job_id, now)
+    cancel = worker.signals.mark("cancel")
+    assert (await api.cancel(job.job_id, now)).status is Status.CANCELLING
+    assert await worker.signals.wait("cancel", cancel, 5.0)
+    # The cancel's NOTIFY went after the feed writes' ones: they would have arrived.
+    assert worker.signals.mark("jobs") == jobs

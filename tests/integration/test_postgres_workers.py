@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -147,3 +148,21 @@ async def test_complete_and_claim_is_one_write(
     assert {c.record.job_id for c in changes if isinstance(c.record, Job)} == {
         j.job_id for j in [*done, *claimed]
     }
+
+
+async def test_a_cancel_from_another_process_stops_the_job_before_the_next_heartbeat(
+    cluster: Cluster, deck: JobDeck
+) -> None:
+    """A ``jobdeck worker`` listens for cancels only (besides enqueues): a running job
+    cancelled elsewhere stops within a quick beat, not at the next regular heartbeat."""
+    cluster.env["JOBDECK_HEARTBEAT_SECONDS"] = "30"
+    cluster.env["JOBDECK_LEASE_SECONDS"] = "60"
+    await cluster.start_worker()
+    job = await deck.schedule_job("test:record", {"sleep": 60})
+    await until(lambda: cluster.starts(job.job_id), "the job to start")
+    asked = time.monotonic()
+    await deck.cancel_job(job.job_id)
+    done = await until(partial(finished, deck, job.job_id), "the job to stop", timeout=10)
+    assert done.status.value == "cancelled"
+    assert time.monotonic() - asked < 5.0  # the heartbeat alone would take up to 30 s
+    assert await cluster.stop_all() == [0]

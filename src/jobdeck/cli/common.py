@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -118,14 +118,19 @@ def exit_abandoning_handlers(code: int) -> None:
 
 @asynccontextmanager
 async def open_deck(
-    settings: Settings, *, plugins: bool = False, declare: bool = False
+    settings: Settings,
+    *,
+    plugins: bool = False,
+    declare: bool = False,
+    listen: Collection[str] | None = None,
 ) -> AsyncIterator[tuple[JobDeck, PluginManager | None]]:
     """An open deck, with the plugins loaded (and their handlers registered) if asked;
-    ``declare``: also upsert their code-defined schedules (serve and scheduler only)."""
+    ``declare``: also upsert their code-defined schedules (serve and scheduler only);
+    ``listen``: the wake-ups it needs from other processes (JobDeck)."""
     from jobdeck.deck import JobDeck
     from jobdeck.plugins import PluginManager
 
-    deck = JobDeck(settings=settings)
+    deck = JobDeck(settings=settings, listen=listen)
     await deck.open()
     try:
         manager = None

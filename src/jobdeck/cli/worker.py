@@ -37,7 +37,12 @@ def worker(ctx: click.Context, concurrency: int | None) -> None:
             return await work_until(stop)
 
     async def work_until(stop: asyncio.Event) -> int:
-        async with open_deck(settings, plugins=True) as (deck, manager):
+        # Wake-ups from other processes: new work, and cancels of running jobs. A worker
+        # follows no feed and runs no scheduler (docs/postgres.md, "Wake-ups").
+        async with open_deck(settings, plugins=True, listen=("enqueue", "cancel")) as (
+            deck,
+            manager,
+        ):
             serve_api_calls(deck, manager)
             # The worker also runs maintenance: with only workers running, the jobs of
             # a worker that died must still be rescued when their lease ends.

@@ -1,8 +1,9 @@
 """Wake-up signals between writers and waiters in one process.
 
 A store fires ``"jobs"`` after any committed change-feed record (a job, a schedule or
-an execution), ``"enqueue"`` when a job may have become claimable and ``"cron"`` when a
-schedule's next fire time may have changed (the scheduler waits on it) — for its own
+an execution), ``"enqueue"`` when a job may have become claimable, ``"cron"`` when a
+schedule's next fire time may have changed (the scheduler waits on it) and ``"cancel"``
+when a running job was asked to stop (the worker running it beats at once) — for its own
 writes directly, and for other processes' writes when it notices them (SQLite:
 ``PRAGMA data_version`` polling; PostgreSQL: LISTEN/NOTIFY). Waiters then query the
 store; a signal carries no data, so a lost or coalesced signal never loses a change,
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 
-CHANNELS = ("jobs", "enqueue", "cron")
+CHANNELS = ("jobs", "enqueue", "cron", "cancel")
 
 
 class Signals:

@@ -5,8 +5,9 @@
   a job enqueued in between wakes it at once), polls every ``poll_seconds`` as a
   fallback, and sleeps no longer than until the next delayed job is due.
 * Heartbeats every ``heartbeat_seconds``; the answer says which jobs are still ours
-  and which are being cancelled. A change to any job (the ``jobs`` signal) brings
-  the next heartbeat forward, so cancels are seen quickly without a query per job.
+  and which are being cancelled. A running job asked to stop (the ``cancel`` signal)
+  brings the next heartbeat forward, so cancels are seen quickly without a query per
+  job.
 * Completions are written in batches (``complete_many``) a few milliseconds apart, or
   sooner with the next claim (``complete_and_claim``), in the same write.
 * Writes rejected by the fence are counted in :attr:`Worker.stats`, never applied.
@@ -359,10 +360,10 @@ class Worker:
         interval = self.settings.heartbeat_seconds
         last = loop.time()
         while True:
-            mark = signals.mark("jobs")
+            mark = signals.mark("cancel")
             remaining = last + interval - loop.time()
-            if remaining > 0 and await signals.wait("jobs", mark, remaining) and self._running:
-                # A job changed (maybe one of ours is being cancelled): beat soon.
+            if remaining > 0 and await signals.wait("cancel", mark, remaining) and self._running:
+                # A job is being cancelled (maybe one of ours): beat soon.
                 await asyncio.sleep(max(0.0, last + min(QUICK_BEAT, interval) - loop.time()))
             if self._running:
                 await self.beat()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import timedelta
 from typing import Any, LiteralString, TypeVar
 
@@ -24,6 +24,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from jobdeck.errors import StoreError, ValidationError
+from jobdeck.events.signals import CHANNELS as SIGNALS
 from jobdeck.events.signals import Signals
 from jobdeck.events.tasks import stop_tasks
 from jobdeck.store.postgres.listener import CHANNELS, Listener, connection_defaults
@@ -87,8 +88,10 @@ class Database:
         *,
         min_connections: int = 1,
         max_connections: int = 8,
-        listen: bool = True,
+        listen: bool | Collection[str] = True,
     ) -> None:
+        """``listen``: the signals to hear from other processes (``events/signals.py``
+        CHANNELS): True, all of them; False, none (no listener connection)."""
         if history_limit < 1:
             raise ValidationError("history_limit must be at least 1")
         self.database_url = database_url
@@ -111,7 +114,8 @@ class Database:
             open=False,
             name="jobdeck",
         )
-        self._listener = Listener(database_url, self.signals) if listen else None
+        heard = SIGNALS if listen is True else () if listen is False else listen
+        self._listener = Listener(database_url, self.signals, heard) if heard else None
         self._opened = False
         self._notifier = Notifier(database_url)
         self._recheck: asyncio.TimerHandle | None = None

@@ -3,9 +3,16 @@
 After a transaction that wrote a feed record (job, schedule, execution) commits, its
 process NOTIFYs ``jobdeck_jobs``; after one that made a queued job claimable,
 ``jobdeck_enqueue``; after one that changed a schedule, ``jobdeck_cron`` (schedulers
-re-read their next fire time). Each process coalesces them per channel (``Notifier`` in
+re-read their next fire time); after one that asked a running job to stop,
+``jobdeck_cancel``. Each process coalesces them per channel (``Notifier`` in
 ``database.py``; payloads are empty). The listener turns each into a local signal, so
 an idle worker in another process (or on another host) wakes at once.
+
+A process listens only to the channels it was opened for (``listen``): a
+``jobdeck worker`` follows no feed and runs no scheduler, so it hears ``enqueue`` and
+``cancel`` only. Every NOTIFY costs each listening backend a transaction, and the
+busiest channel, ``jobdeck_jobs``, is then not read by the processes that do the most
+writing (docs/postgres.md, "Wake-ups").
 
 A signal carries no data, so losing notifications only costs a query: after every
 (re)connect the listener fires every channel, and followers catch up by seq from the
@@ -19,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Collection
 from typing import Any
 
 import psycopg
@@ -30,7 +38,12 @@ from jobdeck.store.postgres.queries import Q
 
 log = logging.getLogger("jobdeck.store.postgres")
 
-CHANNELS = {"jobdeck_jobs": "jobs", "jobdeck_enqueue": "enqueue", "jobdeck_cron": "cron"}
+CHANNELS = {
+    "jobdeck_jobs": "jobs",
+    "jobdeck_enqueue": "enqueue",
+    "jobdeck_cron": "cron",
+    "jobdeck_cancel": "cancel",
+}
 HEALTH_CHECK_SECONDS = 10.0  # a silent half-open connection is found within this time
 BACKOFF_FIRST, BACKOFF_MAX = 0.05, 5.0
 
@@ -55,9 +68,11 @@ def connection_defaults(conninfo: str) -> dict[str, Any]:
 class Listener:
     """Turns NOTIFYs into :class:`Signals` on its own connection; reconnects forever."""
 
-    def __init__(self, conninfo: str, signals: Signals) -> None:
+    def __init__(self, conninfo: str, signals: Signals, listen: Collection[str]) -> None:
+        """``listen``: the signals (values of :data:`CHANNELS`) to hear from other processes."""
         self._conninfo = conninfo
         self._signals = signals
+        self._listen = [name for name in CHANNELS.values() if name in listen]
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self.connects = 0  # how many times a LISTEN connection was established
@@ -86,7 +101,8 @@ class Listener:
                 conn = await psycopg.AsyncConnection.connect(
                     self._conninfo, autocommit=True, **connection_defaults(self._conninfo)
                 )
-                await conn.execute(Q["listen"], prepare=False)
+                for name in self._listen:
+                    await conn.execute(Q["listen_" + name], prepare=False)
                 self.connects += 1
                 self._connected.set()
                 delay = BACKOFF_FIRST

@@ -260,9 +260,19 @@ SELECT pg_notify(c, '') FROM unnest(%(channels)s::text[]) AS c
 -- The notifying connection's session setting (notify).
 SET synchronous_commit TO off
 
--- name: listen
--- Channels of jobdeck.store.postgres.listener (simple protocol: three statements).
-LISTEN jobdeck_jobs; LISTEN jobdeck_enqueue; LISTEN jobdeck_cron
+-- name: listen_jobs
+-- The channels of jobdeck.store.postgres.listener, one statement each: a process
+-- listens to those it was opened for.
+LISTEN jobdeck_jobs
+
+-- name: listen_enqueue
+LISTEN jobdeck_enqueue
+
+-- name: listen_cron
+LISTEN jobdeck_cron
+
+-- name: listen_cancel
+LISTEN jobdeck_cancel
 
 -- name: ping
 SELECT 1

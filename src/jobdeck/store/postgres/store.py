@@ -181,10 +181,12 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
         """Own commits wake local waiters at once (the NOTIFY also reaches other processes)."""
         if not jobs:
             return
+        signals = ["jobs"]
         if any(j.status is Status.PENDING and j.mode is Mode.QUEUED for j in jobs):
-            self._announce("jobs", "enqueue")
-        else:
-            self._announce("jobs")
+            signals.append("enqueue")
+        if any(j.status is Status.CANCELLING for j in jobs):
+            signals.append("cancel")
+        self._announce(*signals)
 
     async def _transition(
         self, verb: str, job_id: str, params: dict[str, Any], fence: Fence | None = None

@@ -216,7 +216,7 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
                 return to_job(row)
 
         job = await self._db.run(run)
-        self.signals.fire("jobs")
+        self.signals.fire(*(("jobs", "cancel") if job.status is Status.CANCELLING else ("jobs",)))
         return job
 
     async def retry(self, job_id: str, now: datetime) -> Job:

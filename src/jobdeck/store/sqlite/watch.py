@@ -54,9 +54,10 @@ class CommitWatcher:
             if version is not None and version != last:
                 last = version
                 # Own commits change it too (this is a separate connection): a spare
-                # wake-up costs one query, a missed one would cost latency. "cron"
-                # too: the scheduler learns of schedules another process changed.
-                self._signals.fire("jobs", "enqueue", "cron")
+                # wake-up costs one query, a missed one would cost latency. Every
+                # channel: the scheduler learns of schedules another process changed,
+                # a worker of cancels.
+                self._signals.fire()
 
     @staticmethod
     def _version(conn: sqlite3.Connection) -> int | None:
