@@ -7,7 +7,7 @@ of every job changed after seq N, then live updates matching the filter. With
 ``{"type":"job_updates","updates":[<update message>, …]}``, one frame a round
 (each element keeps its own type: job_update, cron_update, execution_update),
 instead of one frame per update. While updates stream in, a client gets them in
-rounds, one per 0.09 s (0.05 s with ``batch``; ``Hub.publish``), each with a job's
+rounds, one per 0.065 s (0.05 s with ``batch``; ``Hub.publish``), each with a job's
 latest state only; a reply to the client's own message (a pong, a subscribe's
 catch-up) also carries what is pending.
 
