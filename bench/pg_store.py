@@ -63,7 +63,7 @@ async def drain(url: str, worker: str, batch: int) -> int:
         finished = await store.complete_many(
             [(Fence(j.job_id, j.attempt, worker), None) for j in claimed], T0
         )
-        assert all(f is not None for f in finished)
+        assert all(finished)
         done += len(claimed)
     await store.close()
     return done

@@ -123,9 +123,9 @@ class JobDeck:
     ) -> None:
         """``store``: an already open store to use (the caller opens and closes it).
         ``listen``: the wake-ups this process needs from other processes on PostgreSQL
-        (``jobs``, ``enqueue``, ``cron``, ``cancel``; None: all). Without ``jobs``, a
-        feed subscriber here learns of other processes' writes only by polling, every
-        second (``jobdeck worker`` listens for ``enqueue`` and ``cancel`` only;
+        (``jobs``, ``enqueue``, ``cron``, ``cancel``; None: all; ignored with ``store``).
+        Without ``jobs``, a feed subscriber here learns of other processes' writes only
+        by polling (``jobdeck worker`` listens for ``enqueue`` and ``cancel`` only;
         docs/postgres.md, "Wake-ups")."""
         settings = settings or Settings.from_env()
         if database_url is not None:

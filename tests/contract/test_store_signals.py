@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from store_support import T0, OpenStore, at, claim_one, insert
+from store_support import T0, OpenStore, at, claim_one, fence_of, insert
 
 from jobdeck.domain.job import Mode
 from jobdeck.store.base import Store
@@ -65,3 +65,27 @@ async def test_cancelling_a_running_job_wakes_workers(store: Store, open_store: 
     own = store.signals.mark("cancel")
     await store.cancel(pending.job_id, at(3))
     assert store.signals.mark("cancel") == own
+
+
+async def test_ending_a_claimed_job_from_outside_wakes_workers(
+    store: Store, open_store: OpenStore
+) -> None:
+    # An operator completes or fails a running job (unfenced): its worker must find it
+    # lost soon, not at its next heartbeat. The worker's own (fenced) writes wake no one.
+    worker = await open_store()
+    done, failed, own = [await insert(store) for _ in range(3)]
+    for _ in range(3):
+        await claim_one(worker, at(1))
+    mark, other = store.signals.mark("cancel"), worker.signals.mark("cancel")
+    await store.complete(done.job_id, None, at(2))
+    assert await store.signals.wait("cancel", mark, 0)
+    assert await worker.signals.wait("cancel", other, WAIT)
+    mark, other = store.signals.mark("cancel"), worker.signals.mark("cancel")
+    await store.fail(failed.job_id, "stopped by hand", at(3))
+    assert await store.signals.wait("cancel", mark, 0)
+    assert await worker.signals.wait("cancel", other, WAIT)
+    claimed = await worker.get_job(own.job_id)
+    assert claimed is not None
+    mark = worker.signals.mark("cancel")
+    await worker.complete(own.job_id, None, at(4), fence_of(claimed))
+    assert worker.signals.mark("cancel") == mark

@@ -3,7 +3,8 @@
 A store fires ``"jobs"`` after any committed change-feed record (a job, a schedule or
 an execution), ``"enqueue"`` when a job may have become claimable, ``"cron"`` when a
 schedule's next fire time may have changed (the scheduler waits on it) and ``"cancel"``
-when a running job was asked to stop (the worker running it beats at once) — for its own
+when a running job was asked to stop or was ended by someone other than its worker
+(workers beat soon; store/base.py ``wakes_workers``) — for its own
 writes directly, and for other processes' writes when it notices them (SQLite:
 ``PRAGMA data_version`` polling; PostgreSQL: LISTEN/NOTIFY). Waiters then query the
 store; a signal carries no data, so a lost or coalesced signal never loses a change,

@@ -27,6 +27,7 @@ through ``self.services`` (see docs/builtin-types.md).
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Awaitable, Coroutine, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -154,7 +155,7 @@ class BaseJobHandler:
 
 # Asked once per attempt; inspect's answer costs a noticeable part of a no-op job's stay
 # in the executor, and a class's execute does not change.
-_ASYNC: dict[type[BaseJobHandler], bool] = {}
+_ASYNC: weakref.WeakKeyDictionary[type[BaseJobHandler], bool] = weakref.WeakKeyDictionary()
 
 
 def is_async_handler(handler_class: type[BaseJobHandler]) -> bool:

@@ -5,9 +5,9 @@
   a job enqueued in between wakes it at once), polls every ``poll_seconds`` as a
   fallback, and sleeps no longer than until the next delayed job is due.
 * Heartbeats every ``heartbeat_seconds``; the answer says which jobs are still ours
-  and which are being cancelled. A running job asked to stop (the ``cancel`` signal)
-  brings the next heartbeat forward, so cancels are seen quickly without a query per
-  job.
+  and which are being cancelled. A running job asked to stop, or ended by someone
+  else (the ``cancel`` signal, store/base.py ``wakes_workers``), brings the next
+  heartbeat forward, so cancels are seen quickly without a query per job.
 * Completions are written in batches (``complete_many``) a few milliseconds apart, or
   sooner with the next claim (``complete_and_claim``), in the same write.
 * Writes rejected by the fence are counted in :attr:`Worker.stats`, never applied.
@@ -359,12 +359,14 @@ class Worker:
         signals = self.store.signals
         interval = self.settings.heartbeat_seconds
         last = loop.time()
+        mark = signals.mark("cancel")
         while True:
-            mark = signals.mark("cancel")
             remaining = last + interval - loop.time()
             if remaining > 0 and await signals.wait("cancel", mark, remaining) and self._running:
-                # A job is being cancelled (maybe one of ours): beat soon.
+                # A job is being stopped (maybe one of ours): beat soon.
                 await asyncio.sleep(max(0.0, last + min(QUICK_BEAT, interval) - loop.time()))
+            # Marked before the beat reads the jobs: a cancel after it wakes the next wait.
+            mark = signals.mark("cancel")
             if self._running:
                 await self.beat()
             last = loop.time()

@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from jobdeck.domain.feed import Change
-from jobdeck.domain.job import Fence, HistoryEvent, Job, JobFilter, NewJob, Status
+from jobdeck.domain.job import Fence, HistoryEvent, Job, JobFilter, Mode, NewJob, Status
 from jobdeck.domain.listing import NEWEST_FIRST, FinishedCount, JobSort, WorkerPresence
 from jobdeck.domain.schedule import (
     CronDefinition,
@@ -471,3 +471,18 @@ def completed_in_order(
         answer.append(key in left)
         left.discard(key)
     return answer
+
+
+def wakes_workers(verb: str, job: Job, fence: Fence | None) -> bool:
+    """Whether a write of ``job`` by ``verb`` fires ``cancel`` (events/signals.py): its
+    worker must stop it, so every worker beats now rather than at its next heartbeat. A
+    running job asked to stop, or a claimed queued job ended by someone else (an
+    unfenced complete or fail: its worker then finds it lost)."""
+    if verb == "cancel":
+        return job.status is Status.CANCELLING
+    return (
+        verb in ("complete", "fail")
+        and fence is None
+        and job.mode is Mode.QUEUED
+        and job.attempt > 0
+    )

@@ -114,6 +114,10 @@ class Database:
             open=False,
             name="jobdeck",
         )
+        if not isinstance(listen, bool) and (
+            isinstance(listen, str) or not set(listen) <= set(SIGNALS)
+        ):
+            raise ValidationError(f"listen: names among {', '.join(SIGNALS)}, not {listen!r}")
         heard = SIGNALS if listen is True else () if listen is False else listen
         self._listener = Listener(database_url, self.signals, heard) if heard else None
         self._opened = False

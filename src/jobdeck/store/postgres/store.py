@@ -49,7 +49,7 @@ from jobdeck.errors import (
     StoreError,
     ValidationError,
 )
-from jobdeck.store.base import Token, completed_in_order
+from jobdeck.store.base import Token, completed_in_order, wakes_workers
 from jobdeck.store.postgres.database import Conn
 from jobdeck.store.postgres.listing import ListingVerbs
 from jobdeck.store.postgres.queries import Q
@@ -177,16 +177,14 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
         await self._singles.wait()  # groups already sent finish first
         await super().close()
 
-    def _fired(self, jobs: Sequence[Job]) -> None:
+    def _fired(self, jobs: Sequence[Job], *also: str) -> None:
         """Own commits wake local waiters at once (the NOTIFY also reaches other processes)."""
         if not jobs:
             return
         signals = ["jobs"]
         if any(j.status is Status.PENDING and j.mode is Mode.QUEUED for j in jobs):
             signals.append("enqueue")
-        if any(j.status is Status.CANCELLING for j in jobs):
-            signals.append("cancel")
-        self._announce(*signals)
+        self._announce(*signals, *also)
 
     async def _transition(
         self, verb: str, job_id: str, params: dict[str, Any], fence: Fence | None = None
@@ -204,7 +202,7 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
 
         outcome = await self._run(go)
         if isinstance(outcome, Job):
-            self._fired([outcome])
+            self._fired([outcome], *(("cancel",) if wakes_workers(verb, outcome, fence) else ()))
             return outcome
         raise refusal(verb, job_id, outcome, fence)
 

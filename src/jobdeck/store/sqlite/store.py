@@ -30,7 +30,7 @@ from jobdeck.errors import (
     ValidationError,
 )
 from jobdeck.events.signals import Signals
-from jobdeck.store.base import completed_in_order
+from jobdeck.store.base import completed_in_order, wakes_workers
 from jobdeck.store.sqlite import feed, history
 from jobdeck.store.sqlite.connection import Database, Tx
 from jobdeck.store.sqlite.inserts import NewRows
@@ -184,14 +184,14 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
         job = await self._transition(
             "complete", "complete", job_id, params, now, fence, ("completed", None, None)
         )
-        self.signals.fire("jobs")
+        self.signals.fire("jobs", *(("cancel",) if wakes_workers("complete", job, fence) else ()))
         return job
 
     async def fail(self, job_id: str, error: str, now: datetime, fence: Fence | None = None) -> Job:
         job = await self._transition(
             "fail", "fail", job_id, {"error": error}, now, fence, ("error", error, None)
         )
-        self.signals.fire("jobs")
+        self.signals.fire("jobs", *(("cancel",) if wakes_workers("fail", job, fence) else ()))
         return job
 
     async def cancel(self, job_id: str, now: datetime) -> Job:
@@ -216,7 +216,7 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
                 return to_job(row)
 
         job = await self._db.run(run)
-        self.signals.fire(*(("jobs", "cancel") if job.status is Status.CANCELLING else ("jobs",)))
+        self.signals.fire("jobs", *(("cancel",) if wakes_workers("cancel", job, None) else ()))
         return job
 
     async def retry(self, job_id: str, now: datetime) -> Job:
