@@ -127,16 +127,19 @@ ROWS FROM (jsonb_to_recordset(%(jobs)s::jsonb) AS (
                         created_by, show_notification, run_at, max_retries, timeout,
                         retry_delays, cron_job_id, created_at, ord)
 
+-- fragment: new_job_columns
+-- The columns a new job is written with, in the order insert_new_jobs, insert_job and
+-- copy_jobs give them (rows.copy_row: the same order, after the id).
+job_id, name, type, mode, status, priority, description, payload, metadata, icon_svg,
+source, plugin_id, store_id, user_id, created_by, show_notification, run_at, attempt,
+max_retries, timeout, retry_delays, cron_job_id, created_at, updated_at, seq, history_count
+
 -- fragment: insert_new_jobs
 -- Reads `input` (rows of new_job_input) and `s`: inserts them pending, in the caller's
 -- order (ids increase in it), each with its `created` history row. Already present
 -- job_ids are skipped (see insert_jobs). copy_jobs writes the same columns by COPY.
 ins AS (
-    INSERT INTO jobdeck_jobs (
-        job_id, name, type, mode, status, priority, description, payload, metadata, icon_svg,
-        source, plugin_id, store_id, user_id, created_by, show_notification, run_at, attempt,
-        max_retries, timeout, retry_delays, cron_job_id, created_at, updated_at, seq,
-        history_count)
+    INSERT INTO jobdeck_jobs ({new_job_columns})
     SELECT i.job_id, i.name, i.type, i.mode, 'pending', i.priority, i.description, i.payload,
            i.metadata, i.icon_svg, i.source, i.plugin_id, i.store_id, i.user_id, i.created_by,
            i.show_notification, coalesce(i.run_at, i.created_at, %(now)s), 0, i.max_retries,
@@ -317,11 +320,7 @@ SELECT ins.job_id, ins.id, ins.seq FROM ins
 -- history row.
 WITH {feed_seq},
 ins AS (
-    INSERT INTO jobdeck_jobs (
-        job_id, name, type, mode, status, priority, description, payload, metadata, icon_svg,
-        source, plugin_id, store_id, user_id, created_by, show_notification, run_at, attempt,
-        max_retries, timeout, retry_delays, cron_job_id, created_at, updated_at, seq,
-        history_count)
+    INSERT INTO jobdeck_jobs ({new_job_columns})
     SELECT %s::text, %s::text, %s::text, %s::text, %s::text, %s::smallint, %s::text,
            %s::jsonb, %s::jsonb, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text,
            %s::boolean, %s::timestamptz, %s::int, %s::int, %s::int, %s::jsonb, %s::bigint,
@@ -345,16 +344,11 @@ SELECT ins.id, ins.seq FROM ins
 -- staging table and INSERT … SELECT from it (measured: 23–27 ms against 30–37 ms), and
 -- the client about half; and knowing the ids, the client makes the rows and builds the
 -- Jobs while the server writes the rows already sent. The columns are
--- insert_new_jobs' (rows.copy_row: the same fixed values); keep the two in step.
+-- new_job_columns, with the values insert_new_jobs gives them (rows.copy_row).
 -- Idempotent without ON CONFLICT: the rows of one transaction are all there or none
 -- is, so a retry after a commit whose answer was lost fails on the job_id index as a
 -- whole, and the rows are read back by job_id.
-COPY jobdeck_jobs (
-    id, job_id, name, type, mode, status, priority, description, payload, metadata,
-    icon_svg, source, plugin_id, store_id, user_id, created_by, show_notification, run_at,
-    attempt, max_retries, timeout, retry_delays, cron_job_id, created_at, updated_at, seq,
-    history_count
-) FROM STDIN (FORMAT BINARY)
+COPY jobdeck_jobs (id, {new_job_columns}) FROM STDIN (FORMAT BINARY)
 
 -- name: take_feed_seq
 -- Before copy_jobs: the transaction's seq, registered like the feed_seq fragment's
