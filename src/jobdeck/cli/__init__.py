@@ -7,16 +7,12 @@ Runtime errors end as one line on stderr and exit code 1 (the traceback only wit
 from __future__ import annotations
 
 import importlib
-import logging
-from importlib.util import find_spec
 from typing import Any
 
 import click
 
 from jobdeck.cli.common import debug_enabled, global_options
 from jobdeck.errors import JobdeckError
-
-logger = logging.getLogger("jobdeck.cli")
 
 # Each command: its module, its name there, and the first paragraph of its help (what
 # `jobdeck --help` lists). A command's module is imported only when that command runs,
@@ -70,44 +66,26 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Run queued jobs with the handlers the plugins register, until SIGTERM/SIGINT.",
     ),
 }
-# Command groups other parts of jobdeck provide (tokens: the API); absent until they
-# exist, and never a reason for the whole CLI to fail.
-OPTIONAL = frozenset({"token"})
-
-
-def _available(name: str) -> bool:
-    """Whether a command's module is there (an optional one may not be), not importing it."""
-    return name not in OPTIONAL or find_spec(COMMANDS[name][0]) is not None
 
 
 class JobdeckGroup(click.Group):
     """The command line's group: commands from COMMANDS, imported when they run."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *filter(_available, COMMANDS)})
+        return sorted({*super().list_commands(ctx), *COMMANDS})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands or cmd_name not in COMMANDS:
             return super().get_command(ctx, cmd_name)
         module, name, _ = COMMANDS[cmd_name]
-        try:
-            command: click.Command = getattr(importlib.import_module(module), name)
-        except Exception as exc:
-            if cmd_name not in OPTIONAL:
-                raise
-            if not (isinstance(exc, ModuleNotFoundError) and exc.name == module):
-                logger.warning("jobdeck %s is unavailable: %s", name, exc)
-            return None
+        command: click.Command = getattr(importlib.import_module(module), name)
         self.add_command(command, cmd_name)
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # click's own listing, of stand-ins that carry each command's help from
         # COMMANDS: listing a command does not import it.
-        stand_ins = {
-            name: click.Command(name, help=COMMANDS[name][2])
-            for name in filter(_available, COMMANDS)
-        }
+        stand_ins = {name: click.Command(name, help=entry[2]) for name, entry in COMMANDS.items()}
         click.Group(commands={**stand_ins, **self.commands}).format_commands(ctx, formatter)
 
     def invoke(self, ctx: click.Context) -> Any:
