@@ -16,6 +16,17 @@ def test_unknown_or_loose_names_are_refused(listen: object) -> None:
         PostgresStore(URL, listen=listen)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("listen", [True, False, (), ("enqueue", "cancel")])
-def test_known_names_are_taken(listen: object) -> None:
-    PostgresStore(URL, listen=listen)  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("listen", "heard"),
+    [
+        (True, ["jobs", "enqueue", "cron", "cancel"]),
+        (False, None),
+        ((), None),
+        (("cancel", "enqueue"), ["enqueue", "cancel"]),
+    ],
+)
+def test_known_names_choose_the_channels_listened_to(
+    listen: object, heard: list[str] | None
+) -> None:
+    listener = PostgresStore(URL, listen=listen)._listener  # type: ignore[arg-type]
+    assert (listener and listener._listen) == heard  # no channel: no listener connection
