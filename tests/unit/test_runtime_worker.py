@@ -476,6 +476,47 @@ async def test_completions_ride_with_the_next_claim(
         assert await status_of(deck, job.job_id) == Status.COMPLETED
 
 
+async def test_a_busy_worker_claims_when_all_its_slots_are_free(
+    deck: JobDeck, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Generous, so the test does not depend on the machine's speed; the jobs are quick.
+    monkeypatch.setattr(worker_module, "GATHER_DELAY", 5.0)
+    limits: list[int] = []
+    claim, complete_and_claim = deck.store.claim, deck.store.complete_and_claim
+
+    async def claim_spy(worker_id: str, limit: int, *args: Any) -> Any:
+        limits.append(limit)
+        return await claim(worker_id, limit, *args)
+
+    async def complete_and_claim_spy(items: Any, worker_id: str, limit: int, *args: Any) -> Any:
+        limits.append(limit)
+        return await complete_and_claim(items, worker_id, limit, *args)
+
+    monkeypatch.setattr(deck.store, "claim", claim_spy)
+    monkeypatch.setattr(deck.store, "complete_and_claim", complete_and_claim_spy)
+    turns: asyncio.Queue[None] = asyncio.Queue()
+
+    class OneByOne(BaseJobHandler):
+        async def execute(self) -> None:
+            await turns.get()
+
+    deck.register_job_type("one_by_one", OneByOne)
+    await deck.schedule_jobs([{"type": "one_by_one"}] * 8)
+    worker = Worker(deck.store, deck.registry, settings=deck.settings, clock=clock, concurrency=4)
+    stop = asyncio.Event()
+    task = start_worker(worker, stop)
+    await until(lambda: len(worker.running) == 4)
+    for _ in range(8):  # the jobs end one at a time
+        turns.put_nowait(None)
+        await asyncio.sleep(0.02)
+    await until(lambda: worker.stats.completed == 8)
+    stop.set()
+    await task
+    # Not a claim of 2 as soon as half the slots were free: 4 jobs per claim, then the
+    # claim that finds the queue empty.
+    assert limits[:3] == [4, 4, 4], limits
+
+
 async def test_completions_that_cannot_go_with_a_claim_go_alone(
     deck: JobDeck, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

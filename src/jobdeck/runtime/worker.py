@@ -60,7 +60,7 @@ HANDLER_THREAD = "jobdeck-handler"  # sync handlers' threads (cli: exit_abandoni
 
 QUICK_BEAT = 0.5  # seconds: the earliest a job change brings the next heartbeat
 COMPLETE_DELAY = 0.005  # seconds completions may wait to share one write
-GATHER_DELAY = 0.002  # seconds a busy worker may wait for more free slots before claiming
+GATHER_DELAY = 0.002  # seconds a busy worker may wait for all its slots before claiming
 # Seconds at the end of the shutdown grace (at most half of it) kept for interrupting
 # the handlers still running (executor.SHUTDOWN_STOP) and releasing their jobs.
 SHUTDOWN_RESERVE = 1.0
@@ -156,7 +156,7 @@ class Worker:
                 self._wake.clear()
                 free = self.concurrency - len(self._running)
                 if free > 0:
-                    if free * 2 < self.concurrency:
+                    if free < self.concurrency:
                         free = await self._gather_slots()
                     jobs = await self._claim(free)
                     ran += len(jobs)
@@ -195,7 +195,7 @@ class Worker:
             if free <= 0:
                 await self._wake.wait()
                 continue
-            if free * 2 < self.concurrency:
+            if free < self.concurrency:
                 free = await self._gather_slots()
                 if self._stopping:
                     break
@@ -215,14 +215,17 @@ class Worker:
                 woken.cancel()
 
     async def _gather_slots(self) -> int:
-        """Wait a moment for more slots to free up: one claim of many jobs costs about
-        as much as a claim of one, and busy workers free their slots in bursts."""
+        """Wait a moment (:data:`GATHER_DELAY`) for the other slots to free up: one claim
+        of many jobs costs about as much as a claim of one, and busy workers free their
+        slots in bursts. Claiming as soon as half were free split a drain of short jobs
+        into claims of half the slots each, every claim made while the jobs it had just
+        handed out were still starting (docs/postgres.md, "What one job costs")."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + GATHER_DELAY
         while not self._stopping:
             free = self.concurrency - len(self._running)
             remaining = deadline - loop.time()
-            if free * 2 >= self.concurrency or remaining <= 0:
+            if free >= self.concurrency or remaining <= 0:
                 break
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
