@@ -122,7 +122,10 @@ class Attempt:
         self._stats = stats
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
-        self.interrupted: asyncio.Future[str] = self._loop.create_future()
+        self._reason: str | None = None  # why the attempt was interrupted, the first one
+        # Resolved when the attempt is interrupted or its handler is done: what
+        # run_attempt waits on (one future, not asyncio.wait: docs/postgres.md).
+        self._woken: asyncio.Future[None] = self._loop.create_future()
         self._tail: asyncio.Future[None] | None = None  # the last queued write
         self._logs: set[asyncio.Task[None]] = set()
         self.ended = False
@@ -144,16 +147,26 @@ class Attempt:
 
     @property
     def cancel_requested(self) -> bool:
-        return self.ended or self.interrupted.done()
+        return self.ended or self._reason is not None
 
     @property
     def reason(self) -> str | None:
-        return self.interrupted.result() if self.interrupted.done() else None
+        return self._reason
 
     def interrupt(self, reason: str) -> None:
         """Ask the attempt to stop; the first reason wins. Loop thread only."""
-        if not self.interrupted.done():
-            self.interrupted.set_result(reason)
+        if self._reason is None:
+            self._reason = reason
+            self._wake()
+
+    def _wake(self, _: object = None) -> None:
+        if not self._woken.done():
+            self._woken.set_result(None)
+
+    async def until_done_or_interrupted(self, work: asyncio.Future[Any]) -> None:
+        """Wait until ``work`` (the handler) is done or the attempt is interrupted."""
+        work.add_done_callback(self._wake)
+        await self._woken
 
     def on_loop_thread(self) -> bool:
         return threading.get_ident() == self._thread
@@ -278,7 +291,7 @@ async def run_attempt(
         work = loop.run_in_executor(pool, handler.execute)
     timer = loop.call_later(timeout, attempt.interrupt, "timeout") if timeout > 0 else None
     try:
-        await asyncio.wait([work, attempt.interrupted], return_when=asyncio.FIRST_COMPLETED)
+        await attempt.until_done_or_interrupted(work)
         if not work.done():
             if isinstance(work, asyncio.Task):
                 work.cancel()  # the handler sees CancelledError at its next await
