@@ -29,6 +29,7 @@ from jobdeck.events.signals import Signals
 from jobdeck.events.tasks import stop_tasks
 from jobdeck.store.postgres.listener import CHANNELS, Listener, connection_defaults
 from jobdeck.store.postgres.queries import MIGRATIONS, Q
+from jobdeck.store.postgres.rows import JsonbLoader
 
 log = logging.getLogger("jobdeck.store.postgres")
 
@@ -126,6 +127,7 @@ class Database:
 
     @staticmethod
     async def _configure(conn: Conn) -> None:
+        conn.adapters.register_loader("jsonb", JsonbLoader)
         # All datetimes come back timezone-aware in UTC, whatever the server's setting;
         # generic plans for the prepared statements (see queries.sql "session").
         await conn.execute(Q["session"], prepare=False)

@@ -3,13 +3,14 @@ objects, and new records as the JSON parameters and COPY rows the statements tak
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import postgres
-from psycopg.adapt import Dumper
+from psycopg.adapt import Buffer, Dumper, Loader
 from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
@@ -41,6 +42,33 @@ Row = Mapping[str, Any]
 def json_param(value: Any) -> Jsonb | None:
     """SQL NULL for None, else the JSON value (jsonb keeps numbers and nesting)."""
     return None if value is None else Jsonb(value)
+
+
+# The fenced verbs' arrays (job ids, attempts, workers) go as array literals that the
+# statement casts (``%(job_ids)s::text[]``), built in one join: psycopg's list dumper
+# costs microseconds an element, a tenth of a worker's CPU per job in its completions
+# (docs/postgres.md, "The worker's own CPU"). Every text element is quoted, with its
+# backslashes and double quotes escaped, as array_in reads them.
+def text_array(values: Iterable[str]) -> str:
+    quoted = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
+    return '{"' + '","'.join(quoted) + '"}' if quoted else "{}"
+
+
+def int_array(values: Iterable[int]) -> str:
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+class JsonbLoader(Loader):
+    """jsonb columns (text format) as psycopg's own loader reads them, for less: it
+    gives ``json.loads`` bytes, which first detects their encoding, and jsonb text is
+    always UTF-8 without a BOM or a NUL, so what it detects is UTF-8. An empty object
+    (most payloads and metadata) is not parsed at all. Each claimed job has two such
+    columns (docs/postgres.md, "The worker's own CPU")."""
+
+    def load(self, data: Buffer) -> Any:
+        if data == b"{}":
+            return {}
+        return json.loads(str(data, "utf-8", "surrogatepass"))
 
 
 # The columns a Job is read from: its fields, named alike (construct checks they all are).
