@@ -306,12 +306,13 @@ class Worker:
             self._wake.set()
 
     async def _apply(self, fence: Fence, outcome: Outcome) -> None:
+        if isinstance(outcome, Completed):  # written with others (_Completions)
+            assert self._completions is not None
+            self._completions.add(fence, outcome.result)
+            return
         store, now = self.store, self.clock.now()
         try:
-            if isinstance(outcome, Completed):
-                assert self._completions is not None
-                self._completions.add(fence, outcome.result)
-            elif isinstance(outcome, Failed):
+            if isinstance(outcome, Failed):
                 if outcome.retry_at is not None:
                     try:
                         await store.retry_later(fence, outcome.error, outcome.retry_at, now)

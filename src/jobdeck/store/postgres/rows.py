@@ -4,7 +4,7 @@ objects, and new records as the JSON parameters and COPY rows the statements tak
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
@@ -49,12 +49,14 @@ def json_param(value: Any) -> Jsonb | None:
 # costs microseconds an element, a tenth of a worker's CPU per job in its completions
 # (docs/postgres.md, "The worker's own CPU"). Every text element is quoted, with its
 # backslashes and double quotes escaped, as array_in reads them.
-def text_array(values: Iterable[str]) -> str:
-    quoted = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
-    return '{"' + '","'.join(quoted) + '"}' if quoted else "{}"
+def text_array(values: list[str]) -> str:
+    joined = "".join(values)
+    if '"' in joined or "\\" in joined:
+        values = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
+    return '{"' + '","'.join(values) + '"}' if values else "{}"
 
 
-def int_array(values: Iterable[int]) -> str:
+def int_array(values: list[int]) -> str:
     return "{" + ",".join(map(str, values)) + "}"
 
 

@@ -145,9 +145,9 @@ def _completions(items: Sequence[tuple[Fence, Any]]) -> dict[str, Any]:
 
 def _fences(fences: Sequence[Fence]) -> dict[str, Any]:
     return {
-        "job_ids": text_array(f.job_id for f in fences),
-        "attempts": int_array(f.attempt for f in fences),
-        "workers": text_array(f.worker_id for f in fences),
+        "job_ids": text_array([f.job_id for f in fences]),
+        "attempts": int_array([f.attempt for f in fences]),
+        "workers": text_array([f.worker_id for f in fences]),
     }
 
 
@@ -437,8 +437,8 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
         params = {
             "worker": worker_id,
             "lease": now + timedelta(seconds=lease_seconds),
-            "job_ids": text_array(f.job_id for f in ordered),
-            "attempts": int_array(f.attempt for f in ordered),
+            "job_ids": text_array([f.job_id for f in ordered]),
+            "attempts": int_array([f.attempt for f in ordered]),
         }
         rows = await self._run(lambda c: self._rows(c, "heartbeat", params))
         return {r["job_id"]: Status(r["status"]) for r in rows}
