@@ -46,7 +46,7 @@ def json_param(value: Any) -> Jsonb | None:
 
 # The fenced verbs' arrays (job ids, attempts, workers) go as array literals that the
 # statement casts (``%(job_ids)s::text[]``), built in one join: psycopg's list dumper
-# costs microseconds an element, a tenth of a worker's CPU per job in its completions
+# costs about 2 µs an element, several of a worker's CPU per job in its completions
 # (docs/postgres.md, "The worker's own CPU"). Every text element is quoted, with its
 # backslashes and double quotes escaped, as array_in reads them.
 def text_array(values: list[str]) -> str:
@@ -62,10 +62,10 @@ def int_array(values: list[int]) -> str:
 
 class JsonbLoader(Loader):
     """jsonb columns (text format) as psycopg's own loader reads them, for less: it
-    gives ``json.loads`` bytes, which first detects their encoding, and jsonb text is
-    always UTF-8 without a BOM or a NUL, so what it detects is UTF-8. An empty object
-    (most payloads and metadata) is not parsed at all. Each claimed job has two such
-    columns (docs/postgres.md, "The worker's own CPU")."""
+    hands ``json.loads`` bytes, which first guesses their encoding from their first
+    bytes, and jsonb text never starts with a BOM nor holds a NUL, so the guess is
+    always UTF-8. An empty object (most payloads and metadata) is not parsed at all.
+    Each claimed job has two such columns (docs/postgres.md, "The worker's own CPU")."""
 
     def load(self, data: Buffer) -> Any:
         if data == b"{}":
