@@ -315,15 +315,18 @@ class Database:
 class Notifier:
     """Coalesced NOTIFYs, paced per channel (:data:`NOTIFY_INTERVALS`).
 
-    A write asks after it has committed, so a process woken by it finds the change. A
-    channel asked for goes at once when its interval is up, else when it is; asks
-    meanwhile (and during a NOTIFY in flight) join it. The interval after a NOTIFY is
-    :data:`NOTIFY_INTERVAL` when its ask came after a quiet spell (at least the
-    channel's own interval after its last NOTIFY), else the channel's own. One statement
-    (``queries.sql``, notify) carries every channel due, and also those due within
-    :data:`NOTIFY_INTERVAL`, which would otherwise need a statement of their own moments
-    later. A failed NOTIFY is dropped: followers and workers also poll, and a listener
-    that reconnects fires every channel.
+    A write asks after it has committed (:meth:`send`), so a process woken by it finds
+    the change. A channel asked for goes at once when its interval is up, else when it
+    is; asks meanwhile (and during a NOTIFY in flight) join it. The interval after a
+    NOTIFY is :data:`NOTIFY_INTERVAL` when its ask came after a quiet spell (at least
+    the channel's own interval after its last NOTIFY), else the channel's own. One
+    statement (``queries.sql``, notify) carries every channel due, and also those due
+    within :data:`NOTIFY_INTERVAL`, which would otherwise need a statement of their own
+    moments later. A failed NOTIFY is dropped: followers and workers also poll, and a
+    listener that reconnects fires every channel.
+
+    An ask costs a few dict look-ups: the sender task wakes only when something is due,
+    from the one timer armed for the first channel owed.
     """
 
     def __init__(self, conninfo: str) -> None:
@@ -332,7 +335,8 @@ class Notifier:
         self._pending: dict[str, float] = {}  # channel owed -> loop time first asked
         self._sent: dict[str, float] = {}  # channel -> loop time of its last NOTIFY
         self._next: dict[str, float] = {}  # channel -> loop time it may go again
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # something owed is due
+        self._timer: asyncio.TimerHandle | None = None  # when the first owed is due
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -341,6 +345,9 @@ class Notifier:
     async def stop(self) -> None:
         task, self._task = self._task, None
         await stop_tasks(task)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._pending:  # what it still owes goes out now, whatever the pace
             channels = sorted(self._pending)
             self._pending.clear()
@@ -352,56 +359,72 @@ class Notifier:
                 await conn.close()
 
     def send(self, *channels: str) -> None:
-        # Every write asks; only a channel not owed yet wakes the sender (asks for one
-        # already owed join the NOTIFY already due).
+        """A write committed: NOTIFY ``channels`` when they are due. Only a channel not
+        owed yet may move the timer (asks for one already owed join it)."""
         pending = self._pending
+        now = 0.0
         for channel in channels:
             if channel not in pending:
-                pending[channel] = asyncio.get_running_loop().time()
-                self._wake.set()
+                pending[channel] = now = now or asyncio.get_running_loop().time()
+        if now:
+            self._arm(now)
 
-    def _take(self, now: float) -> tuple[list[str], float | None]:
-        """The channels that go now; when none, the loop time the first one owed is due
-        (None: nothing owed)."""
+    def _arm(self, now: float) -> None:
+        """Wake the sender when the first channel owed is due."""
+        first = min(self._next.get(channel, now) for channel in self._pending)
+        if first <= now + _TIMER_SLACK:
+            self._wake.set()
+            return
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= first:
+                return  # it wakes the sender before then, which arms it again
+            timer.cancel()
+        self._timer = asyncio.get_running_loop().call_at(first, self._due)
+
+    def _due(self) -> None:
+        self._timer = None
+        self._wake.set()
+
+    def _take(self, now: float) -> list[str]:
+        """The channels that go now, counted as sent; none unless one of them is due."""
         pending = self._pending
         if not pending:
-            return [], None
+            return []
         due = {channel: self._next.get(channel, now) for channel in pending}
-        first = min(due.values())
-        if first > now + _TIMER_SLACK:
-            return [], first
+        if min(due.values()) > now + _TIMER_SLACK:
+            return []
         soon = now + NOTIFY_INTERVAL
         channels = sorted(channel for channel, at in due.items() if at <= soon)
         for channel in channels:
-            asked, last = pending.pop(channel), self._sent.get(channel)
+            asked_at, last = pending.pop(channel), self._sent.get(channel)
             pace = NOTIFY_INTERVALS.get(channel, NOTIFY_INTERVAL)
-            quiet = last is None or asked - last >= pace
+            quiet = last is None or asked_at - last >= pace
             self._next[channel] = now + (NOTIFY_INTERVAL if quiet else pace)
             self._sent[channel] = now
-        return channels, now
+        return channels
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            await self._wake.wait()
             self._wake.clear()
-            channels, when = self._take(loop.time())
-            if not channels:
-                # Until the first channel owed is due, or a new one is asked for.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout_at(when):  # not wait_for: see Signals.wait
-                        await self._wake.wait()
-                continue
-            try:
-                await self._notify(channels)
-            except asyncio.CancelledError:
-                self._pending.update(dict.fromkeys(channels, loop.time()))  # stop() sends them
-                raise
-            except Exception as exc:
-                log.debug("jobdeck: NOTIFY failed (%s); followers poll", exc)
-                conn, self._conn = self._conn, None
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await conn.close()
+            channels = self._take(loop.time())
+            if channels:
+                try:
+                    await self._notify(channels)
+                except asyncio.CancelledError:
+                    self._pending.update(dict.fromkeys(channels, loop.time()))  # stop() sends them
+                    raise
+                except Exception as exc:
+                    log.debug("jobdeck: NOTIFY failed (%s); followers poll", exc)
+                    conn, self._conn = self._conn, None
+                    if conn is not None:
+                        with contextlib.suppress(Exception):
+                            await conn.close()
+            # Asked during the NOTIFY, or woken a little early.
+            if self._pending:
+                self._arm(loop.time())
 
     async def _notify(self, channels: list[str]) -> None:
         if self._conn is None or self._conn.closed:
