@@ -14,12 +14,14 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 import pg
 from jobdeck.domain.job import Fence, JobFilter, Mode, NewJob, Status
+from jobdeck.store.postgres import database
 from jobdeck.store.postgres.queries import MIGRATIONS, Q
 from jobdeck.store.postgres.store import PostgresStore
 
@@ -300,12 +302,13 @@ async def test_store_and_listener_ride_out_a_server_restart(
         await store.close()
 
 
+@pytest.mark.parametrize("connections", [1, 4])  # 4: on the connection kept between verbs
 async def test_a_schema_change_by_another_process_does_not_break_prepared_statements(
-    make_store: Factory, postgres_url: str
+    make_store: Factory, postgres_url: str, connections: int
 ) -> None:
     """A newer version migrating the schema (adding a column) while this process runs:
     its pooled connections' prepared ``SELECT *`` plans go stale and are replaced."""
-    store = await make_store(max_connections=1)
+    store = await make_store(max_connections=connections)
     [job] = await store.insert_jobs(queued(1), T0)
     for _ in range(3):
         assert await store.get_job(job.job_id) is not None
@@ -373,3 +376,57 @@ async def test_a_crash_never_hands_out_a_seq_twice(private_server: PrivateServer
         for w in writers:
             await w.close()
         await follower.close()
+
+
+async def _backend(conn: psycopg.AsyncConnection[Any], hold: float = 0.0) -> int:
+    """The verb of the tests below: which server backend ran it (after ``hold`` s)."""
+    cur = await conn.execute("SELECT pg_backend_pid() AS pid, pg_sleep(%s)", [hold])
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row["pid"])
+
+
+async def _live(postgres_url: str, pids: set[int]) -> set[int]:
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
+        cur = await admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)", [list(pids)]
+        )
+        return {pid for (pid,) in await cur.fetchall()}
+
+
+async def test_one_verb_at_a_time_keeps_its_connection_and_others_use_the_pool(
+    make_store: Factory, postgres_url: str
+) -> None:
+    """Database._give_back: verbs one after another run on one connection kept out of
+    the pool; verbs at once also take pooled ones (none waits for the kept one); close
+    returns it with the others."""
+    store = await make_store(max_connections=3)
+    alone = {await store._run(_backend) for _ in range(5)}
+    assert len(alone) == 1
+    together = await asyncio.gather(*(store._run(lambda c: _backend(c, 0.05)) for _ in range(9)))
+    assert len(set(together)) == 3
+    assert len({await store._run(_backend) for _ in range(5)}) == 1
+    await store.close()
+    deadline = time.monotonic() + 5.0
+    while await _live(postgres_url, alone | set(together)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert not await _live(postgres_url, alone | set(together))
+
+
+async def test_a_pool_of_one_keeps_nothing_out_of_it(make_store: Factory) -> None:
+    store = await make_store(max_connections=1)
+    await store._run(_backend)
+    assert store._kept is None
+    together = await asyncio.gather(*(store._run(lambda c: _backend(c, 0.01)) for _ in range(5)))
+    assert len(set(together)) == 1
+
+
+async def test_a_kept_connection_goes_back_to_the_pool_in_time(
+    make_store: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await make_store(max_connections=2)
+    await store._run(_backend)
+    assert store._kept is not None
+    monkeypatch.setattr(database, "KEEP_SECONDS", 0.0)
+    await store._run(_backend)
+    assert store._kept is None

@@ -56,6 +56,8 @@ FEED_LATE_SECONDS = 0.1
 # of docs/feed.md.
 NOTIFY_INTERVAL = 0.005
 NOTIFY_INTERVALS = {"jobdeck_jobs": 0.025}  # channels not named here: NOTIFY_INTERVAL
+# The longest a connection stays out of the pool between verbs (Database._give_back).
+KEEP_SECONDS = 60.0
 # A timer may fire this much before its time (uvloop's are in whole milliseconds):
 # waiting again for the rest would spin.
 _TIMER_SLACK = 0.001
@@ -124,6 +126,8 @@ class Database:
         self._opened = False
         self._notifier = Notifier(database_url)
         self._recheck: asyncio.TimerHandle | None = None
+        # A pooled connection kept for the next verb, and when it left the pool (_run).
+        self._kept: tuple[Conn, float] | None = None
 
     @staticmethod
     async def _configure(conn: Conn) -> None:
@@ -159,6 +163,9 @@ class Database:
         if self._opened:
             await self._notifier.stop()  # what it still owes goes out first
             self._opened = False
+            kept, self._kept = self._kept, None
+            if kept is not None:
+                await self._pool.putconn(kept[0])
             await self._pool.close()
 
     async def _migrate(self, conn: Conn) -> None:
@@ -194,17 +201,23 @@ class Database:
         delay = BACKOFF_FIRST
         for attempt in range(RETRIES + 1):
             try:
-                async with self._pool.connection() as conn:
-                    try:
-                        return await fn(conn)
-                    except psycopg.errors.FeatureNotSupported as exc:
-                        if "cached plan" not in str(exc):
-                            raise
-                        # Another process migrated the schema (a newer version added
-                        # columns): this connection's prepared statements are stale.
-                        # Drop the connection; the retry prepares them afresh.
-                        await conn.close()
-                        raise _SchemaChanged(str(exc)) from exc
+                kept, self._kept = self._kept, None
+                if kept is None:
+                    conn, since = await self._pool.getconn(), asyncio.get_running_loop().time()
+                else:
+                    conn, since = kept
+                try:
+                    return await fn(conn)
+                except psycopg.errors.FeatureNotSupported as exc:
+                    if "cached plan" not in str(exc):
+                        raise
+                    # Another process migrated the schema (a newer version added
+                    # columns): this connection's prepared statements are stale.
+                    # Drop the connection; the retry prepares them afresh.
+                    await conn.close()
+                    raise _SchemaChanged(str(exc)) from exc
+                finally:
+                    await self._give_back(conn, since)
             except _SchemaChanged as exc:
                 if attempt == RETRIES:
                     raise StoreError(f"PostgreSQL error: {exc}") from exc
@@ -228,6 +241,28 @@ class Database:
                 _reraise_cancellation(exc)
                 raise StoreError(f"PostgreSQL error: {exc}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _give_back(self, conn: Conn, since: float) -> None:
+        """After a verb: keep ``conn`` (taken from the pool at loop time ``since``) for
+        the next one when none is kept and it is idle, else return it to the pool.
+
+        A verb then takes a connection without the pool's lock, queue and checks in the
+        usual case of one verb at a time (docs/postgres.md, "One job per call").
+        Concurrent verbs take theirs from the pool as before. A kept connection goes
+        back to the pool after :data:`KEEP_SECONDS`, for the pool's own upkeep (its
+        connections' lifetime), and is never kept from a pool of one, whose other
+        callers would wait for it there.
+        """
+        if (
+            self._kept is None
+            and self._opened
+            and self._pool.max_size > 1
+            and asyncio.get_running_loop().time() - since < KEEP_SECONDS
+            and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        ):
+            self._kept = (conn, since)
+        else:
+            await self._pool.putconn(conn)
 
     async def _drop_dead_connections(self) -> None:
         try:
