@@ -128,6 +128,22 @@ async def test_a_bad_job_fails_only_its_own_caller(store: PostgresStore) -> None
     assert any(len(names) > 1 and "s7" in names for names in sent), sent
 
 
+async def test_a_refused_single_insert_leaves_its_connection_fit_for_the_next(
+    store: PostgresStore,
+) -> None:
+    # One caller at a time: every insert runs on the connection kept between verbs, with
+    # that connection's kept cursor (database.py, Conn), the refused one too.
+    def one(payload: dict[str, str]) -> list[NewJob]:
+        return [NewJob(name="one", type="t", mode=Mode.QUEUED, payload=payload)]
+
+    [before] = await store.insert_jobs(one({"n": "1"}), T0)
+    with pytest.raises(StoreError):
+        await store.insert_jobs(one({"bad": "\x00"}), T0)
+    [after] = await store.insert_jobs(one({"n": "2"}), T0)
+    assert [await store.get_job(j.job_id) for j in (before, after)] == [before, after]
+    assert await store.count_jobs(JobFilter()) == 2
+
+
 async def test_a_group_failing_after_its_commit_writes_each_job_once(store: PostgresStore) -> None:
     # The group's statement commits, then its answer fails on the client (not the
     # connection): each job tried alone must find itself there, by the job_id chosen

@@ -243,7 +243,8 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
             one = insert_params(job_id, j, created)
 
             async def write(conn: Conn) -> list[Job] | None:
-                rows = await (await conn.execute(Q["insert_job"], one)).fetchall()
+                cur = conn.kept_cursor()
+                rows = await (await cur.execute(Q["insert_job"], one)).fetchall()
                 if not rows:
                     return None
                 return [new_row_job(j, rows[0]["id"], job_id, rows[0]["seq"], now)]
