@@ -81,6 +81,7 @@ KEEP_SECONDS = 60.0
 _TIMER_SLACK = 0.001
 
 _PG_CHANNEL = {signal: channel for channel, signal in CHANNELS.items()}
+_IDLE = psycopg.pq.TransactionStatus.IDLE
 
 
 class Horizon:
@@ -146,6 +147,7 @@ class Database:
         self._recheck: asyncio.TimerHandle | None = None
         # A pooled connection kept for the next verb, and when it left the pool (_run).
         self._kept: tuple[Conn, float] | None = None
+        self._keeps = max_connections > 1
 
     @staticmethod
     async def _configure(conn: Conn) -> None:
@@ -274,9 +276,9 @@ class Database:
         if (
             self._kept is None
             and self._opened
-            and self._pool.max_size > 1
+            and self._keeps
+            and conn.pgconn.transaction_status == _IDLE
             and asyncio.get_running_loop().time() - since < KEEP_SECONDS
-            and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         ):
             self._kept = (conn, since)
         else:
