@@ -185,6 +185,19 @@ async def test_another_unique_violation_of_a_copy_is_an_error(store: PostgresSto
     assert await store.count_jobs(JobFilter()) == 0
 
 
+async def test_another_unique_violation_of_a_single_insert_is_an_error(
+    store: PostgresStore,
+) -> None:
+    # insert_job has no ON CONFLICT either: only a taken job_id is read back.
+    async with await psycopg.AsyncConnection.connect(store.database_url, autocommit=True) as c:
+        await c.execute("CREATE UNIQUE INDEX test_one_per_name ON jobdeck_jobs (name)")
+    same = [NewJob(name="same", type="t", mode=Mode.QUEUED)]
+    await store.insert_jobs(same, T0)
+    with pytest.raises(StoreError, match="test_one_per_name"):
+        await store.insert_jobs(same, T0)
+    assert await store.count_jobs(JobFilter()) == 1
+
+
 async def test_a_caller_cancelled_while_waiting_writes_nothing(store: PostgresStore) -> None:
     first = [asyncio.create_task(store.insert_jobs(jobs(1, f"a{i}"), T0)) for i in range(IN_FLIGHT)]
     waiting = asyncio.create_task(store.insert_jobs(jobs(1, "cancelled"), T0))

@@ -316,8 +316,11 @@ SELECT ins.job_id, ins.id, ins.seq FROM ins
 -- and the seq, instead of one JSON array the server turns into rows (and the client
 -- encodes with json.dumps). Measured interleaved, one job per call: wall 731-937 µs
 -- against 1,010-1,270, the server's CPU about a quarter less and the client's a sixth.
--- Idempotent the same way (ON CONFLICT), and as insert_new_jobs, with its `created`
--- history row.
+-- As insert_new_jobs, with its `created` history row. Idempotent as copy_jobs is, not
+-- by ON CONFLICT: a retry of a job already written fails on the job_id index, and the
+-- row is read back by job_id. ON CONFLICT's speculative insertion (a look at the index
+-- first, then a confirmation) cost a single enqueue about a twentieth of its wall time
+-- (measured interleaved: median 444 against 422 µs per statement).
 WITH {feed_seq},
 ins AS (
     INSERT INTO jobdeck_jobs ({new_job_columns})
@@ -326,7 +329,6 @@ ins AS (
            %s::boolean, %s::timestamptz, %s::int, %s::int, %s::int, %s::jsonb, %s::bigint,
            %s::timestamptz, %s::timestamptz, s.seq, %s::int
     FROM s
-    ON CONFLICT (job_id) DO NOTHING
     RETURNING id, seq, created_at
 ),
 hist AS (

@@ -79,6 +79,13 @@ COPY_FROM = 100
 JOB_ID_UNIQUE = "jobdeck_jobs_job_id_key"
 
 
+def _job_id_taken(exc: psycopg.errors.UniqueViolation) -> bool:
+    """A new job's job_id is already there. job_ids are new UUIDs: only our own earlier
+    try can hold them. Any other unique index (the ids from the sequence, the search
+    text's) is a real error, which _run reports as a StoreError."""
+    return exc.diag.constraint_name == JOB_ID_UNIQUE
+
+
 def _allowed(verb: str) -> list[str]:
     return sorted(s.value for s in ALLOWED_FROM[verb])
 
@@ -244,9 +251,12 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
 
             async def write(conn: Conn) -> list[Job] | None:
                 cur = conn.kept_cursor()
-                rows = await (await cur.execute(Q["insert_job"], one)).fetchall()
-                if not rows:
-                    return None
+                try:
+                    rows = await (await cur.execute(Q["insert_job"], one)).fetchall()
+                except psycopg.errors.UniqueViolation as exc:
+                    if _job_id_taken(exc):
+                        return None
+                    raise
                 return [new_row_job(j, rows[0]["id"], job_id, rows[0]["seq"], now)]
         elif len(jobs) < COPY_FROM:
             # One statement, one JSON parameter: see insert_jobs in queries.sql.
