@@ -413,12 +413,26 @@ async def test_one_verb_at_a_time_keeps_its_connection_and_others_use_the_pool(
     assert not await _live(postgres_url, alone | set(together))
 
 
-async def test_a_pool_of_one_keeps_nothing_out_of_it(make_store: Factory) -> None:
-    store = await make_store(max_connections=1)
-    await store._run(_backend)
-    assert store._kept is None
-    together = await asyncio.gather(*(store._run(lambda c: _backend(c, 0.01)) for _ in range(5)))
-    assert len(set(together)) == 1
+@pytest.mark.parametrize("connections", [1, 2])
+async def test_no_verb_waits_for_a_connection_kept_out_of_the_pool(
+    make_store: Factory, connections: int
+) -> None:
+    """While one verb holds a pooled connection for long, the others, alone or at once,
+    run on the one left: a connection is kept only while no other verb waits."""
+    store = await make_store(max_connections=connections)
+    await store._run(_backend)  # one kept
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    slow = asyncio.ensure_future(store._run(lambda c: _backend(c, 1.0)))
+    if connections == 1:  # the kept one is the only one: the others wait for it
+        assert len(set(await asyncio.gather(*(store._run(_backend) for _ in range(5))))) == 1
+        assert 0.9 <= loop.time() - start < 3.0  # not after the pool's timeout (10 s)
+    else:
+        await asyncio.sleep(0.1)
+        await store._run(_backend)  # alone
+        await asyncio.gather(store._run(lambda c: _backend(c, 0.05)), store._run(_backend))
+        assert loop.time() - start < 0.6
+    await slow
 
 
 async def test_a_kept_connection_goes_back_to_the_pool_in_time(

@@ -147,7 +147,7 @@ class Database:
         self._recheck: asyncio.TimerHandle | None = None
         # A pooled connection kept for the next verb, and when it left the pool (_run).
         self._kept: tuple[Conn, float] | None = None
-        self._keeps = max_connections > 1
+        self._verbs = 0  # in _run: holding a connection, waiting for one or backing off
 
     @staticmethod
     async def _configure(conn: Conn) -> None:
@@ -220,6 +220,7 @@ class Database:
             raise StoreError("the store is not open")
         delay = BACKOFF_FIRST
         for attempt in range(RETRIES + 1):
+            self._verbs += 1
             try:
                 kept, self._kept = self._kept, None
                 if kept is None:
@@ -260,23 +261,26 @@ class Database:
             except psycopg.Error as exc:
                 _reraise_cancellation(exc)
                 raise StoreError(f"PostgreSQL error: {exc}") from exc
+            finally:
+                self._verbs -= 1
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _give_back(self, conn: Conn, since: float) -> None:
         """After a verb: keep ``conn`` (taken from the pool at loop time ``since``) for
-        the next one when none is kept and it is idle, else return it to the pool.
+        the next one when no other verb is running or waiting and it is idle, else
+        return it to the pool.
 
         A verb then takes a connection without the pool's lock, queue and checks in the
         usual case of one verb at a time (docs/postgres.md, "One job per call").
-        Concurrent verbs take theirs from the pool as before. A kept connection goes
-        back to the pool after :data:`KEEP_SECONDS`, for the pool's own upkeep (its
-        connections' lifetime), and is never kept from a pool of one, whose other
-        callers would wait for it there.
+        Concurrent verbs take theirs from the pool as before, and find there every
+        connection not in use: none stays kept while another verb waits for one. A kept
+        connection goes back to the pool after :data:`KEEP_SECONDS`, for the pool's own
+        upkeep (its connections' lifetime).
         """
         if (
-            self._kept is None
+            self._verbs == 1
+            and self._kept is None
             and self._opened
-            and self._keeps
             and conn.pgconn.transaction_status == _IDLE
             and asyncio.get_running_loop().time() - since < KEEP_SECONDS
         ):
