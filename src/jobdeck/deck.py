@@ -111,6 +111,25 @@ class JobHandle:
         return self
 
 
+class _Queued:
+    """Makes queued jobs of one type: the NewJob, then the handler's check of its
+    payload (``config_schema``)."""
+
+    __slots__ = ("_handler", "_make", "_services")
+
+    def __init__(
+        self, make: inputs.QueuedJobs, handler: type[BaseJobHandler], services: Services
+    ) -> None:
+        self._make = make
+        self._handler = handler
+        self._services = services
+
+    def __call__(self, payload: Mapping[str, Any] | None, options: Mapping[str, Any]) -> NewJob:
+        new = self._make(payload, options)
+        self._handler.check_config(new.payload, self._services)
+        return new
+
+
 class JobDeck:
     def __init__(
         self,
@@ -285,16 +304,23 @@ class JobDeck:
         transaction: all are valid and written, or none is."""
         prepared = []
         now = self.clock.now()
+        # The type's checks, handler and defaults, once per type given (most calls
+        # give one): a type that is not a string has none, and fails its check.
+        kinds: dict[str, _Queued] = {}
         for index, spec in enumerate(jobs):
-            if not isinstance(spec, Mapping):
+            if type(spec) is not dict and not isinstance(spec, Mapping):
                 raise ValidationError(f"job {index}: must be an object")
             # Most specs hold only a type and a payload: no options dict to build then.
             given = len(spec) - ("type" in spec) - ("payload" in spec)
             options = {k: v for k, v in spec.items() if k not in _JOB_KEYS} if given else {}
+            job_type = spec.get("type")
             try:
-                prepared.append(
-                    self._queued(spec.get("type"), spec.get("payload"), options, now, created_by)
-                )
+                kind = kinds.get(job_type) if type(job_type) is str else None
+                if kind is None:
+                    kind = self._queued_kind(job_type, now, created_by)
+                    if type(job_type) is str:
+                        kinds[job_type] = kind
+                prepared.append(kind(spec.get("payload"), options))
             except ValidationError as exc:
                 raise type(exc)(f"job {index}: {exc.message}") from None
         return await self._insert(prepared, now)
@@ -307,22 +333,22 @@ class JobDeck:
         now: datetime,
         created_by: str = LOCAL_CREATOR,
     ) -> NewJob:
+        return self._queued_kind(type, now, created_by)(payload, options)
+
+    def _queued_kind(self, type: Any, now: datetime, created_by: str) -> _Queued:
+        """The queued jobs of ``type`` made at ``now`` (UnknownJobType without a handler)."""
         job_type = inputs.required(type, "type")
         handler = self.registry.get(job_type)
-        new = inputs.queued_job(
+        timeout = handler.timeout
+        make = inputs.QueuedJobs(
             job_type,
-            payload,
-            options,
-            default_timeout=(
-                handler.timeout
-                if handler.timeout is not None
-                else self.settings.queued_timeout_seconds
-            ),
+            default_timeout=timeout
+            if timeout is not None
+            else self.settings.queued_timeout_seconds,
             now=now,
             created_by=created_by,
         )
-        handler.check_config(new.payload, self.services)
-        return new
+        return _Queued(make, handler, self.services)
 
     async def _insert(self, new: list[NewJob], now: datetime) -> list[JobHandle]:
         store = await self._opened()

@@ -1,6 +1,6 @@
 """Checks of what callers pass to the deck: each raises ValidationError naming the field.
 
-:func:`queued_job` is on the bulk-enqueue path (``schedule_jobs``), so it starts from
+:class:`QueuedJobs` is on the bulk-enqueue path (``schedule_jobs``), so it starts from
 the defaults and checks only the options a caller gave: most jobs give none.
 """
 
@@ -102,9 +102,12 @@ def _json_object(
     store does not encode it again)."""
     if value is None:
         return {}, "{}"
-    if not isinstance(value, Mapping):
+    if type(value) is dict:  # most are: no abstract-class check
+        copy = value.copy()
+    elif isinstance(value, Mapping):
+        copy = dict(value)
+    else:
         raise ValidationError(f"{what} must be an object")
-    copy = dict(value)
     return copy, json_text(copy, what, limit)
 
 
@@ -192,40 +195,54 @@ _QUEUED_DEFAULTS: dict[str, Any] = {
 }
 
 
-def queued_job(
-    job_type: str,
-    body: Mapping[str, Any] | None,
-    options: Mapping[str, Any],
-    *,
-    default_timeout: int,
-    now: datetime,
-    created_by: str = LOCAL_CREATOR,
-) -> NewJob:
-    """The NewJob ``schedule_job(job_type, body, **options)`` asks for; ``created_by``
-    is the server's to set (docs/api.md), never an option."""
-    values = dict(_QUEUED_DEFAULTS)
-    if created_by != LOCAL_CREATOR:
-        values["created_by"] = required(created_by, "created_by")
-    values["type"] = values["name"] = job_type
-    values["payload"], values["payload_json"] = payload(body)
-    values["metadata"] = {}
-    values["timeout"] = default_timeout
-    values["run_at"] = now
-    if options:
-        unknown = options.keys() - SCHEDULE_OPTIONS
-        if unknown:
-            raise ValidationError(f"unknown argument(s): {', '.join(sorted(unknown))}")
-        for key, value in options.items():
-            check = _CHECKS.get(key)
-            if check is not None:
-                values[key] = check(value)
-        values["name"] = text(options.get("name"), "name") or job_type
-        values["metadata"], values["metadata_json"] = metadata(options.get("metadata"))
-        values["timeout"] = timeout(options.get("timeout"), default_timeout)
-        if "delay" in options or "run_at" in options:
-            values["run_at"] = run_at(options.get("delay", 0), options.get("run_at"), now)
-    # Every field is given: construct skips the frozen dataclass's per-field setattr.
-    return construct(NewJob, values)
+class QueuedJobs:
+    """The NewJobs ``schedule_job(job_type, body, **options)`` asks for at ``now``.
+
+    What every job of one type shares (the checked ``created_by``, the defaults) is set
+    up once, so that ``schedule_jobs`` pays per job only for the payload and the
+    options it gives (deck.py keeps one per type in a call). ``created_by`` is the
+    server's to set (docs/api.md), never an option.
+    """
+
+    __slots__ = ("_default_timeout", "_defaults", "_now")
+
+    def __init__(
+        self,
+        job_type: str,
+        *,
+        default_timeout: int,
+        now: datetime,
+        created_by: str = LOCAL_CREATOR,
+    ) -> None:
+        defaults = dict(_QUEUED_DEFAULTS)
+        if created_by != LOCAL_CREATOR:
+            defaults["created_by"] = required(created_by, "created_by")
+        defaults["type"] = defaults["name"] = job_type
+        defaults["timeout"] = default_timeout
+        defaults["run_at"] = now
+        self._defaults = defaults
+        self._default_timeout = default_timeout
+        self._now = now
+
+    def __call__(self, body: Mapping[str, Any] | None, options: Mapping[str, Any]) -> NewJob:
+        values = self._defaults.copy()
+        values["payload"], values["payload_json"] = payload(body)
+        values["metadata"] = {}
+        if options:
+            unknown = options.keys() - SCHEDULE_OPTIONS
+            if unknown:
+                raise ValidationError(f"unknown argument(s): {', '.join(sorted(unknown))}")
+            for key, value in options.items():
+                check = _CHECKS.get(key)
+                if check is not None:
+                    values[key] = check(value)
+            values["name"] = text(options.get("name"), "name") or values["type"]
+            values["metadata"], values["metadata_json"] = metadata(options.get("metadata"))
+            values["timeout"] = timeout(options.get("timeout"), self._default_timeout)
+            if "delay" in options or "run_at" in options:
+                values["run_at"] = run_at(options.get("delay", 0), options.get("run_at"), self._now)
+        # Every field is given: construct skips the frozen dataclass's per-field setattr.
+        return construct(NewJob, values)
 
 
 class JobFilters(TypedDict, total=False):
