@@ -21,7 +21,6 @@ or fence check. ``insert_jobs`` is idempotent by caller-chosen job_ids.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -306,38 +305,37 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
     ) -> list[Job] | None:
         """Many new jobs by COPY, in one transaction (queries.sql, copy_jobs); None when
         they are already there (a retry)."""
-        inserted = []
         taking = {"n": len(jobs), "now": ats[0], "created": ats if each else None}
         try:
-            async with conn.transaction():
-                # The rows are made while the server takes the seq and the ids (its
-                # longest part is the history rows): sent first, answer read after.
-                taking_task = asyncio.ensure_future(conn.execute(Q["take_feed_seq"], taking))
-                try:
-                    await asyncio.sleep(0)  # the task sends the statement
-                    rows = [
-                        list(copy_row(0, job_id, j, at, 0))
-                        for job_id, j, at in zip(job_ids, jobs, ats, strict=True)
-                    ]
-                finally:
-                    cur = await taking_task
-                taken = await cur.fetchone()
-                assert taken is not None
-                seq, pks = taken["seq"], taken["ids"]
-                cursor = conn.cursor()
-                cursor.adapters.register_dumper(None, JsonbText)
-                async with cursor.copy(Q["copy_jobs"]) as copy:
-                    copy.set_types(COPY_TYPES)
-                    # The server writes each buffer of rows as it arrives, while the
-                    # client sends the next ones and then makes the Jobs.
-                    for row, pk in zip(rows, pks, strict=True):
-                        row[0], row[SEQ_COLUMN] = pk, seq
-                        await copy.write_row(row)
-                    inserted = [
-                        new_row_job(j, pk, job_id, seq, at)
-                        for pk, job_id, j, at in zip(pks, job_ids, jobs, ats, strict=True)
-                    ]
+            # BEGIN and take_feed_seq in one round trip; the server runs them (its
+            # longest part is the history rows) while the client makes the rows, and
+            # answers at the pipeline's sync.
+            async with conn.pipeline():
+                await conn.execute(Q["begin"])
+                cur = await conn.execute(Q["take_feed_seq"], taking)
+                rows = [
+                    list(copy_row(0, job_id, j, at, 0))
+                    for job_id, j, at in zip(job_ids, jobs, ats, strict=True)
+                ]
+            taken = await cur.fetchone()
+            assert taken is not None
+            seq, pks = taken["seq"], taken["ids"]
+            cursor = conn.cursor()
+            cursor.adapters.register_dumper(None, JsonbText)
+            async with cursor.copy(Q["copy_jobs"]) as copy:
+                copy.set_types(COPY_TYPES)
+                # The server writes each buffer of rows as it arrives, while the
+                # client sends the next ones and then makes the Jobs.
+                for row, pk in zip(rows, pks, strict=True):
+                    row[0], row[SEQ_COLUMN] = pk, seq
+                    await copy.write_row(row)
+                inserted = [
+                    new_row_job(j, pk, job_id, seq, at)
+                    for pk, job_id, j, at in zip(pks, job_ids, jobs, ats, strict=True)
+                ]
+            await conn.execute(Q["commit"])
         except psycopg.errors.UniqueViolation as exc:
+            await conn.execute(Q["rollback"])
             # job_ids are new UUIDs: only our own earlier try can hold them. Any other
             # unique index (the ids from the sequence, the search text's) is a real
             # error, which _run reports as a StoreError.
