@@ -8,10 +8,10 @@ or ``open()``/``close()`` make that explicit.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
+from collections.abc import AsyncGenerator, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
-from typing import Any, Unpack
+from typing import Any, Unpack, overload
 
 from jobdeck import inputs
 from jobdeck.clock import Clock, SystemClock
@@ -128,6 +128,77 @@ class _Queued:
         new = self._make(payload, options)
         self._handler.check_config(new.payload, self._services)
         return new
+
+
+class _Scheduled(Sequence[NewJob]):
+    """The NewJobs of one ``schedule_jobs`` call, each checked and made when the store
+    first reads it, in order.
+
+    PostgreSQL's bulk insert reads them while the server takes the transaction's seq
+    and ids (docs/postgres.md, "What one job costs"), so their checks cost the call no
+    time of their own. A job that fails them raises ValidationError from that read,
+    before anything commits: all are written, or none is.
+    """
+
+    __slots__ = ("_created_by", "_deck", "_kinds", "_made", "_now", "_specs")
+
+    def __init__(
+        self, deck: JobDeck, specs: Iterable[Mapping[str, Any]], now: datetime, created_by: str
+    ) -> None:
+        self._deck = deck
+        self._specs = list(specs)  # as given now, whatever the caller does meanwhile
+        self._now = now
+        self._created_by = created_by
+        self._made: list[NewJob] = []
+        # The type's checks, handler and defaults, once per type given (most calls
+        # give one): a type that is not a string has none, and fails its check.
+        self._kinds: dict[str, _Queued] = {}
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    @overload
+    def __getitem__(self, index: int) -> NewJob: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[NewJob]: ...
+
+    def __getitem__(self, index: int | slice) -> NewJob | list[NewJob]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("job index out of range")
+        made = self._made
+        while len(made) <= index:
+            made.append(self._make(len(made)))
+        return made[index]
+
+    def __iter__(self) -> Iterator[NewJob]:
+        yield from self._made
+        for index in range(len(self._made), len(self._specs)):
+            new = self._make(index)
+            self._made.append(new)
+            yield new
+
+    def _make(self, index: int) -> NewJob:
+        spec = self._specs[index]
+        if type(spec) is not dict and not isinstance(spec, Mapping):
+            raise ValidationError(f"job {index}: must be an object")
+        # Most specs hold only a type and a payload: no options dict to build then.
+        given = len(spec) - ("type" in spec) - ("payload" in spec)
+        options = {k: v for k, v in spec.items() if k not in _JOB_KEYS} if given else {}
+        job_type = spec.get("type")
+        try:
+            kind = self._kinds.get(job_type) if type(job_type) is str else None
+            if kind is None:
+                kind = self._deck._queued_kind(job_type, self._now, self._created_by)
+                if type(job_type) is str:
+                    self._kinds[job_type] = kind
+            return kind(spec.get("payload"), options)
+        except ValidationError as exc:
+            raise type(exc)(f"job {index}: {exc.message}") from None
 
 
 class JobDeck:
@@ -302,28 +373,8 @@ class JobDeck:
     ) -> list[JobHandle]:
         """Schedule many queued jobs (each a dict of schedule_job's arguments) in one
         transaction: all are valid and written, or none is."""
-        prepared = []
         now = self.clock.now()
-        # The type's checks, handler and defaults, once per type given (most calls
-        # give one): a type that is not a string has none, and fails its check.
-        kinds: dict[str, _Queued] = {}
-        for index, spec in enumerate(jobs):
-            if type(spec) is not dict and not isinstance(spec, Mapping):
-                raise ValidationError(f"job {index}: must be an object")
-            # Most specs hold only a type and a payload: no options dict to build then.
-            given = len(spec) - ("type" in spec) - ("payload" in spec)
-            options = {k: v for k, v in spec.items() if k not in _JOB_KEYS} if given else {}
-            job_type = spec.get("type")
-            try:
-                kind = kinds.get(job_type) if type(job_type) is str else None
-                if kind is None:
-                    kind = self._queued_kind(job_type, now, created_by)
-                    if type(job_type) is str:
-                        kinds[job_type] = kind
-                prepared.append(kind(spec.get("payload"), options))
-            except ValidationError as exc:
-                raise type(exc)(f"job {index}: {exc.message}") from None
-        return await self._insert(prepared, now)
+        return await self._insert(_Scheduled(self, jobs, now, created_by), now)
 
     def _queued(
         self,
@@ -350,7 +401,7 @@ class JobDeck:
         )
         return _Queued(make, handler, self.services)
 
-    async def _insert(self, new: list[NewJob], now: datetime) -> list[JobHandle]:
+    async def _insert(self, new: Sequence[NewJob], now: datetime) -> list[JobHandle]:
         store = await self._opened()
         jobs = await store.insert_jobs(new, now)
         return [JobHandle(self, job) for job in jobs]

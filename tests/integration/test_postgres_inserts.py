@@ -17,9 +17,11 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+from jobdeck.deck import JobDeck
 from jobdeck.domain.ids import new_job_ids
 from jobdeck.domain.job import Job, JobFilter, Mode, NewJob, Priority
-from jobdeck.errors import StoreError
+from jobdeck.errors import StoreError, ValidationError
+from jobdeck.handlers.base import BaseJobHandler
 from jobdeck.store.postgres import store as store_module
 from jobdeck.store.postgres.singles import IN_FLIGHT
 from jobdeck.store.postgres.store import COPY_FROM, PostgresStore
@@ -196,6 +198,32 @@ async def test_another_unique_violation_of_a_single_insert_is_an_error(
     with pytest.raises(StoreError, match="test_one_per_name"):
         await store.insert_jobs(same, T0)
     assert await store.count_jobs(JobFilter()) == 1
+
+
+class Noop(BaseJobHandler):
+    def execute(self) -> None:
+        return None
+
+
+async def test_a_bulk_with_a_bad_job_writes_nothing(store: PostgresStore) -> None:
+    # schedule_jobs checks each job as the COPY path reads it, once the server has
+    # taken the seq and the ids (deck._Scheduled): a bad one rolls all of that back.
+    deck = JobDeck(store=store)
+    deck.register_job_type("test:noop", Noop)
+    specs = [{"type": "test:noop", "payload": {"n": i}} for i in range(COPY_FROM + 20)]
+    bad = COPY_FROM + 10
+    specs[bad] = {"type": "test:noop", "payload": {"n": float("nan")}}
+    with pytest.raises(ValidationError, match=f"^job {bad}: payload must be JSON"):
+        await deck.schedule_jobs(specs)
+    assert await store.count_jobs(JobFilter()) == 0
+    assert await store.changes_since(0) == []
+    async with await psycopg.AsyncConnection.connect(store.database_url) as c:
+        cur = await c.execute("SELECT count(*) FROM jobdeck_history")
+        assert await cur.fetchone() == (0,)  # nor their created rows
+    del specs[bad]
+    written = await deck.schedule_jobs(specs)
+    assert [j.payload for j in written] == [s["payload"] for s in specs]
+    assert [c.record for c in await store.changes_since(0)] == [j.snapshot for j in written]
 
 
 async def test_a_caller_cancelled_while_waiting_writes_nothing(store: PostgresStore) -> None:

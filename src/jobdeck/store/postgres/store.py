@@ -54,7 +54,6 @@ from jobdeck.store.postgres.listing import ListingVerbs
 from jobdeck.store.postgres.queries import Q
 from jobdeck.store.postgres.rows import (
     COPY_TYPES,
-    SEQ_COLUMN,
     JsonbText,
     copy_row,
     cron_job_of_json,
@@ -308,15 +307,13 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
         taking = {"n": len(jobs), "now": ats[0], "created": ats if each else None}
         try:
             # BEGIN and take_feed_seq in one round trip; the server runs them (its
-            # longest part is the history rows) while the client makes the rows, and
-            # answers at the pipeline's sync.
+            # longest part is the history rows) and answers at the pipeline's sync.
+            # Meanwhile the jobs are read: reading checks and makes each of a
+            # schedule_jobs call (deck._Scheduled), which then costs no time of its own.
             async with conn.pipeline():
                 await conn.execute(Q["begin"])
                 cur = await conn.execute(Q["take_feed_seq"], taking)
-                rows = [
-                    list(copy_row(0, job_id, j, at, 0))
-                    for job_id, j, at in zip(job_ids, jobs, ats, strict=True)
-                ]
+                jobs = list(jobs)
             taken = await cur.fetchone()
             assert taken is not None
             seq, pks = taken["seq"], taken["ids"]
@@ -324,11 +321,11 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
             cursor.adapters.register_dumper(None, JsonbText)
             async with cursor.copy(Q["copy_jobs"]) as copy:
                 copy.set_types(COPY_TYPES)
-                # The server writes each buffer of rows as it arrives, while the
-                # client sends the next ones and then makes the Jobs.
-                for row, pk in zip(rows, pks, strict=True):
-                    row[0], row[SEQ_COLUMN] = pk, seq
-                    await copy.write_row(row)
+                # The server writes each buffer of rows as it arrives (the first after
+                # a hundred rows or so), while the client makes and sends the next
+                # ones, then makes the Jobs.
+                for pk, job_id, j, at in zip(pks, job_ids, jobs, ats, strict=True):
+                    await copy.write_row(copy_row(pk, job_id, j, at, seq))
                 inserted = [
                     new_row_job(j, pk, job_id, seq, at)
                     for pk, job_id, j, at in zip(pks, job_ids, jobs, ats, strict=True)
