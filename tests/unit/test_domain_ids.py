@@ -7,6 +7,7 @@ from jobdeck.domain.ids import new_job_ids
 def test_job_ids_are_distinct_uuid7_strings() -> None:
     ids = new_job_ids(20_000)
     assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)  # a batch's jobs take them in order: index appends
     for text in ids[:500]:
         parsed = uuid.UUID(text)
         assert str(parsed) == text  # canonical lower-case form
