@@ -176,6 +176,11 @@ class _Scheduled(Sequence[NewJob]):
         return made[index]
 
     def __iter__(self) -> Iterator[NewJob]:
+        if len(self._made) == len(self._specs):
+            return iter(self._made)  # all made: a list's iterator (SQLite reads them often)
+        return self._making()
+
+    def _making(self) -> Iterator[NewJob]:
         yield from self._made
         for index in range(len(self._made), len(self._specs)):
             new = self._make(index)

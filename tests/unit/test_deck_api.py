@@ -249,6 +249,24 @@ async def test_schedule_jobs_is_all_or_nothing(deck: JobDeck) -> None:
     assert await deck.count_jobs() == 2
 
 
+async def test_schedule_jobs_makes_each_job_once_as_the_store_reads_it(deck: JobDeck) -> None:
+    from jobdeck.deck import _Scheduled  # what schedule_jobs hands the store
+
+    now = deck.clock.now()
+    specs = [{"type": "noop", "payload": {"n": i}} for i in range(4)]
+    jobs = _Scheduled(deck, specs, now, "local")
+    assert len(jobs) == 4
+    last = jobs[-1]  # makes the jobs before it too, in order
+    assert [j.payload for j in jobs] == [{"n": i} for i in range(4)]
+    assert jobs[3] is last and list(jobs)[1:] == jobs[1:]
+    with pytest.raises(IndexError):
+        jobs[4]
+    bad = _Scheduled(deck, [specs[0], {"type": "noop", "payload": [1]}], now, "local")
+    assert bad[0].payload == {"n": 0}  # a job is checked when read, not before
+    with pytest.raises(ValidationError, match=r"^job 1: payload must be an object"):
+        list(bad)
+
+
 async def test_retry_puts_a_failed_queued_job_back(deck: JobDeck, clock: FrozenClock) -> None:
     class Fails(BaseJobHandler):
         async def execute(self) -> None:
