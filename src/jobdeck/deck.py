@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Unpack, overload
 
 from jobdeck import inputs
@@ -111,25 +112,6 @@ class JobHandle:
         return self
 
 
-class _Queued:
-    """Makes queued jobs of one type: the NewJob, then the handler's check of its
-    payload (``config_schema``)."""
-
-    __slots__ = ("_handler", "_make", "_services")
-
-    def __init__(
-        self, make: inputs.QueuedJobs, handler: type[BaseJobHandler], services: Services
-    ) -> None:
-        self._make = make
-        self._handler = handler
-        self._services = services
-
-    def __call__(self, payload: Mapping[str, Any] | None, options: Mapping[str, Any]) -> NewJob:
-        new = self._make(payload, options)
-        self._handler.check_config(new.payload, self._services)
-        return new
-
-
 class _Scheduled(Sequence[NewJob]):
     """The NewJobs of one ``schedule_jobs`` call, each checked and made when the store
     first reads it, in order.
@@ -152,7 +134,7 @@ class _Scheduled(Sequence[NewJob]):
         self._made: list[NewJob] = []
         # The type's checks, handler and defaults, once per type given (most calls
         # give one): a type that is not a string has none, and fails its check.
-        self._kinds: dict[str, _Queued] = {}
+        self._kinds: dict[str, inputs.QueuedJobs] = {}
 
     def __len__(self) -> int:
         return len(self._specs)
@@ -391,20 +373,20 @@ class JobDeck:
     ) -> NewJob:
         return self._queued_kind(type, now, created_by)(payload, options)
 
-    def _queued_kind(self, type: Any, now: datetime, created_by: str) -> _Queued:
+    def _queued_kind(self, type: Any, now: datetime, created_by: str) -> inputs.QueuedJobs:
         """The queued jobs of ``type`` made at ``now`` (UnknownJobType without a handler)."""
         job_type = inputs.required(type, "type")
         handler = self.registry.get(job_type)
         timeout = handler.timeout
-        make = inputs.QueuedJobs(
+        if timeout is None:
+            timeout = self.settings.queued_timeout_seconds
+        return inputs.QueuedJobs(
             job_type,
-            default_timeout=timeout
-            if timeout is not None
-            else self.settings.queued_timeout_seconds,
+            default_timeout=timeout,
             now=now,
+            check=partial(handler.check_config, services=self.services),
             created_by=created_by,
         )
-        return _Queued(make, handler, self.services)
 
     async def _insert(self, new: Sequence[NewJob], now: datetime) -> list[JobHandle]:
         store = await self._opened()

@@ -91,10 +91,6 @@ def metadata(value: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
     return _json_object(value, "metadata", METADATA_LIMIT)
 
 
-def payload(value: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
-    return _json_object(value, "payload", PAYLOAD_LIMIT)
-
-
 def _json_object(
     value: Mapping[str, Any] | None, what: str, limit: int
 ) -> tuple[dict[str, Any], str]:
@@ -200,11 +196,12 @@ class QueuedJobs:
 
     What every job of one type shares (the checked ``created_by``, the defaults) is set
     up once, so that ``schedule_jobs`` pays per job only for the payload and the
-    options it gives (deck.py keeps one per type in a call). ``created_by`` is the
-    server's to set (docs/api.md), never an option.
+    options it gives (deck.py keeps one per type in a call). ``check``: the type's own
+    check of a payload (its handler's). ``created_by`` is the server's to set
+    (docs/api.md), never an option.
     """
 
-    __slots__ = ("_default_timeout", "_defaults", "_now")
+    __slots__ = ("_check", "_default_timeout", "_defaults", "_now")
 
     def __init__(
         self,
@@ -212,6 +209,7 @@ class QueuedJobs:
         *,
         default_timeout: int,
         now: datetime,
+        check: Callable[[dict[str, Any]], object],
         created_by: str = LOCAL_CREATOR,
     ) -> None:
         defaults = dict(_QUEUED_DEFAULTS)
@@ -223,10 +221,11 @@ class QueuedJobs:
         self._defaults = defaults
         self._default_timeout = default_timeout
         self._now = now
+        self._check = check
 
     def __call__(self, body: Mapping[str, Any] | None, options: Mapping[str, Any]) -> NewJob:
         values = self._defaults.copy()
-        values["payload"], values["payload_json"] = payload(body)
+        values["payload"], values["payload_json"] = _json_object(body, "payload", PAYLOAD_LIMIT)
         values["metadata"] = {}
         if options:
             unknown = options.keys() - SCHEDULE_OPTIONS
@@ -241,6 +240,7 @@ class QueuedJobs:
             values["timeout"] = timeout(options.get("timeout"), self._default_timeout)
             if "delay" in options or "run_at" in options:
                 values["run_at"] = run_at(options.get("delay", 0), options.get("run_at"), self._now)
+        self._check(values["payload"])
         # Every field is given: construct skips the frozen dataclass's per-field setattr.
         return construct(NewJob, values)
 
