@@ -205,7 +205,9 @@ class Noop(BaseJobHandler):
         return None
 
 
-async def test_a_bulk_with_a_bad_job_writes_nothing(store: PostgresStore) -> None:
+async def test_a_bulk_with_a_bad_job_writes_nothing(
+    store: PostgresStore, caplog: pytest.LogCaptureFixture
+) -> None:
     # schedule_jobs checks each job as the COPY path reads it, once the server has
     # taken the seq and the ids (deck._Scheduled): a bad one rolls all of that back.
     deck = JobDeck(store=store)
@@ -224,6 +226,7 @@ async def test_a_bulk_with_a_bad_job_writes_nothing(store: PostgresStore) -> Non
     written = await deck.schedule_jobs(specs)
     assert [j.payload for j in written] == [s["payload"] for s in specs]
     assert [c.record for c in await store.changes_since(0)] == [j.snapshot for j in written]
+    assert "rolling back" not in caplog.text  # the insert rolled back itself (psycopg_pool)
 
 
 async def test_a_caller_cancelled_while_waiting_writes_nothing(store: PostgresStore) -> None:

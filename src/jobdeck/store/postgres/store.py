@@ -331,6 +331,11 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
                     for pk, job_id, j, at in zip(pks, job_ids, jobs, ats, strict=True)
                 ]
             await conn.execute(Q["commit"])
+        except ValidationError:
+            # A job failed its checks as it was read: none is written, and the
+            # connection goes back idle, whoever takes it next.
+            await conn.execute(Q["rollback"])
+            raise
         except psycopg.errors.UniqueViolation as exc:
             await conn.execute(Q["rollback"])
             # job_ids are new UUIDs: only our own earlier try can hold them. Any other
