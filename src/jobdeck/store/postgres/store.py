@@ -338,10 +338,7 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
             raise
         except psycopg.errors.UniqueViolation as exc:
             await conn.execute(Q["rollback"])
-            # job_ids are new UUIDs: only our own earlier try can hold them. Any other
-            # unique index (the ids from the sequence, the search text's) is a real
-            # error, which _run reports as a StoreError.
-            if exc.diag.constraint_name != JOB_ID_UNIQUE:
+            if not _job_id_taken(exc):
                 raise
             return None
         return inserted
