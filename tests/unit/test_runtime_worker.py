@@ -517,6 +517,37 @@ async def test_a_busy_worker_claims_when_all_its_slots_are_free(
     assert limits[:3] == [4, 4, 4], limits
 
 
+async def test_a_long_job_does_not_hold_back_the_claims_after_it(
+    deck: JobDeck, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Were each claim to wait for every slot, each would wait this long for the long
+    # job's: 4 claims of 3 quick jobs, 4 s at least.
+    monkeypatch.setattr(worker_module, "GATHER_DELAY", 1.0)
+    release = asyncio.Event()
+
+    class Long(BaseJobHandler):
+        async def execute(self) -> None:
+            await release.wait()
+
+    deck.register_job_type("long", Long)
+    deck.register_job_type("quick", Quick)
+    await deck.schedule_job("long")
+    worker = Worker(deck.store, deck.registry, settings=deck.settings, clock=clock, concurrency=4)
+    stop = asyncio.Event()
+    task = start_worker(worker, stop)
+    await until(lambda: len(worker.running) == 1)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await deck.schedule_jobs([{"type": "quick"}] * 12)
+    await until(lambda: worker.stats.completed == 12, timeout=10.0)
+    # The claim after the long job's may wait for it once; the claims after that do not.
+    assert loop.time() - started < 3.0
+    release.set()
+    await until(lambda: worker.stats.completed == 13)
+    stop.set()
+    await task
+
+
 async def test_completions_that_cannot_go_with_a_claim_go_alone(
     deck: JobDeck, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

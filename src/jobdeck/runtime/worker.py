@@ -60,7 +60,7 @@ HANDLER_THREAD = "jobdeck-handler"  # sync handlers' threads (cli: exit_abandoni
 
 QUICK_BEAT = 0.5  # seconds: the earliest a job change brings the next heartbeat
 COMPLETE_DELAY = 0.005  # seconds completions may wait to share one write
-GATHER_DELAY = 0.002  # seconds a busy worker may wait for all its slots before claiming
+GATHER_DELAY = 0.002  # seconds a busy worker may wait for its latest jobs before claiming
 # Seconds at the end of the shutdown grace (at most half of it) kept for interrupting
 # the handlers still running (executor.SHUTDOWN_STOP) and releasing their jobs.
 SHUTDOWN_RESERVE = 1.0
@@ -77,6 +77,7 @@ def default_worker_id() -> str:
 class _Slot:
     attempt: Attempt
     task: asyncio.Task[None]
+    claim: int  # the worker's claim that handed the job out (Worker._claims)
 
 
 class Worker:
@@ -104,6 +105,7 @@ class Worker:
         self._rng = rng
         # Keyed by attempt: a rescued job may be claimed again while its old attempt lingers.
         self._running: dict[Attempt, _Slot] = {}
+        self._claims = 0  # claims that handed out jobs so far
         self._wake = asyncio.Event()  # a slot freed, or stop was asked
         self._stopping = False
         self._pool: ThreadPoolExecutor | None = None
@@ -215,17 +217,19 @@ class Worker:
                 woken.cancel()
 
     async def _gather_slots(self) -> int:
-        """Wait a moment (:data:`GATHER_DELAY`) for the other slots to free up: one claim
-        of many jobs costs about as much as a claim of one, and busy workers free their
-        slots in bursts. Claiming as soon as half were free split a drain of short jobs
-        into claims of half the slots each, every claim made while the jobs it had just
-        handed out were still starting (docs/postgres.md, "What one job costs")."""
+        """Wait a moment (:data:`GATHER_DELAY`) for the jobs of the latest claim to end:
+        one claim of many jobs costs about as much as a claim of one, and busy workers
+        free their slots in bursts. Claiming as soon as half the slots were free split
+        a drain of short jobs into claims of half the slots each, every claim made
+        while the jobs it had just handed out were still starting. Jobs of earlier
+        claims are not waited for: one that outlived a claim is a long one, and every
+        claim would wait in vain for its slot (docs/postgres.md, "What one job costs")."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + GATHER_DELAY
         while not self._stopping:
-            free = self.concurrency - len(self._running)
+            latest = self._claims
             remaining = deadline - loop.time()
-            if free >= self.concurrency or remaining <= 0:
+            if remaining <= 0 or all(s.claim != latest for s in self._running.values()):
                 break
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -267,11 +271,13 @@ class Worker:
         if jobs is None:
             jobs = await self.store.claim(self.id, limit, now, lease)
         self.stats.claimed += len(jobs)
+        if jobs:
+            self._claims += 1
         for job in jobs:
             fence = Fence(job.job_id, job.attempt, self.id)
             attempt = Attempt(job, fence, self.store, self.clock, self.stats, self.services)
             task = asyncio.create_task(self._run_one(attempt))
-            self._running[attempt] = _Slot(attempt, task)
+            self._running[attempt] = _Slot(attempt, task, self._claims)
         return jobs
 
     async def _run_one(self, attempt: Attempt) -> None:
