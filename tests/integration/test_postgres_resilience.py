@@ -440,7 +440,14 @@ async def test_a_kept_connection_goes_back_to_the_pool_in_time(
 ) -> None:
     store = await make_store(max_connections=2)
     await store._run(_backend)
-    assert store._kept is not None
+    kept = store._kept
+    assert kept is not None
+    requests = store._pool.get_stats()["requests_num"]
+    await store._run(_backend)  # on the kept one, not from the pool
+    assert store._kept == kept and store._pool.get_stats()["requests_num"] == requests
+    # Its time is up (KEEP_SECONDS after it left the pool): the next verb hands it back
+    # and takes one from the pool, which keeps the pool's upkeep (lifetime, checks).
     monkeypatch.setattr(database, "KEEP_SECONDS", 0.0)
     await store._run(_backend)
-    assert store._kept is None
+    assert store._pool.get_stats()["requests_num"] == requests + 1
+    assert store._kept is not None and store._kept[1] > kept[1]

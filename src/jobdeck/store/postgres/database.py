@@ -74,7 +74,7 @@ FEED_LATE_SECONDS = 0.1
 # of docs/feed.md.
 NOTIFY_INTERVAL = 0.005
 NOTIFY_INTERVALS = {"jobdeck_jobs": 0.025}  # channels not named here: NOTIFY_INTERVAL
-# The longest a connection stays out of the pool between verbs (Database._give_back).
+# How long a connection may serve verbs out of the pool (Database._take, _give_back).
 KEEP_SECONDS = 60.0
 # A timer may fire this much before its time (uvloop's are in whole milliseconds):
 # waiting again for the rest would spin.
@@ -222,11 +222,7 @@ class Database:
         for attempt in range(RETRIES + 1):
             self._verbs += 1
             try:
-                kept, self._kept = self._kept, None
-                if kept is None:
-                    conn, since = await self._pool.getconn(), asyncio.get_running_loop().time()
-                else:
-                    conn, since = kept
+                conn, since = await self._take()
                 try:
                     return await fn(conn)
                 except psycopg.errors.FeatureNotSupported as exc:
@@ -265,6 +261,19 @@ class Database:
                 self._verbs -= 1
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _take(self) -> tuple[Conn, float]:
+        """A verb's connection, and the loop time it left the pool: the kept one unless
+        it left the pool :data:`KEEP_SECONDS` ago or more (it then goes back, for the
+        pool's own upkeep: its connections' lifetime and checks), else one from the pool.
+        """
+        now = asyncio.get_running_loop().time()
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            if now - kept[1] < KEEP_SECONDS:
+                return kept
+            await self._pool.putconn(kept[0])
+        return await self._pool.getconn(), now
+
     async def _give_back(self, conn: Conn, since: float) -> None:
         """After a verb: keep ``conn`` (taken from the pool at loop time ``since``) for
         the next one when no other verb is running or waiting and it is idle, else
@@ -273,16 +282,13 @@ class Database:
         A verb then takes a connection without the pool's lock, queue and checks in the
         usual case of one verb at a time (docs/postgres.md, "One job per call").
         Concurrent verbs take theirs from the pool as before, and find there every
-        connection not in use: none stays kept while another verb waits for one. A kept
-        connection goes back to the pool after :data:`KEEP_SECONDS`, for the pool's own
-        upkeep (its connections' lifetime).
+        connection not in use: none stays kept while another verb waits for one.
         """
         if (
             self._verbs == 1
             and self._kept is None
             and self._opened
             and conn.pgconn.transaction_status == _IDLE
-            and asyncio.get_running_loop().time() - since < KEEP_SECONDS
         ):
             self._kept = (conn, since)
         else:
@@ -421,11 +427,13 @@ class Notifier:
         """A write committed: NOTIFY ``channels`` when they are due. Only a channel not
         owed yet may move the timer (asks for one already owed join it)."""
         pending = self._pending
-        now = 0.0
+        now: float | None = None
         for channel in channels:
             if channel not in pending:
-                pending[channel] = now = now or asyncio.get_running_loop().time()
-        if now:
+                if now is None:
+                    now = asyncio.get_running_loop().time()
+                pending[channel] = now
+        if now is not None:
             self._arm(now)
 
     def _arm(self, now: float) -> None:
