@@ -12,9 +12,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.pq import Format
 
 from jobdeck.store.postgres.database import Conn
-from jobdeck.store.postgres.rows import int_array, text_array
+from jobdeck.store.postgres.rows import JsonbLoader, int_array, text_array
 from jobdeck.store.postgres.store import PostgresStore
 
 pytestmark = pytest.mark.postgres
@@ -45,6 +46,10 @@ async def test_jsonb_reads_as_psycopg_reads_it(make_store: Factory, postgres_url
         cur = await conn.execute(READ, {"texts": JSONB})
         return [row["v"] for row in await cur.fetchall()]
 
+    async def loader(conn: Conn) -> Any:
+        return conn.adapters.get_loader(conn.adapters.types["jsonb"].oid, Format.TEXT)
+
+    assert await store._run(loader) is JsonbLoader  # the store's connections use it
     ours = await store._run(read)
     async with await psycopg.AsyncConnection.connect(postgres_url) as plain:
         cur = await plain.execute(READ, {"texts": JSONB})

@@ -124,7 +124,8 @@ class Attempt:
         self._thread = threading.get_ident()
         self._reason: str | None = None  # why the attempt was interrupted, the first one
         # Resolved when the attempt is interrupted or its handler is done: what
-        # run_attempt waits on (one future, not asyncio.wait: docs/postgres.md).
+        # run_attempt waits on (one future, not asyncio.wait: docs/postgres.md, "The
+        # worker's own CPU").
         self._woken: asyncio.Future[None] = self._loop.create_future()
         self._tail: asyncio.Future[None] | None = None  # the last queued write
         self._logs: set[asyncio.Task[None]] = set()

@@ -21,11 +21,13 @@ or fence check. ``insert_jobs`` is idempotent by caller-chosen job_ids.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
@@ -331,16 +333,19 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
                     for pk, job_id, j, at in zip(pks, job_ids, jobs, ats, strict=True)
                 ]
             await conn.execute(Q["commit"])
-        except ValidationError:
-            # A job failed its checks as it was read: none is written, and the
-            # connection goes back idle, whoever takes it next.
-            await conn.execute(Q["rollback"])
-            raise
         except psycopg.errors.UniqueViolation as exc:
             await conn.execute(Q["rollback"])
             if not _job_id_taken(exc):
                 raise
             return None
+        except BaseException:
+            # A job that failed its checks as it was read, an error, a cancellation:
+            # none is written, and the connection goes back idle, whoever takes it next
+            # (a dead one is dropped by the pool).
+            if conn.pgconn.transaction_status != TransactionStatus.IDLE:
+                with contextlib.suppress(Exception):
+                    await conn.execute(Q["rollback"])
+            raise
         return inserted
 
     async def get_job(self, job_id: str) -> Job | None:
