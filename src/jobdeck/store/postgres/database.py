@@ -20,7 +20,6 @@ from datetime import timedelta
 from typing import Any, LiteralString, TypeVar
 
 import psycopg
-from psycopg.abc import Params
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -38,26 +37,21 @@ T = TypeVar("T")
 
 
 class Conn(psycopg.AsyncConnection[DictRow]):
-    """A pooled connection, which runs the verbs' statements on one kept cursor.
+    """A pooled connection, which keeps one cursor for its hottest statement.
 
-    ``execute`` on the connection makes a new cursor every time, and a new cursor looks
-    up the dumper of each parameter's type again; a cursor that runs the same statement
-    again keeps them. For the 24 parameters of an enqueue (queries.sql, insert_job) the
-    new cursor was about a tenth of its client CPU (docs/postgres.md, "The worker's own
-    CPU"). Pipelines and COPY keep cursors of their own.
+    psycopg looks up the dumper of each parameter's type once per cursor, and
+    ``execute`` on the connection makes a new cursor every time: for the 24 parameters
+    of an enqueue (queries.sql, insert_job) that was about a tenth of its client CPU.
     """
 
     _kept_cursor: psycopg.AsyncCursor[DictRow] | None = None
 
-    async def run(
-        self, query: LiteralString, params: Params | None = None
-    ) -> psycopg.AsyncCursor[DictRow]:
-        """``query`` on this connection's kept cursor, whose rows must be read before
-        the next statement on this connection (a verb holds its connection alone:
-        :meth:`Database._run`)."""
+    def kept_cursor(self) -> psycopg.AsyncCursor[DictRow]:
+        """This connection's kept cursor: for one statement at a time, whose rows are
+        read before the next statement on this connection."""
         if self._kept_cursor is None:
             self._kept_cursor = self.cursor()
-        return await self._kept_cursor.execute(query, params)
+        return self._kept_cursor
 
 
 # Retries of a verb whose connection failed: 0.05 s doubling to 2 s, about 15 s in all,
@@ -308,13 +302,13 @@ class Database:
 
     @staticmethod
     async def _scalar(conn: Conn, name: str, params: dict[str, Any]) -> Any:
-        cur = await conn.run(Q[name], params)
+        cur = await conn.execute(Q[name], params)
         row = await cur.fetchone()
         return None if row is None else next(iter(row.values()))
 
     @staticmethod
     async def _rows(conn: Conn, name: str, params: dict[str, Any]) -> list[DictRow]:
-        cur = await conn.run(Q[name], params)
+        cur = await conn.execute(Q[name], params)
         return await cur.fetchall()
 
     @staticmethod
@@ -337,7 +331,7 @@ class Database:
         The statement takes its registered seq itself (fragment ``feed_seq``) and waits
         for no other writer; wake-ups go out after it (:meth:`_announce`).
         """
-        cur = await conn.run(sql, params)
+        cur = await conn.execute(sql, params)
         return await cur.fetchall()
 
     def _announce(self, *signals: str) -> None:
@@ -350,12 +344,12 @@ class Database:
         """The feed horizon, left in the session for the next statement (queries.sql,
         ``feed_horizon``). First gives late records that can be their new seq."""
         late = {"late": timedelta(seconds=FEED_LATE_SECONDS)}
-        cur = await conn.run(Q["feed_horizon"], late)
+        cur = await conn.execute(Q["feed_horizon"], late)
         row = await cur.fetchone()
         assert row is not None
         horizon = Horizon(row)
         if horizon.restamps:
-            cur = await conn.run(Q["feed_restamp"])
+            cur = await conn.execute(Q["feed_restamp"])
             restamped = await cur.fetchone()
             if restamped is not None and restamped["seq"] is not None:
                 self._announce("jobs")

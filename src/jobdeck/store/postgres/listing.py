@@ -63,7 +63,7 @@ class ListingVerbs(Database):
             "started_at": worker.started_at,
             "last_seen_at": worker.last_seen_at,
         }
-        await self._run(lambda c: c.run(Q["record_worker"], params))
+        await self._run(lambda c: c.execute(Q["record_worker"], params))
 
     async def list_workers(self, seen_after: datetime) -> list[WorkerPresence]:
         rows = await self._run(lambda c: self._rows(c, "list_workers", {"since": seen_after}))
@@ -73,7 +73,7 @@ class ListingVerbs(Database):
         params = {"ids": list(worker_ids), "before": seen_before}
 
         async def run(conn: Conn) -> int:
-            cur = await conn.run(Q["remove_workers"], params)
+            cur = await conn.execute(Q["remove_workers"], params)
             return cur.rowcount
 
         count: int = await self._run(run)

@@ -206,7 +206,7 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
             rows = await self._write(conn, sql, params)
             if rows:
                 return job_of(rows[0])
-            cur = await conn.run(Q["get_job"], {"job_id": job_id})
+            cur = await conn.execute(Q["get_job"], {"job_id": job_id})
             return await cur.fetchone()
 
         outcome = await self._run(go)
@@ -250,8 +250,9 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
             one = insert_params(job_id, j, created)
 
             async def write(conn: Conn) -> list[Job] | None:
+                cur = conn.kept_cursor()
                 try:
-                    rows = await (await conn.run(Q["insert_job"], one)).fetchall()
+                    rows = await (await cur.execute(Q["insert_job"], one)).fetchall()
                 except psycopg.errors.UniqueViolation as exc:
                     if _job_id_taken(exc):
                         return None
@@ -420,7 +421,7 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
             rows = await self._rows(conn, "delete_job", params)
             if rows:
                 return True
-            cur = await conn.run(Q["get_job"], {"job_id": job_id})
+            cur = await conn.execute(Q["get_job"], {"job_id": job_id})
             return await cur.fetchone()
 
         outcome = await self._run(go)
@@ -639,13 +640,13 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
 
     async def touch_token(self, token_id: int, now: datetime) -> None:
         async def go(conn: Conn) -> None:
-            await conn.run(Q["touch_token"], {"token_id": token_id, "now": now})
+            await conn.execute(Q["touch_token"], {"token_id": token_id, "now": now})
 
         await self._run(go)
 
     async def purge_grants(self, now: datetime) -> int:
         async def go(conn: Conn) -> int:
-            return (await conn.run(Q["purge_grants"], {"now": now})).rowcount
+            return (await conn.execute(Q["purge_grants"], {"now": now})).rowcount
 
         return await self._run(go)
 
@@ -660,7 +661,7 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
         }
 
         async def go(conn: Conn) -> None:
-            await conn.run(Q["create_grant"], params)
+            await conn.execute(Q["create_grant"], params)
 
         try:
             await self._run(go)
