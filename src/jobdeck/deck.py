@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import AsyncGenerator, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any, Unpack, overload
 
 from jobdeck import inputs
@@ -163,11 +162,9 @@ class _Scheduled(Sequence[NewJob]):
         return self._making()
 
     def _making(self) -> Iterator[NewJob]:
-        yield from self._made
-        for index in range(len(self._made), len(self._specs)):
-            new = self._make(index)
-            self._made.append(new)
-            yield new
+        # By index, so readers that overlap make each job once (for one thread).
+        for index in range(len(self._specs)):
+            yield self[index]
 
     def _make(self, index: int) -> NewJob:
         spec = self._specs[index]
@@ -380,11 +377,12 @@ class JobDeck:
         timeout = handler.timeout
         if timeout is None:
             timeout = self.settings.queued_timeout_seconds
+        services = self.services
         return inputs.QueuedJobs(
             job_type,
             default_timeout=timeout,
             now=now,
-            check=partial(handler.check_config, services=self.services),
+            check=lambda payload: handler.check_config(payload, services),
             created_by=created_by,
         )
 

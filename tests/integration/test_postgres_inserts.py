@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -227,6 +228,49 @@ async def test_a_bulk_with_a_bad_job_writes_nothing(
     assert [j.payload for j in written] == [s["payload"] for s in specs]
     assert [c.record for c in await store.changes_since(0)] == [j.snapshot for j in written]
     assert "rolling back" not in caplog.text  # the insert rolled back itself (psycopg_pool)
+
+
+class Picky(BaseJobHandler):
+    """A handler whose own check fails with an error that is not a ValidationError."""
+
+    @classmethod
+    def check_config(cls, config: Any, services: Any = None) -> None:
+        if config.get("boom"):
+            raise RuntimeError("the handler's own check broke")
+
+    def execute(self) -> None:
+        return None
+
+
+async def test_a_bulk_that_fails_otherwise_writes_nothing_and_leaves_no_transaction(
+    store: PostgresStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    deck = JobDeck(store=store)
+    deck.register_job_type("test:picky", Picky)
+    specs = [{"type": "test:picky", "payload": {"n": i}} for i in range(COPY_FROM + 20)]
+    specs[COPY_FROM + 10] = {"type": "test:picky", "payload": {"boom": True}}
+    with pytest.raises(RuntimeError, match="broke"):
+        await deck.schedule_jobs(specs)
+    assert await store.count_jobs(JobFilter()) == 0
+    # The insert rolled back itself: the pool did not find its connection in a
+    # transaction (psycopg_pool logs "rolling back" when it does).
+    assert "rolling back" not in caplog.text
+
+
+async def test_a_bulk_cancelled_mid_copy_writes_nothing(
+    store: PostgresStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    deck = JobDeck(store=store)
+    deck.register_job_type("test:noop", Noop)
+    specs = [{"type": "test:noop", "payload": {"n": i, "x": "y" * 1000}} for i in range(20_000)]
+    task = asyncio.create_task(deck.schedule_jobs(specs))
+    await asyncio.sleep(0.15)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await store.count_jobs(JobFilter()) == 0
+    assert len(await deck.schedule_jobs(specs[: COPY_FROM + 1])) == COPY_FROM + 1
+    assert "rolling back" not in caplog.text
 
 
 async def test_a_caller_cancelled_while_waiting_writes_nothing(store: PostgresStore) -> None:

@@ -261,6 +261,12 @@ async def test_schedule_jobs_makes_each_job_once_as_the_store_reads_it(deck: Job
     assert jobs[3] is last and list(jobs)[1:] == jobs[1:]
     with pytest.raises(IndexError):
         jobs[4]
+    fresh = _Scheduled(deck, specs, now, "local")
+    first, second = iter(fresh), iter(fresh)  # readers that overlap
+    assert next(first).payload == {"n": 0} and fresh[2].payload == {"n": 2}
+    assert [j.payload for j in second] == [j.payload for j in jobs]
+    assert [j.payload for j in first] == [{"n": i} for i in range(1, 4)]
+    assert len(list(fresh)) == 4 and fresh[3].payload == {"n": 3}  # each made once
     bad = _Scheduled(deck, [specs[0], {"type": "noop", "payload": [1]}], now, "local")
     assert bad[0].payload == {"n": 0}  # a job is checked when read, not before
     with pytest.raises(ValidationError, match=r"^job 1: payload must be an object"):

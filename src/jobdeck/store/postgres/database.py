@@ -74,7 +74,7 @@ FEED_LATE_SECONDS = 0.1
 # of docs/feed.md.
 NOTIFY_INTERVAL = 0.005
 NOTIFY_INTERVALS = {"jobdeck_jobs": 0.025}  # channels not named here: NOTIFY_INTERVAL
-# How long a connection may serve verbs out of the pool (Database._take, _give_back).
+# How long a connection may serve verbs out of the pool (Database._take).
 KEEP_SECONDS = 60.0
 # A timer may fire this much before its time (uvloop's are in whole milliseconds):
 # waiting again for the rest would spin.
