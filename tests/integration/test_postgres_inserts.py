@@ -201,35 +201,6 @@ async def test_another_unique_violation_of_a_single_insert_is_an_error(
     assert await store.count_jobs(JobFilter()) == 1
 
 
-class Noop(BaseJobHandler):
-    def execute(self) -> None:
-        return None
-
-
-async def test_a_bulk_with_a_bad_job_writes_nothing(
-    store: PostgresStore, caplog: pytest.LogCaptureFixture
-) -> None:
-    # schedule_jobs checks each job as the COPY path reads it, once the server has
-    # taken the seq and the ids (deck._Scheduled): a bad one rolls all of that back.
-    deck = JobDeck(store=store)
-    deck.register_job_type("test:noop", Noop)
-    specs = [{"type": "test:noop", "payload": {"n": i}} for i in range(COPY_FROM + 20)]
-    bad = COPY_FROM + 10
-    specs[bad] = {"type": "test:noop", "payload": {"n": float("nan")}}
-    with pytest.raises(ValidationError, match=f"^job {bad}: payload must be JSON"):
-        await deck.schedule_jobs(specs)
-    assert await store.count_jobs(JobFilter()) == 0
-    assert await store.changes_since(0) == []
-    async with await psycopg.AsyncConnection.connect(store.database_url) as c:
-        cur = await c.execute("SELECT count(*) FROM jobdeck_history")
-        assert await cur.fetchone() == (0,)  # nor their created rows
-    del specs[bad]
-    written = await deck.schedule_jobs(specs)
-    assert [j.payload for j in written] == [s["payload"] for s in specs]
-    assert [c.record for c in await store.changes_since(0)] == [j.snapshot for j in written]
-    assert "rolling back" not in caplog.text  # the insert rolled back itself (psycopg_pool)
-
-
 class Picky(BaseJobHandler):
     """A handler whose own check fails with an error that is not a ValidationError."""
 
@@ -242,13 +213,43 @@ class Picky(BaseJobHandler):
         return None
 
 
-async def test_a_bulk_that_fails_otherwise_writes_nothing_and_leaves_no_transaction(
-    store: PostgresStore, caplog: pytest.LogCaptureFixture
-) -> None:
+BAD = COPY_FROM + 10  # the bad job of bulk_with_a_bad_job: the bulk goes by COPY
+
+
+def bulk_with_a_bad_job(
+    store: PostgresStore, bad_payload: dict[str, Any]
+) -> tuple[JobDeck, list[dict[str, Any]]]:
     deck = JobDeck(store=store)
     deck.register_job_type("test:picky", Picky)
     specs = [{"type": "test:picky", "payload": {"n": i}} for i in range(COPY_FROM + 20)]
-    specs[COPY_FROM + 10] = {"type": "test:picky", "payload": {"boom": True}}
+    specs[BAD] = {"type": "test:picky", "payload": bad_payload}
+    return deck, specs
+
+
+async def test_a_bulk_with_a_bad_job_writes_nothing(
+    store: PostgresStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    # schedule_jobs checks each job as the COPY path reads it, once the server has
+    # taken the seq and the ids (deck._Scheduled): a bad one rolls all of that back.
+    deck, specs = bulk_with_a_bad_job(store, {"n": float("nan")})
+    with pytest.raises(ValidationError, match=f"^job {BAD}: payload must be JSON"):
+        await deck.schedule_jobs(specs)
+    assert await store.count_jobs(JobFilter()) == 0
+    assert await store.changes_since(0) == []
+    async with await psycopg.AsyncConnection.connect(store.database_url) as c:
+        cur = await c.execute("SELECT count(*) FROM jobdeck_history")
+        assert await cur.fetchone() == (0,)  # nor their created rows
+    del specs[BAD]
+    written = await deck.schedule_jobs(specs)
+    assert [j.payload for j in written] == [s["payload"] for s in specs]
+    assert [c.record for c in await store.changes_since(0)] == [j.snapshot for j in written]
+    assert "rolling back" not in caplog.text  # the insert rolled back itself (psycopg_pool)
+
+
+async def test_a_bulk_that_fails_otherwise_writes_nothing_and_leaves_no_transaction(
+    store: PostgresStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    deck, specs = bulk_with_a_bad_job(store, {"boom": True})
     with pytest.raises(RuntimeError, match="broke"):
         await deck.schedule_jobs(specs)
     assert await store.count_jobs(JobFilter()) == 0
@@ -261,8 +262,8 @@ async def test_a_bulk_cancelled_mid_copy_writes_nothing(
     store: PostgresStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     deck = JobDeck(store=store)
-    deck.register_job_type("test:noop", Noop)
-    specs = [{"type": "test:noop", "payload": {"n": i, "x": "y" * 1000}} for i in range(20_000)]
+    deck.register_job_type("test:picky", Picky)
+    specs = [{"type": "test:picky", "payload": {"n": i, "x": "y" * 1000}} for i in range(20_000)]
     task = asyncio.create_task(deck.schedule_jobs(specs))
     await asyncio.sleep(0.15)
     task.cancel()

@@ -1,5 +1,5 @@
 """``POST /api/v1/jobs/bulk``: cancel, retry or delete many jobs, named or matched by
-the job list's filters (docs/ui.md, "Bulk actions").
+the job list's filters (docs/ui.md, "API endpoints added for the UI").
 
 Each job is its own transition, as if asked one by one: one that cannot take the
 action (a running job cannot be deleted) is reported and the others go on. A
