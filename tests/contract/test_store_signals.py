@@ -60,11 +60,40 @@ async def test_cancelling_a_running_job_wakes_workers(store: Store, open_store: 
     await store.cancel(job.job_id, at(2))
     assert await store.signals.wait("cancel", own, 0)
     assert await worker.signals.wait("cancel", other, WAIT)
-    # A pending job is cancelled outright: no worker runs it.
-    pending = await insert(store)
-    own = store.signals.mark("cancel")
-    await store.cancel(pending.job_id, at(3))
-    assert store.signals.mark("cancel") == own
+    # A pending job is cancelled outright: no worker runs it. A store opened now, so
+    # that the cancel above is behind its commit watcher's baseline (SQLite) or its
+    # LISTEN (PostgreSQL), must hear nothing on "cancel", from itself or its watcher.
+    api = await open_store()
+    pending = await insert(api)
+    own = api.signals.mark("cancel")
+    await api.cancel(pending.job_id, at(3))
+    await noticed(api, store)
+    assert api.signals.mark("cancel") == own
+
+
+async def test_ordinary_commits_of_another_process_leave_workers_alone(
+    store: Store, open_store: OpenStore
+) -> None:
+    # A worker beats early only for a write that wakes workers. Enqueues, claims,
+    # progress and fenced completions of other processes are noticed, but not as
+    # "cancel" (on SQLite every commit changes data_version, heartbeats included).
+    worker = await open_store()
+    cancel = worker.signals.mark("cancel")
+    job = await insert(store)
+    claimed = await claim_one(store, at(1))
+    await store.update_progress(job.job_id, 50.0, None, "half", at(2))
+    await store.complete(job.job_id, None, at(3), fence_of(claimed))
+    await noticed(worker, store)
+    assert worker.signals.mark("cancel") == cancel
+
+
+async def noticed(reader: Store, writer: Store) -> None:
+    """Enqueue through ``writer`` and wait until ``reader`` has noticed: by then it has
+    also noticed every commit before it (one data_version change, or NOTIFYs in
+    commit order)."""
+    enqueue = reader.signals.mark("enqueue")
+    await insert(writer)
+    assert await reader.signals.wait("enqueue", enqueue, WAIT)
 
 
 async def test_ending_a_claimed_job_from_outside_wakes_workers(

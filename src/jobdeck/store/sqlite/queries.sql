@@ -32,6 +32,13 @@ SELECT (SELECT count(*) FROM jobs), (SELECT coalesce(max(version), 0) FROM schem
 -- name: data_version
 PRAGMA data_version;
 
+-- name: worker_wakes
+-- How many writes have woken workers (watch.py; schema version 8).
+SELECT count FROM worker_wakes WHERE id = 1;
+
+-- name: wake_workers
+UPDATE worker_wakes SET count = count + 1 WHERE id = 1;
+
 -- name: begin_immediate
 BEGIN IMMEDIATE;
 

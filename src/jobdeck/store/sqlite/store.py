@@ -213,7 +213,7 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
                 }
                 row = fetch(conn.execute(Q["cancel"], params))[0]
                 history.append(conn, self.history_limit, [row], target.value, None, None, at)
-                return to_job(row)
+                return _counting_wakes(conn, "cancel", to_job(row), None)
 
         job = await self._db.run(run)
         self.signals.fire("jobs", *(("cancel",) if wakes_workers("cancel", job, None) else ()))
@@ -452,7 +452,7 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
                 if not rows:
                     raise self._why_not(conn, verb, job_id, fence)
                 history.append(conn, self.history_limit, rows, kind, message, data, at)
-                return to_job(rows[0])
+                return _counting_wakes(conn, verb, to_job(rows[0]), fence)
 
         return await self._db.run(run)
 
@@ -462,6 +462,14 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
     ) -> JobdeckError:
         state = fetch_one(conn.execute(Q["job_state"], (job_id,)))
         return refusal(verb, job_id, state, fence)
+
+
+def _counting_wakes(conn: sqlite3.Connection, verb: str, job: Job, fence: Fence | None) -> Job:
+    """Count a write that wakes workers, in its own transaction, so that other
+    processes' commit watchers fire ``"cancel"`` for it and for nothing else (watch.py)."""
+    if wakes_workers(verb, job, fence):
+        conn.execute(Q["wake_workers"])
+    return job
 
 
 def _mode(value: str) -> Mode:

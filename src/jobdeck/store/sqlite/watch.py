@@ -6,6 +6,11 @@ Polled every couple of milliseconds, it tells a worker that an API process enque
 a job (and an API process that a worker progressed one) within a few milliseconds.
 The watch connection lives on the event loop thread; with a zero busy timeout it
 never waits, a busy answer just means "ask again next tick".
+
+Any commit fires the cheap channels (a spare wake-up costs a waiter one query).
+``"cancel"`` makes every worker beat, so it fires only when the count of writes that
+wake workers (schema version 8) moved: otherwise a worker's own heartbeats and
+completions would keep bringing its next heartbeat forward.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-from jobdeck.events.signals import Signals
+from jobdeck.events.signals import CHANNELS, Signals
 from jobdeck.events.tasks import stop_tasks
 from jobdeck.store.sqlite.queries import Q, statements
 
 POLL_SECONDS = 0.002
+CHEAP = tuple(channel for channel in CHANNELS if channel != "cancel")
 
 
 class CommitWatcher:
@@ -33,11 +39,11 @@ class CommitWatcher:
         for statement in statements(Q["watch_setup"]):
             conn.execute(statement).fetchall()
         self._conn = conn
-        # The baseline is taken now, not when the task first runs: a commit made in
+        # The baselines are taken now, not when the task first runs: a commit made in
         # between must count as a change.
-        baseline = self._version(conn)
+        baseline = self._version(conn), self._wakes(conn)
         self._task = asyncio.get_running_loop().create_task(
-            self._run(conn, baseline), name="jobdeck-sqlite-watch"
+            self._run(conn, *baseline), name="jobdeck-sqlite-watch"
         )
 
     async def stop(self) -> None:
@@ -47,21 +53,32 @@ class CommitWatcher:
         if conn is not None:
             conn.close()
 
-    async def _run(self, conn: sqlite3.Connection, last: int | None) -> None:
+    async def _run(self, conn: sqlite3.Connection, last: int | None, wakes: int | None) -> None:
         while True:
             await asyncio.sleep(self._interval)
             version = self._version(conn)
-            if version is not None and version != last:
-                last = version
-                # Own commits change it too (this is a separate connection): a spare
-                # wake-up costs one query, a missed one would cost latency. Every
-                # channel: the scheduler learns of schedules another process changed,
-                # a worker of cancels.
-                self._signals.fire()
+            if version is None or version == last:
+                continue
+            last = version
+            # Own commits change it too (this is a separate connection). Every cheap
+            # channel: the scheduler learns of schedules another process changed.
+            self._signals.fire(*CHEAP)
+            now = self._wakes(conn)
+            if now is None or now != wakes:
+                wakes = now  # unknown (busy) counts as moved: a spare beat, never a lost one
+                self._signals.fire("cancel")
 
     @staticmethod
     def _version(conn: sqlite3.Connection) -> int | None:
-        try:
-            return int(conn.execute(Q["data_version"]).fetchone()[0])
-        except sqlite3.OperationalError:
-            return None  # busy for an instant: ask again next tick
+        return _one(conn, Q["data_version"])
+
+    @staticmethod
+    def _wakes(conn: sqlite3.Connection) -> int | None:
+        return _one(conn, Q["worker_wakes"])
+
+
+def _one(conn: sqlite3.Connection, query: str) -> int | None:
+    try:
+        return int(conn.execute(query).fetchone()[0])
+    except sqlite3.OperationalError:
+        return None  # busy for an instant: ask again next tick
