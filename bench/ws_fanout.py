@@ -266,7 +266,7 @@ def main() -> None:
 
 def run(options: argparse.Namespace, batch: bool) -> None:
     with database() as url, tempfile.TemporaryDirectory(prefix="jobdeck-wsbench-") as tmp:
-        server = spawn("--serve", url)
+        server = spawn("internal-serve", url)
         try:
             assert server.stdout is not None
             _, port, token = server.stdout.readline().split()
@@ -277,7 +277,7 @@ def run(options: argparse.Namespace, batch: bool) -> None:
                 count = min(per, options.clients - n * per)
                 out = f"{tmp}/clients-{n}.json"
                 mode = "batch" if batch else "single"
-                args = ("--clients", port, token, str(count), str(client_time), out, mode)
+                args = ("internal-clients", port, token, str(count), str(client_time), out, mode)
                 groups.append((spawn(*args), out))
             for proc, _ in groups:
                 assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
@@ -285,7 +285,7 @@ def run(options: argparse.Namespace, batch: bool) -> None:
             cpu0, wall0 = cpu_seconds(server.pid), time.monotonic()
             clients_cpu0 = sum(cpu_seconds(proc.pid) for proc, _ in groups)
             producer = spawn(
-                "--produce",
+                "internal-produce",
                 url,
                 str(options.jobs),
                 str(options.rate),
@@ -332,12 +332,14 @@ def run(options: argparse.Namespace, batch: bool) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+    # The child processes' modes are words no option of main() starts with, so that
+    # `--clients 50` as the first argument is the option, not a client process.
+    if len(sys.argv) > 1 and sys.argv[1] == "internal-serve":
         asyncio.run(serve(sys.argv[2]))
-    elif len(sys.argv) > 1 and sys.argv[1] == "--produce":
+    elif len(sys.argv) > 1 and sys.argv[1] == "internal-produce":
         _, _, url, jobs, rate, seconds, out = sys.argv
         asyncio.run(produce(url, int(jobs), float(rate), float(seconds), out))
-    elif len(sys.argv) > 1 and sys.argv[1] == "--clients":
+    elif len(sys.argv) > 1 and sys.argv[1] == "internal-clients":
         _, _, port, token, count, seconds, out, batch = sys.argv
         asyncio.run(clients(int(port), token, int(count), float(seconds), out, batch == "batch"))
     else:
