@@ -22,6 +22,7 @@ import pytest
 
 from jobdeck.domain.job import Mode, NewJob, Status
 from jobdeck.store.postgres.database import NOTIFY_INTERVAL, NOTIFY_INTERVALS, Notifier
+from jobdeck.store.postgres.queries import Q
 from jobdeck.store.postgres.store import PostgresStore
 
 pytestmark = pytest.mark.postgres
@@ -55,7 +56,9 @@ class Heard:
 async def heard(postgres_url: str) -> AsyncIterator[Heard]:
     heard = Heard()
     conn = await psycopg.AsyncConnection.connect(postgres_url, autocommit=True)
-    await conn.execute(f"LISTEN {JOBS}; LISTEN {ENQUEUE}")
+    # As a feed follower listens (listener.py): with the follower lock.
+    await conn.execute(Q["listen_jobs"], prepare=False)
+    await conn.execute(Q["listen_enqueue"], prepare=False)
     loop = asyncio.get_running_loop()
 
     async def pump() -> None:
@@ -211,3 +214,48 @@ async def test_a_store_hears_only_the_channels_it_listens_to(
     assert await worker.signals.wait("cancel", cancel, 5.0)
     # The cancel's NOTIFY went after the feed writes' ones: they would have arrived.
     assert worker.signals.mark("jobs") == jobs
+
+
+async def test_jobs_goes_only_while_a_feed_follower_listens(
+    postgres_url: str, notifier: Notifier
+) -> None:
+    """With only workers running nobody follows the feed, and every jobdeck_jobs NOTIFY
+    would cost each listening backend a transaction for nothing (docs/postgres.md,
+    "Wake-ups"). A follower's listener holds the follower lock: while one does, the
+    channel goes as before; once its session has ended, it stops again."""
+    loop = asyncio.get_running_loop()
+    eavesdropper = Heard()  # listens to both channels without the follower lock
+    conn = await psycopg.AsyncConnection.connect(postgres_url, autocommit=True)
+    await conn.execute(f"LISTEN {JOBS}; LISTEN {ENQUEUE}")
+
+    async def pump() -> None:
+        async for notify in conn.notifies():
+            eavesdropper.arrivals.append((notify.channel, loop.time()))
+            eavesdropper.changed.set()
+
+    async def jobs_went() -> bool:
+        """Whether a write asking for both channels after a quiet spell (one statement)
+        sent jobdeck_jobs. A later enqueue is heard after it, if it went."""
+        await asyncio.sleep(PACE * 2)
+        seen = len(eavesdropper.times(JOBS))
+        notifier.send(JOBS, ENQUEUE)
+        await eavesdropper.next(ENQUEUE)
+        await asyncio.sleep(PACE * 2)
+        notifier.send(ENQUEUE)
+        await eavesdropper.next(ENQUEUE)
+        return len(eavesdropper.times(JOBS)) > seen
+
+    task = asyncio.create_task(pump())
+    try:
+        assert not await jobs_went()
+        follower = await psycopg.AsyncConnection.connect(postgres_url, autocommit=True)
+        await follower.execute(Q["listen_jobs"], prepare=False)
+        assert await jobs_went()
+        await follower.close()  # its lock goes when its backend has exited
+        async with asyncio.timeout(5.0):
+            while await jobs_went():
+                pass
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await conn.close()

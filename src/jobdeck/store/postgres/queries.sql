@@ -257,7 +257,18 @@ SELECT jobdeck_feed_restamp() AS seq
 -- notifying commit as the feed lock did. This transaction has nothing to make
 -- durable, so it commits without waiting for the flush (synchronous_commit off): the
 -- lock is held for microseconds. Payloads are empty (listeners only wake up).
+-- jobdeck_jobs goes only while a process follows the feed: each one holds the follower
+-- lock shared (listen_jobs), so taking it exclusively succeeds only when none does, and
+-- is then given back at once with this transaction. Every NOTIFY costs a transaction in
+-- every listening backend, whatever its channels, and with only workers running these
+-- were most of a drain's commits (docs/postgres.md, "Wake-ups"). None is missed: this
+-- runs after the write committed, and a follower takes the lock after its LISTEN and
+-- before it reads the feed, so it either hears this NOTIFY or reads the write. Two
+-- processes trying at once make one of them notify for nothing.
 SELECT pg_notify(c, '') FROM unnest(%(channels)s::text[]) AS c
+WHERE CASE WHEN c = 'jobdeck_jobs'
+           THEN NOT pg_try_advisory_xact_lock(19014 :: bigint << 48)  -- 0x4A46, "JF"
+           ELSE true END
 
 -- name: async_commit
 -- The notifying connection's session setting (notify).
@@ -265,8 +276,10 @@ SET synchronous_commit TO off
 
 -- name: listen_jobs
 -- The channels of jobdeck.store.postgres.listener, one statement each: a process
--- listens to those it was opened for.
-LISTEN jobdeck_jobs
+-- listens to those it was opened for. A feed follower also holds the follower lock
+-- (shared, for as long as its connection lives; another key range than the feed's
+-- registrations, migration 0007), without which nobody sends jobdeck_jobs (notify).
+LISTEN jobdeck_jobs; SELECT pg_advisory_lock_shared(19014 :: bigint << 48)
 
 -- name: listen_enqueue
 LISTEN jobdeck_enqueue
