@@ -275,7 +275,7 @@ WHERE CASE WHEN c = 'jobdeck_jobs'
 SET synchronous_commit TO off
 
 -- name: listen_jobs
--- The channels of jobdeck.store.postgres.listener, one statement each: a process
+-- The channels of jobdeck.store.postgres.listener, one entry each: a process
 -- listens to those it was opened for. A feed follower also holds the follower lock
 -- (shared, for as long as its connection lives; another key range than the feed's
 -- registrations, migration 0007), without which nobody sends jobdeck_jobs (notify).
