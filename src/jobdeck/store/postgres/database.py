@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any, LiteralString, TypeVar
 
 import psycopg
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow, TupleRow, dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from jobdeck.errors import StoreError, ValidationError
@@ -42,15 +42,16 @@ class Conn(psycopg.AsyncConnection[DictRow]):
     psycopg looks up the dumper of each parameter's type once per cursor, and
     ``execute`` on the connection makes a new cursor every time: for the 24 parameters
     of an enqueue (queries.sql, insert_job) that was about a tenth of its client CPU.
+    Its rows are tuples: a dict row reads the column names anew for every statement.
     """
 
-    _kept_cursor: psycopg.AsyncCursor[DictRow] | None = None
+    _kept_cursor: psycopg.AsyncCursor[TupleRow] | None = None
 
-    def kept_cursor(self) -> psycopg.AsyncCursor[DictRow]:
+    def kept_cursor(self) -> psycopg.AsyncCursor[TupleRow]:
         """This connection's kept cursor: for one statement at a time, whose rows are
         read before the next statement on this connection."""
         if self._kept_cursor is None:
-            self._kept_cursor = self.cursor()
+            self._kept_cursor = self.cursor(row_factory=tuple_row)
         return self._kept_cursor
 
 

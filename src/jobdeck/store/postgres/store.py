@@ -75,6 +75,9 @@ from jobdeck.store.postgres.singles import Singles
 # From this many jobs, insert_jobs writes them by COPY (queries.sql, copy_jobs):
 # below it, the one-statement insert's single round trip is faster (measured).
 COPY_FROM = 100
+# insert_job as the bytes psycopg sends: given the str, it encodes and hashes all of it
+# (comments included) on every call to find its prepared statement.
+INSERT_JOB = Q["insert_job"].encode()
 # The unique index of jobdeck_jobs.job_id (migration 0001: PostgreSQL's default name).
 JOB_ID_UNIQUE = "jobdeck_jobs_job_id_key"
 
@@ -252,12 +255,15 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
             async def write(conn: Conn) -> list[Job] | None:
                 cur = conn.kept_cursor()
                 try:
-                    rows = await (await cur.execute(Q["insert_job"], one)).fetchall()
+                    await cur.execute(INSERT_JOB, one)
                 except psycopg.errors.UniqueViolation as exc:
                     if _job_id_taken(exc):
                         return None
                     raise
-                return [new_row_job(j, rows[0]["id"], job_id, rows[0]["seq"], now)]
+                row = await cur.fetchone()
+                assert row is not None
+                pk, seq = row
+                return [new_row_job(j, pk, job_id, seq, now)]
         elif len(jobs) < COPY_FROM:
             # One statement, one JSON parameter: see insert_jobs in queries.sql.
             entries = [job_entry(job_id, j) for job_id, j in zip(job_ids, jobs, strict=True)]
