@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from store_support import T0, at, claim_one, insert, new_job
+from store_support import LEASE, T0, WORKER, at, claim_one, insert, new_job
 
 from jobdeck.domain.job import JobFilter, Mode, Priority, Status
 from jobdeck.domain.listing import JOB_SORT_KEYS, JobSort, WorkerPresence
@@ -83,6 +83,38 @@ async def test_text_search_is_a_substring_of_name_description_or_type(
         assert await store.count_jobs(where) == len(expected)
         counts = await store.count_by_status(where)
         assert sum(counts.values()) == len(expected)
+
+
+async def test_text_search_finds_a_bulk_at_every_stage_of_its_jobs(store: Store) -> None:
+    """Jobs enqueued in bulk (by COPY on PostgreSQL) are found at once, while some are
+    claimed or cancelled, after a maintenance pass that leaves the younger ones, and
+    after every job is indexed: a backend may index them at any of these points."""
+    bulk = [new_job(name=f"Needle {i}", description="bulk") for i in range(150)]
+    bulk[7] = new_job(name="Haystack", description="the odd one")
+    await store.insert_jobs(bulk, T0)
+    await store.insert_jobs([new_job(name="Needle later")], at(60))
+
+    async def check() -> None:
+        found = await store.list_jobs(JobFilter(text="needle"), 200, 0)
+        assert len(found) == 150 and "Haystack" not in {j.name for j in found}
+        assert await store.count_jobs(JobFilter(text="NEEDLE")) == 150
+        assert sum((await store.count_by_status(JobFilter(text="needle"))).values()) == 150
+        [odd] = await store.list_jobs(JobFilter(text="odd one"), 200, 0)
+        assert odd.name == "Haystack"
+        assert [j.name for j in await store.list_jobs(JobFilter(text="later"), 10, 0)] == [
+            "Needle later"
+        ]
+
+    await check()
+    claimed = await store.claim(WORKER, 5, at(1), LEASE)
+    await store.cancel((await store.list_jobs(JobFilter(text="needle 99"), 1, 0))[0].job_id, at(1))
+    assert len(claimed) == 5
+    await check()
+    await store.index_text(20, before=at(30))  # leaves "Needle later" (created at 60)
+    await check()
+    while await store.index_text(50):
+        pass
+    await check()
 
 
 async def test_text_search_follows_deletes(store: Store) -> None:

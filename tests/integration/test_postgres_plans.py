@@ -78,7 +78,7 @@ upd AS (
     SET status = 'running', attempt = j.attempt + 1, locked_by = 'bulk',
         lease_expires_at = %(lease)s, started_at = %(now)s, progress_at = %(now)s,
         updated_at = %(now)s, seq = nextval('jobdeck_seq'),
-        history_count = j.history_count + 1
+        history_count = j.history_count + 1, text_indexed = true
     WHERE j.id IN (SELECT id FROM picked)
     RETURNING j.id, j.attempt, j.locked_by
 )
@@ -479,6 +479,10 @@ async def _drain(url: str) -> dict[str, State]:
             await store.insert_jobs(
                 [NewJob(name="drain", type="test:noop", mode=Mode.QUEUED)] * size, T0
             )
+        # A backlog older than maintenance's settling time is in the trigram index
+        # (migration 0011); the tracked jobs are not yet, but for the 10 started.
+        while await store.index_text():
+            pass
         tracked = await store.insert_jobs(
             [NewJob(name="tracked", type="test:tracked", mode=Mode.TRACKED)] * TRACKED, T0
         )
@@ -589,16 +593,17 @@ def test_text_search_reads_jobs_by_candidates_from_the_text_index(
     states: dict[str, State], state: str, name: str
 ) -> None:
     """The candidates come from the jobs table's trigram index (jobdeck_jobs_text,
-    migration 0004): the job filter repeats its expression word for word (queries.sql,
-    job_filter). Never a whole-table read."""
+    migrations 0004 and 0011) and from the index of the rows not in it yet (half the
+    tracked jobs): the job filter repeats their expressions and predicates word for word
+    (queries.sql, job_filter). Never a whole-table read."""
     plan = states[state].plans[name]
     assert plan.rows == {"list_jobs": TRACKED, "count_jobs": 1, "count_by_status": 2}[name]
     assert not plan.prepared, f"{name} was prepared: the store plans it for its values"
     whole = {_table(n) for n in plan.scans() if n["Node Type"] == "Seq Scan"}
     assert not whole, f"sequential scan of {whole}\n{plan.describe()}"
     assert not plan.hashed_tables(), f"hashes {plan.hashed_tables()}\n{plan.describe()}"
-    candidates = [n for n in plan.nodes() if n.get("Index Name") == "jobdeck_jobs_text"]
-    assert candidates, plan.describe()
+    indexes = {n.get("Index Name") for n in plan.nodes()}
+    assert {"jobdeck_jobs_text", "jobdeck_jobs_unindexed"} <= indexes, plan.describe()
     check_pages(plan, rows=TRACKED)
 
 

@@ -50,8 +50,12 @@ class ListingVerbs(Database):
         rows = await self._run(lambda c: self._rows(c, name, params))
         return [event_of(r) for r in rows]
 
-    async def index_text(self, limit: int = 10_000) -> int:
-        return 0  # the pg_trgm index is kept by PostgreSQL itself
+    async def index_text(self, limit: int = 10_000, before: datetime | None = None) -> int:
+        # New jobs join the trigram index at their claim, or here (migration 0011).
+        params = {"limit": max(0, limit), "before": before}
+
+        count: int = await self._run(lambda c: self._scalar(c, "index_text", params))
+        return count
 
     async def record_worker(self, worker: WorkerPresence) -> None:
         params = {

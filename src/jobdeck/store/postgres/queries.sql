@@ -73,7 +73,8 @@ claimed AS (
     SET status = 'running', attempt = j.attempt + 1, locked_by = %(worker)s::text,
         lease_expires_at = %(lease)s, started_at = %(now)s, progress_at = %(now)s,
         rate = NULL, eta_seconds = NULL, progress_window = NULL, updated_at = %(now)s,
-        seq = jobdeck_row_seq(j.seq, s.seq), history_count = {next_history_count}
+        seq = jobdeck_row_seq(j.seq, s.seq), history_count = {next_history_count},
+        text_indexed = true  -- a new version in every index anyway (migration 0011)
     FROM s
     WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
     RETURNING j.*
@@ -157,8 +158,10 @@ hist AS (
 
 -- fragment: job_filter
 -- The optional filters of list_jobs, count_jobs and count_by_status. The text test
--- repeats jobdeck_jobs_text's expression word for word (migration 0004) so the
--- planner takes its candidates from that index, then tests each column exactly.
+-- repeats jobdeck_jobs_text's expression and predicate word for word (migration 0011)
+-- so the planner takes its candidates from that index, and from jobdeck_jobs_unindexed
+-- the rows not in it yet (every row is in one of the two), then tests each column
+-- exactly: a job just enqueued is found as one indexed long ago is.
 (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
   AND (%(type)s::text IS NULL OR type = %(type)s::text)
   AND (%(source)s::text IS NULL OR source = %(source)s::text)
@@ -166,7 +169,9 @@ hist AS (
   AND (%(plugin_id)s::text IS NULL OR plugin_id = %(plugin_id)s::text)
   AND (%(mode)s::text IS NULL OR mode = %(mode)s::text)
   AND (%(q)s::text IS NULL
-       OR ((name || E'\n' || coalesce(description, '') || E'\n' || type) ILIKE %(q)s::text
+       OR (((text_indexed
+             AND (name || E'\n' || coalesce(description, '') || E'\n' || type) ILIKE %(q)s::text)
+            OR NOT text_indexed)
            AND (name ILIKE %(q)s::text OR description ILIKE %(q)s::text
                 OR type ILIKE %(q)s::text)))
 
@@ -462,7 +467,8 @@ upd AS (
     SET status = 'running', started_at = %(now)s, progress_at = %(now)s, updated_at = %(now)s,
         progress_window = NULL,
         seq = jobdeck_row_seq(j.seq, s.seq),
-        history_count = {next_history_count}
+        history_count = {next_history_count},
+        text_indexed = true  -- as claim_pending's (migration 0011)
     FROM s
     WHERE j.job_id = %(job_id)s::text AND j.status = ANY(%(allowed)s::text[])
       AND j.mode = 'tracked'  -- queued jobs are started by a worker's claim
@@ -857,6 +863,34 @@ hist AS (
 ),
 {prune_to_limit}
 SELECT upd.id FROM upd
+
+-- name: index_text
+-- A maintenance pass (migration 0011): of the %(limit)s oldest rows not in the trigram
+-- index yet, those created before %(before)s (NULL: all) join it. Younger ones are left
+-- to their claim, which writes every index of the row anyway. At most %(limit)s rows
+-- are read, whatever their age, and only those written are locked; rows another
+-- transaction holds (a claim) are skipped, not waited for. No feed seq: nothing a
+-- reader sees changes.
+WITH oldest AS (
+    SELECT id, created_at FROM jobdeck_jobs
+    WHERE NOT text_indexed
+    ORDER BY id
+    LIMIT %(limit)s::int
+),
+picked AS (
+    SELECT id FROM jobdeck_jobs
+    WHERE id = ANY (ARRAY(SELECT id FROM oldest
+                          WHERE %(before)s::timestamptz IS NULL
+                             OR created_at < %(before)s::timestamptz))
+      AND NOT text_indexed
+    FOR UPDATE SKIP LOCKED
+),
+upd AS (
+    UPDATE jobdeck_jobs j SET text_indexed = true
+    WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
+    RETURNING 1
+)
+SELECT count(*) AS n FROM upd
 
 -- name: get_history
 -- The newest `limit` events, returned oldest first.
