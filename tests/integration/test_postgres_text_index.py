@@ -19,7 +19,7 @@ from jobdeck.clock import FrozenClock
 from jobdeck.config import Settings
 from jobdeck.domain.job import Fence, JobFilter, Mode, NewJob
 from jobdeck.runtime.maintenance import TEXT_SETTLE, Maintenance
-from jobdeck.store.postgres.queries import Q
+from jobdeck.store.postgres.queries import MIGRATIONS, Q
 from jobdeck.store.postgres.store import COPY_FROM, PostgresStore, _filter
 
 pytestmark = pytest.mark.postgres
@@ -123,3 +123,28 @@ async def test_the_planner_knows_how_common_a_searched_term_is(store: PostgresSt
     [plan] = row[0]
     estimated = plan["Plan"]["Plans"][0]["Plan Rows"]  # under the Limit
     assert estimated >= 250, plan  # 1,000 match
+
+
+async def test_jobs_written_before_version_11_stay_in_the_trigram_index(
+    postgres_url: str, make_store: Callable[..., Awaitable[PostgresStore]]
+) -> None:
+    """The migration marks the rows already there (they were in the old index) and
+    rebuilds the index with them: an upgraded database's searches find them through it."""
+    async with await psycopg.AsyncConnection.connect(postgres_url) as c:
+        await c.execute(Q["schema_table"])
+        for version, sql in MIGRATIONS:
+            if version <= 10:
+                await c.execute(sql, prepare=False)
+                await c.execute(Q["schema_record"], {"version": version})
+        await c.execute(
+            "INSERT INTO jobdeck_jobs (job_id, name, type, mode, status, run_at, created_at,"
+            " updated_at, seq) VALUES ('old-job', 'job from before', 'test:noop', 'queued',"
+            " 'pending', now(), now(), now(), 1)"
+        )
+    upgraded = await make_store()
+    assert await upgraded.schema_version() == 11
+    assert await _indexed(upgraded) == {"job from before": True}
+    assert await _trigram_entries(upgraded) == 1
+    assert [j.job_id for j in await upgraded.list_jobs(JobFilter(text="FROM BEF"), 10, 0)] == [
+        "old-job"
+    ]

@@ -36,3 +36,5 @@ CREATE INDEX jobdeck_jobs_unindexed ON jobdeck_jobs (id) WHERE NOT text_indexed;
 CREATE STATISTICS jobdeck_jobs_text_stats
     ON ((name || E'\n' || coalesce(description, '') || E'\n' || type)) FROM jobdeck_jobs;
 
+-- Now, not at the next autoanalyze: until then searches would plan on the guess.
+ANALYZE jobdeck_jobs;
