@@ -868,12 +868,18 @@ SELECT upd.id FROM upd
 -- A maintenance pass (migration 0011): of the %(limit)s oldest rows not in the trigram
 -- index yet, those created before %(before)s (NULL: all) join it. Younger ones are left
 -- to their claim, which writes every index of the row anyway. At most %(limit)s rows
--- are read, whatever their age, and only those written are locked; rows another
--- transaction holds (a claim) are skipped, not waited for. No feed seq: nothing a
--- reader sees changes.
-WITH oldest AS (
+-- are read, and none when the oldest is young (ids follow creation closely enough):
+-- every process's maintenance runs this every second, while a queue kept busy holds
+-- thousands of young rows. Only the rows written are locked; rows another transaction
+-- holds (a claim) are skipped, not waited for. No feed seq: nothing a reader sees
+-- changes.
+WITH first AS (
+    SELECT created_at FROM jobdeck_jobs WHERE NOT text_indexed ORDER BY id LIMIT 1
+),
+oldest AS (
     SELECT id, created_at FROM jobdeck_jobs
     WHERE NOT text_indexed
+      AND (%(before)s::timestamptz IS NULL OR (SELECT created_at FROM first) < %(before)s)
     ORDER BY id
     LIMIT %(limit)s::int
 ),
