@@ -110,7 +110,7 @@ async def test_text_search_finds_a_bulk_at_every_stage_of_its_jobs(store: Store)
     await store.cancel((await store.list_jobs(JobFilter(text="needle 99"), 1, 0))[0].job_id, at(1))
     assert len(claimed) == 5
     await check()
-    await store.index_text(20, before=at(30))  # leaves "Needle later" (created at 60)
+    await store.index_text(20, now=at(61))  # may leave "Needle later" and the due ones
     await check()
     while await store.index_text(50):
         pass

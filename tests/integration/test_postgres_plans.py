@@ -479,10 +479,8 @@ async def _drain(url: str) -> dict[str, State]:
             await store.insert_jobs(
                 [NewJob(name="drain", type="test:noop", mode=Mode.QUEUED)] * size, T0
             )
-        # A backlog older than maintenance's settling time is in the trigram index
-        # (migration 0011); the tracked jobs are not yet, but for the 10 started.
-        while await store.index_text():
-            pass
+        # The backlog is due: maintenance leaves it to its claims (migration 0011), so
+        # it is not in the trigram index yet; of the tracked jobs, the 10 started are.
         tracked = await store.insert_jobs(
             [NewJob(name="tracked", type="test:tracked", mode=Mode.TRACKED)] * TRACKED, T0
         )
@@ -518,6 +516,10 @@ async def _drain(url: str) -> dict[str, State]:
         # transaction on the server delays the marking; other tests drop databases).
         await _past_older_transactions(admin)
         await store.rescue_expired(T0 + LEASE / 2)
+        # The maintenance loop's text pass does the same in the index of rows not in the
+        # trigram index yet, whose entries every claim leaves dead (migration 0011): its
+        # first probe steps over them. It indexes nothing here (all due or young).
+        assert await store.index_text(now=T0) == 0
         await admin.execute(f"SELECT id FROM jobdeck_jobs WHERE {CLAIMABLE} LIMIT 1")
         await admin.execute("ANALYZE")
         assert await _counts(admin) == {
@@ -587,15 +589,17 @@ def test_hot_statement_reads_by_index(states: dict[str, State], state: str, name
     check_pages(plan, walked=pages[walks[name]] if name in walks else 0, rows=written)
 
 
-@pytest.mark.parametrize("state", STATES)
+# At the start, the whole table is a due backlog not in the trigram index yet: a search
+# reads it (docs/postgres.md, "The trigram index after the insert").
+@pytest.mark.parametrize("state", ["drained"])
 @pytest.mark.parametrize("name", SEARCHES)
 def test_text_search_reads_jobs_by_candidates_from_the_text_index(
     states: dict[str, State], state: str, name: str
 ) -> None:
     """The candidates come from the jobs table's trigram index (jobdeck_jobs_text,
-    migrations 0004 and 0011) and from the index of the rows not in it yet (half the
-    tracked jobs): the job filter repeats their expressions and predicates word for word
-    (queries.sql, job_filter). Never a whole-table read."""
+    migrations 0004 and 0011) and from the index of the rows not in it yet (the pending
+    jobs left and half the tracked ones): the job filter repeats their expressions and
+    predicates word for word (queries.sql, job_filter). Never a whole-table read."""
     plan = states[state].plans[name]
     assert plan.rows == {"list_jobs": TRACKED, "count_jobs": 1, "count_by_status": 2}[name]
     assert not plan.prepared, f"{name} was prepared: the store plans it for its values"

@@ -18,7 +18,8 @@ import pytest
 from jobdeck.clock import FrozenClock
 from jobdeck.config import Settings
 from jobdeck.domain.job import Fence, JobFilter, Mode, NewJob
-from jobdeck.runtime.maintenance import TEXT_SETTLE, Maintenance
+from jobdeck.runtime.maintenance import Maintenance
+from jobdeck.store.postgres.listing import TEXT_SETTLE
 from jobdeck.store.postgres.queries import MIGRATIONS, Q
 from jobdeck.store.postgres.store import COPY_FROM, PostgresStore, _filter
 
@@ -85,25 +86,50 @@ async def test_a_claim_or_a_start_indexes_the_job(store: PostgresStore) -> None:
 
 
 async def test_maintenance_indexes_jobs_once_they_have_settled(store: PostgresStore) -> None:
-    """Younger jobs are left to their claim; older ones join, oldest first, at most a
-    batch per pass, and a pass without `before` takes any age."""
-    await store.insert_jobs(
-        [NewJob(name=f"job old {i}", type="test:noop", mode=Mode.QUEUED) for i in range(3)], T0
-    )
+    """Younger jobs and jobs a claim could take are left to their claim; the others join,
+    oldest first, at most a batch per pass; a pass without `now` takes every job."""
+
+    def tracked(name: str) -> NewJob:
+        return NewJob(name=name, type="test:noop", mode=Mode.TRACKED)
+
+    await store.insert_jobs([tracked(f"job old {i}") for i in range(3)], T0)
     later = T0 + TEXT_SETTLE
-    await store.insert_jobs([NewJob(name="job young", type="test:noop", mode=Mode.QUEUED)], later)
+    await store.insert_jobs([tracked("job young")], later)
     maintenance = Maintenance(store, settings=Settings(), clock=FrozenClock(later))
     report = await maintenance.run_once()
     assert report.text_indexed == 0  # the old ones are not older than the settling time
     late = later + timedelta(seconds=1)
-    assert await store.index_text(2, before=late - TEXT_SETTLE) == 2
-    assert await store.index_text(10, before=late - TEXT_SETTLE) == 1
+    assert await store.index_text(2, now=late) == 2
+    assert await store.index_text(10, now=late) == 1
     indexed = await _indexed(store)
     assert indexed == {"job old 0": True, "job old 1": True, "job old 2": True, "job young": False}
     assert await store.count_jobs(JobFilter(text="job")) == 4
     assert await store.index_text() == 1
     assert await store.index_text() == 0
     assert await _trigram_entries(store) == 4
+
+
+async def test_maintenance_leaves_due_jobs_to_their_claim(store: PostgresStore) -> None:
+    """A due queued job is what claimers want next: a pass that locked it would make
+    them skip it for a later one (claim order) and write it once more before its claim.
+    A job due later, or cancelled while pending, is indexed."""
+    later = T0 + timedelta(hours=1)
+    due, _, cancelled = await store.insert_jobs(
+        [
+            NewJob(name="job due", type="test:noop", mode=Mode.QUEUED),
+            NewJob(name="job future", type="test:noop", mode=Mode.QUEUED, run_at=later),
+            NewJob(name="job cancelled", type="test:noop", mode=Mode.QUEUED),
+        ],
+        T0,
+    )
+    await store.cancel(cancelled.job_id, T0)
+    now = T0 + TEXT_SETTLE * 2
+    assert await store.index_text(now=now) == 2
+    assert await _indexed(store) == {"job due": False, "job future": True, "job cancelled": True}
+    [claimed] = await store.claim("w", 10, now, 30.0)
+    assert claimed.job_id == due.job_id
+    assert (await _indexed(store))["job due"]
+    assert await store.count_jobs(JobFilter(text="job")) == 3
 
 
 async def test_the_planner_knows_how_common_a_searched_term_is(store: PostgresStore) -> None:

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
 from jobdeck.clock import Clock
 from jobdeck.config import Settings
@@ -23,9 +22,6 @@ logger = logging.getLogger("jobdeck.maintenance")
 
 PURGE_EVERY = 60.0  # seconds between purges of expired grants: not urgent
 TEXT_BATCH = 10_000  # jobs added to the text-search index per pass, at most
-# Jobs younger than this are left out of a pass: on PostgreSQL their claim indexes them
-# at no extra cost (docs/postgres.md, "What one job costs").
-TEXT_SETTLE = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -49,7 +45,7 @@ class Maintenance:
         timed_out = await self.store.fail_timed_out_tracked(now)
         purged = await self.store.purge_grants(now) if purge else 0
         # Off the enqueue path: new jobs join the text-search index here (docs/ui.md).
-        indexed = await self.store.index_text(TEXT_BATCH, before=now - TEXT_SETTLE)
+        indexed = await self.store.index_text(TEXT_BATCH, now=now)
         if rescued or timed_out or purged:
             logger.info(
                 "maintenance: rescued=%d timed_out=%d grants_purged=%d",

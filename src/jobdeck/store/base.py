@@ -208,12 +208,13 @@ class JobStore(Protocol):
         """Oldest first: the newest ``limit`` events, or with ``after`` the first
         ``limit`` events whose id is greater (a follower pages forward)."""
 
-    async def index_text(self, limit: int = 10_000, before: datetime | None = None) -> int:
+    async def index_text(self, limit: int = 10_000, now: datetime | None = None) -> int:
         """Bring the text-search index up to date by at most ``limit`` jobs (a backend
         that keeps it at every write does nothing); how many it added. Searches are
         exact either way, only slower over jobs not indexed yet (maintenance calls it).
-        With ``before``, a backend may leave jobs created at or after it for later
-        (PostgreSQL does: their claim indexes them at no extra cost)."""
+        With ``now`` (maintenance passes it), a backend may leave for later the jobs
+        created shortly before it and those a claim could take at ``now`` (PostgreSQL
+        does: their claim indexes them at no extra cost)."""
 
     async def finished_per_minute(self, where: JobFilter, since: datetime) -> list[FinishedCount]:
         """Jobs that reached a terminal status at or after ``since`` (by completed_at),

@@ -5,7 +5,7 @@ job filter."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from psycopg.rows import DictRow
 
@@ -13,6 +13,11 @@ from jobdeck.domain.job import HistoryEvent
 from jobdeck.domain.listing import WorkerPresence
 from jobdeck.store.postgres.database import Conn, Database
 from jobdeck.store.postgres.queries import Q
+
+# A maintenance pass leaves jobs younger than this to their claim, which indexes them
+# at no extra cost (queries.sql, index_text; docs/postgres.md, "The trigram index after
+# the insert").
+TEXT_SETTLE = timedelta(seconds=30)
 
 
 def _worker(r: DictRow) -> WorkerPresence:
@@ -50,9 +55,10 @@ class ListingVerbs(Database):
         rows = await self._run(lambda c: self._rows(c, name, params))
         return [event_of(r) for r in rows]
 
-    async def index_text(self, limit: int = 10_000, before: datetime | None = None) -> int:
+    async def index_text(self, limit: int = 10_000, now: datetime | None = None) -> int:
         # New jobs join the trigram index at their claim, or here (migration 0011).
-        params = {"limit": max(0, limit), "before": before}
+        before = None if now is None else now - TEXT_SETTLE
+        params = {"limit": max(0, limit), "before": before, "now": now}
 
         count: int = await self._run(lambda c: self._scalar(c, "index_text", params))
         return count

@@ -866,18 +866,21 @@ SELECT upd.id FROM upd
 
 -- name: index_text
 -- A maintenance pass (migration 0011): of the %(limit)s oldest rows not in the trigram
--- index yet, those created before %(before)s (NULL: all) join it. Younger ones are left
--- to their claim, which writes every index of the row anyway. At most %(limit)s rows
--- are read, and none when the oldest is young (ids follow creation closely enough):
--- every process's maintenance runs this every second, while a queue kept busy holds
--- thousands of young rows. Only the rows written are locked; rows another transaction
--- holds (a claim) are skipped, not waited for. No feed seq: nothing a reader sees
--- changes.
+-- index yet, those created before %(before)s that no claim could take at %(now)s
+-- (NULL: all) join it. The others are left to their claim, which writes every index of
+-- the row anyway: a young job is usually claimed soon, and a due one is what claimers
+-- want next, so locking it here would make them skip it for a later one (they SKIP
+-- LOCKED rows), breaking the claim order, and write it once more before its claim.
+-- At most %(limit)s rows are read, and none when the oldest is young (ids follow
+-- creation closely enough): every process's maintenance runs this every second, while
+-- a queue kept busy holds thousands of young rows. Only the rows written are locked;
+-- rows another transaction holds are skipped, not waited for. No feed seq: nothing a
+-- reader sees changes.
 WITH first AS (
     SELECT created_at FROM jobdeck_jobs WHERE NOT text_indexed ORDER BY id LIMIT 1
 ),
 oldest AS (
-    SELECT id, created_at FROM jobdeck_jobs
+    SELECT id FROM jobdeck_jobs
     WHERE NOT text_indexed
       AND (%(before)s::timestamptz IS NULL OR (SELECT created_at FROM first) < %(before)s)
     ORDER BY id
@@ -885,10 +888,12 @@ oldest AS (
 ),
 picked AS (
     SELECT id FROM jobdeck_jobs
-    WHERE id = ANY (ARRAY(SELECT id FROM oldest
-                          WHERE %(before)s::timestamptz IS NULL
-                             OR created_at < %(before)s::timestamptz))
+    WHERE id = ANY (ARRAY(SELECT id FROM oldest))
       AND NOT text_indexed
+      AND (%(before)s::timestamptz IS NULL
+           OR (created_at < %(before)s
+               AND NOT (status = 'pending' AND mode = 'queued'
+                        AND run_at <= %(now)s::timestamptz)))
     FOR UPDATE SKIP LOCKED
 ),
 upd AS (

@@ -169,8 +169,8 @@ class ListingVerbs:
             for minute, status, n in rows
         ]
 
-    async def index_text(self, limit: int = 10_000, before: datetime | None = None) -> int:
-        # `before` is not needed here: indexing a job later costs the same as now.
+    async def index_text(self, limit: int = 10_000, now: datetime | None = None) -> int:
+        # `now` is not needed here: indexing a job later costs the same as now.
         def run(conn: sqlite3.Connection) -> int:
             with Tx(conn):
                 after, last = conn.execute(Q["index_text_next"], {"limit": limit}).fetchone()
