@@ -1,6 +1,7 @@
 """PostgreSQL's trigram index joins new jobs after their insert (migration 0011): at
-their claim or start, which write every index of the row anyway, or through a
-maintenance pass once they are older than its settling time. Searches stay exact
+their claim or start, which write every index of the row anyway, or, when no claim
+can take them yet, through a maintenance pass once they are older than its settling
+time. Searches stay exact
 throughout (tests/contract/test_store_listing.py checks that on every backend); these
 check where each row is, and that an enqueue writes no trigram entry.
 

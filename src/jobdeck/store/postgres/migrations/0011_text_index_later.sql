@@ -7,11 +7,11 @@
 -- index only holds rows marked `text_indexed`, and a new row is not: it goes into a
 -- narrow partial index of the rows not indexed yet, an append at its right edge. The
 -- claim and `start` set the mark (the row's new version enters the trigram index as it
--- did before); a maintenance pass sets it on rows left unclaimed for a while
--- (queries.sql, index_text). Every row version is in exactly one of the two indexes, so
--- a search takes its candidates from both and tests each exactly (job_filter): its
--- results do not change, only the rows not indexed yet are read one by one.
--- docs/postgres.md, "What one job costs".
+-- did before); a maintenance pass sets it on rows no claim can take yet, once they are
+-- 30 s old (queries.sql, index_text). Every row version is in exactly one of the two
+-- indexes, so a search takes its candidates from both and tests each exactly
+-- (job_filter): its results do not change, only the rows not indexed yet are read one
+-- by one. docs/postgres.md, "The trigram index after the insert".
 
 -- Rows already there are in the trigram index: a constant default keeps them so without
 -- rewriting the table; new rows then default to not indexed.
