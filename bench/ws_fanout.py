@@ -260,6 +260,8 @@ def main() -> None:
         "batch: clients subscribe with batch=true (job_updates frames)",
     )
     options = parser.parse_args()
+    if options.seconds <= WARMUP:
+        parser.error(f"--seconds must be more than the {WARMUP:g} s of warm-up not counted")
     for batch in {"single": [False], "batch": [True], "both": [False, True]}[options.mode]:
         run(options, batch)
 

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from cluster import JOBDECK, Cluster, own_deck, until
 
@@ -214,3 +215,33 @@ async def test_a_minute_of_ticks_with_a_scheduler_killed_and_restarted(
     backend: str, tmp_path: Path
 ) -> None:
     await every_tick_once_on(backend, tmp_path, SLOW_TICKS, kill_one=True)
+
+
+# The follower lock (queries.sql, listen_jobs): an advisory lock on a bigint key shows
+# in pg_locks as its two halves, with objsubid 1.
+FOLLOWERS = """
+SELECT count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND objsubid = 1
+  AND classid::bigint = (19014::bigint << 48) >> 32 AND objid::bigint = 0
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+
+
+@pytest.mark.postgres
+async def test_schedulers_and_workers_do_not_follow_the_feed(tmp_path: Path) -> None:
+    """Neither waits on "jobs", so neither holds the follower lock: while only they run,
+    writers send no jobdeck_jobs (docs/postgres.md, "Wake-ups"). A deck opened with the
+    default channels does."""
+    async with schedulers_on("postgres", tmp_path) as cluster:
+        await cluster.start_worker()
+        await cluster.start_scheduler()  # both return once their listener is connected
+        async with await psycopg.AsyncConnection.connect(cluster.url, autocommit=True) as conn:
+
+            async def followers() -> int:
+                row = await (await conn.execute(FOLLOWERS)).fetchone()
+                assert row is not None
+                return int(row[0])
+
+            assert await followers() == 0
+            async with own_deck(cluster):
+                assert await followers() == 1

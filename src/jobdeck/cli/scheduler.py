@@ -45,7 +45,12 @@ def scheduler(ctx: click.Context) -> None:
             return await fire_until(stop)
 
     async def fire_until(stop: asyncio.Event) -> int:
-        async with open_deck(settings, plugins=True, declare=True) as (deck, manager):
+        # Only "cron" is waited on here: a process listening to jobdeck_jobs makes
+        # every writer send it (docs/postgres.md, "Wake-ups").
+        async with open_deck(settings, plugins=True, declare=True, listen=("cron",)) as (
+            deck,
+            manager,
+        ):
             assert manager is not None
             services: dict[str, Service] = {"scheduler": deck.run_scheduler}
             logger.info(

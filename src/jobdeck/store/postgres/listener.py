@@ -13,7 +13,8 @@ A process listens only to the channels it was opened for (``listen``): a
 ``cancel`` only. Every NOTIFY costs each listening backend a transaction, and the
 busiest channel, ``jobdeck_jobs``, is then not read by the processes that do the most
 writing (docs/postgres.md, "Wake-ups"). It is sent at all only while a process listens
-to it: listening to it takes the follower lock (queries.sql, ``listen_jobs``).
+to it: listening to it takes the follower lock (queries.sql, ``listen_jobs``); the cron
+mirror trigger's own NOTIFY is the exception (docs/postgres.md, "Wake-ups").
 
 A signal carries no data, so losing notifications only costs a query: after every
 (re)connect the listener fires every channel, and followers catch up by seq from the

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -184,20 +184,20 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
         job = await self._transition(
             "complete", "complete", job_id, params, now, fence, ("completed", None, None)
         )
-        self.signals.fire("jobs", *(("cancel",) if wakes_workers("complete", job, fence) else ()))
+        self.signals.fire("jobs")
         return job
 
     async def fail(self, job_id: str, error: str, now: datetime, fence: Fence | None = None) -> Job:
         job = await self._transition(
             "fail", "fail", job_id, {"error": error}, now, fence, ("error", error, None)
         )
-        self.signals.fire("jobs", *(("cancel",) if wakes_workers("fail", job, fence) else ()))
+        self.signals.fire("jobs")
         return job
 
     async def cancel(self, job_id: str, now: datetime) -> Job:
         at = to_ts(now)
 
-        def run(conn: sqlite3.Connection) -> Job:
+        def run(conn: sqlite3.Connection) -> tuple[Job, bool]:
             with Tx(conn) as t:
                 state = fetch_one(conn.execute(Q["job_state"], (job_id,)))
                 if state is None or status_of(state["status"]) not in ALLOWED_FROM["cancel"]:
@@ -213,10 +213,11 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
                 }
                 row = fetch(conn.execute(Q["cancel"], params))[0]
                 history.append(conn, self.history_limit, [row], target.value, None, None, at)
-                return _counting_wakes(conn, "cancel", to_job(row), None)
+                job = to_job(row)
+                return job, _counted_wake(conn, "cancel", job, None)
 
-        job = await self._db.run(run)
-        self.signals.fire("jobs", *(("cancel",) if wakes_workers("cancel", job, None) else ()))
+        job = await self._fired_wake(run)
+        self.signals.fire("jobs")
         return job
 
     async def retry(self, job_id: str, now: datetime) -> Job:
@@ -437,7 +438,7 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
         at = to_ts(now)
         kind, message, data = event
 
-        def run(conn: sqlite3.Connection) -> Job:
+        def run(conn: sqlite3.Connection) -> tuple[Job, bool]:
             with Tx(conn) as t:
                 params = {
                     **extra,
@@ -452,9 +453,18 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
                 if not rows:
                     raise self._why_not(conn, verb, job_id, fence)
                 history.append(conn, self.history_limit, rows, kind, message, data, at)
-                return _counting_wakes(conn, verb, to_job(rows[0]), fence)
+                job = to_job(rows[0])
+                return job, _counted_wake(conn, verb, job, fence)
 
-        return await self._db.run(run)
+        return await self._fired_wake(run)
+
+    async def _fired_wake(self, run: Callable[[sqlite3.Connection], tuple[Job, bool]]) -> Job:
+        """Run a job write that says whether it woke workers; if so, fire ``cancel``
+        once it has committed (its count is what other processes' watchers read)."""
+        job, woke = await self._db.run(run)
+        if woke:
+            self.signals.fire("cancel")
+        return job
 
     @staticmethod
     def _why_not(
@@ -464,12 +474,14 @@ class SQLiteStore(ListingVerbs, MaintenanceVerbs, TokenVerbs, ScheduleVerbs):
         return refusal(verb, job_id, state, fence)
 
 
-def _counting_wakes(conn: sqlite3.Connection, verb: str, job: Job, fence: Fence | None) -> Job:
-    """Count a write that wakes workers, in its own transaction, so that other
-    processes' commit watchers fire ``"cancel"`` for it and for nothing else (watch.py)."""
-    if wakes_workers(verb, job, fence):
-        conn.execute(Q["wake_workers"])
-    return job
+def _counted_wake(conn: sqlite3.Connection, verb: str, job: Job, fence: Fence | None) -> bool:
+    """Whether this write wakes workers; if so it is counted in its own transaction, so
+    that other processes' commit watchers fire ``"cancel"`` for it and for nothing else
+    (watch.py)."""
+    if not wakes_workers(verb, job, fence):
+        return False
+    conn.execute(Q["wake_workers"])
+    return True
 
 
 def _mode(value: str) -> Mode:

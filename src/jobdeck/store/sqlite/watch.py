@@ -40,7 +40,9 @@ class CommitWatcher:
             conn.execute(statement).fetchall()
         self._conn = conn
         # The baselines are taken now, not when the task first runs: a commit made in
-        # between must count as a change.
+        # between must count as a change. data_version first: a wake committed after
+        # the count's read moves it, so the next tick reads the count again; one
+        # committed between the two reads counts as made before this store opened.
         baseline = self._version(conn), self._wakes(conn)
         self._task = asyncio.get_running_loop().create_task(
             self._run(conn, *baseline), name="jobdeck-sqlite-watch"
