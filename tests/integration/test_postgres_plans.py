@@ -42,6 +42,7 @@ import pg
 from jobdeck.domain.job import TERMINAL, Fence, JobFilter, Mode, NewJob, Priority
 from jobdeck.store.postgres.database import FEED_LATE_SECONDS, Database
 from jobdeck.store.postgres.listener import connection_defaults
+from jobdeck.store.postgres.listing import TEXT_PASS, TEXT_SETTLE
 from jobdeck.store.postgres.queries import Q
 from jobdeck.store.postgres.store import (
     PostgresStore,
@@ -375,6 +376,14 @@ def params_of(name: str, d: Context) -> dict[str, Any]:
         # The maintenance loop's usual pass: nothing finished long enough ago.
         "cleanup": {"before": T0, "statuses": [s.value for s in sorted(TERMINAL)]},
         "next_run_at": {"priorities": [p.value for p in Priority]},
+        # The maintenance loop's pass from the first row, an hour after the inserts: the
+        # oldest rows not in the trigram index are the due backlog, or were claimed.
+        "index_text": {
+            "after": 0,
+            "limit": TEXT_PASS,
+            "before": T0 + timedelta(hours=1) - TEXT_SETTLE,
+            "due_by": T0 + timedelta(hours=1) + TEXT_SETTLE,
+        },
         "list_jobs": SEARCH | {"limit": 50, "offset": 0},
         "count_jobs": SEARCH,
         "count_by_status": SEARCH,
@@ -425,7 +434,7 @@ async def _capture(url: str, name: str, admin: AdminConn, context: Context) -> S
         "              WHERE indrelid = 'jobdeck_jobs'::regclass)"
     )
     pages = {r["name"]: int(r["pages"]) for r in await cur.fetchall()}
-    names = ["claim", *HOT, *SEARCHES]
+    names = ["claim", *HOT, *SEARCHES, "index_text"]
     plans = {s: await explain(url, s, params_of(s, context)) for s in names}
     return State(name, pages, plans)
 
@@ -609,6 +618,25 @@ def test_text_search_reads_jobs_by_candidates_from_the_text_index(
     indexes = {n.get("Index Name") for n in plan.nodes()}
     assert {"jobdeck_jobs_text", "jobdeck_jobs_unindexed"} <= indexes, plan.describe()
     check_pages(plan, rows=TRACKED)
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_index_text_reads_a_batch_of_the_rows_not_in_the_trigram_index(
+    states: dict[str, State], state: str
+) -> None:
+    """Every process's maintenance runs it every second, behind a due backlog too: it
+    reads at most a batch of rows, in the order of jobdeck_jobs_unindexed (migration
+    0011), and marks none of them here (all due, or claimed); not the whole table, nor
+    ten thousand rows (queries.sql, index_text)."""
+    pages, plan = states[state].pages, states[state].plans["index_text"]
+    check_index_plan(plan)
+    indexes = {n.get("Index Name") for n in plan.nodes()}
+    assert "jobdeck_jobs_unindexed" in indexes, plan.describe()
+    assert plan.indexes_of_updates() <= {"jobdeck_jobs_pkey"}, plan.describe()
+    # Per row read, its entry and heap page, then its lookup by id to be locked; the
+    # probe and the batch each step over the dead entries of the claims' old versions.
+    bound = 2 * pages["jobdeck_jobs_unindexed"] + 3 * TEXT_PASS + SLACK
+    assert plan.touched <= bound, f"{plan.touched} > {bound}\n{plan.describe()}"
 
 
 @pytest.mark.parametrize("state", STATES)

@@ -1,7 +1,7 @@
 """PostgreSQL's trigram index joins new jobs after their insert (migration 0011): at
 their claim or start, which write every index of the row anyway, or, when no claim
-can take them yet, through a maintenance pass once they are older than its settling
-time. Searches stay exact
+can take them within its settling time, through a maintenance pass once they are older
+than that. Searches stay exact
 throughout (tests/contract/test_store_listing.py checks that on every backend); these
 check where each row is, and that an enqueue writes no trigram entry.
 
@@ -175,3 +175,72 @@ async def test_jobs_written_before_version_11_stay_in_the_trigram_index(
     assert [j.job_id for j in await upgraded.list_jobs(JobFilter(text="FROM BEF"), 10, 0)] == [
         "old-job"
     ]
+
+
+async def test_maintenance_reaches_past_a_due_backlog(store: PostgresStore) -> None:
+    """More due jobs than a pass reads, ahead of jobs no claim can take: each pass
+    resumes after the last row the one before it read (and starts again from the first
+    once it reaches the end), so those jobs are indexed within a few passes, not never."""
+    later = T0 + timedelta(hours=1)
+    backlog = [NewJob(name=f"job due {i}", type="test:noop", mode=Mode.QUEUED) for i in range(25)]
+    await store.insert_jobs(backlog, T0)
+    await store.insert_jobs(
+        [
+            NewJob(name="job tracked", type="test:noop", mode=Mode.TRACKED),
+            NewJob(name="job future", type="test:noop", mode=Mode.QUEUED, run_at=later),
+        ],
+        T0,
+    )
+    now = T0 + TEXT_SETTLE * 2
+    assert [await store.index_text(10, now=now) for _ in range(4)] == [0, 0, 2, 0]
+    indexed = await _indexed(store)
+    assert indexed.pop("job tracked") and indexed.pop("job future")
+    assert not any(indexed.values())  # the due ones are left to their claim
+    # After the last rows, the next pass starts from the first again.
+    await store.insert_jobs(
+        [NewJob(name="job tracked later", type="test:noop", mode=Mode.TRACKED)], T0
+    )
+    passes = [await store.index_text(10, now=now) for _ in range(4)]
+    assert sum(passes) == 1 and (await _indexed(store))["job tracked later"], passes
+
+
+async def test_maintenance_leaves_jobs_due_within_the_settling_time_to_their_claim(
+    store: PostgresStore,
+) -> None:
+    """Maintenance read its clock before its other steps, and another host's clock may
+    be ahead: a job due just after maintenance's `now` may be what a claimer wants by
+    the time the pass locks it. So a pass leaves alone every pending queued job due
+    within the settling time of its `now`, and maintenance reads its clock again for it."""
+    now = T0 + TEXT_SETTLE * 2
+    soon, later = now + TEXT_SETTLE, now + TEXT_SETTLE + timedelta(seconds=1)
+    await store.insert_jobs(
+        [
+            NewJob(name="job soon", type="test:noop", mode=Mode.QUEUED, run_at=soon),
+            NewJob(name="job later", type="test:noop", mode=Mode.QUEUED, run_at=later),
+        ],
+        T0,
+    )
+    assert await store.index_text(now=now) == 1
+    assert await _indexed(store) == {"job soon": False, "job later": True}
+
+    class Stepping(FrozenClock):
+        """Each reading a minute later than the one before."""
+
+        def now(self) -> datetime:
+            return self.advance(60)
+
+    await store.insert_jobs(
+        [
+            NewJob(
+                name="job next",
+                type="test:noop",
+                mode=Mode.QUEUED,
+                run_at=T0 + timedelta(seconds=100),
+            )
+        ],
+        T0,
+    )
+    # Maintenance's first reading is T0 + 60 s, the pass's at least T0 + 120 s.
+    maintenance = Maintenance(store, settings=Settings(), clock=Stepping(T0))
+    await maintenance.run_once()
+    assert not (await _indexed(store))["job next"]

@@ -45,7 +45,9 @@ class Maintenance:
         timed_out = await self.store.fail_timed_out_tracked(now)
         purged = await self.store.purge_grants(now) if purge else 0
         # Off the enqueue path: new jobs join the text-search index here (docs/ui.md).
-        indexed = await self.store.index_text(TEXT_BATCH, now=now)
+        # The clock again: the steps above may have taken a while, and a backend may
+        # leave the jobs due by then to their claim.
+        indexed = await self.store.index_text(TEXT_BATCH, now=self.clock.now())
         if rescued or timed_out or purged:
             logger.info(
                 "maintenance: rescued=%d timed_out=%d grants_purged=%d",

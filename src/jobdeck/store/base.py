@@ -213,8 +213,8 @@ class JobStore(Protocol):
         that keeps it at every write does nothing); how many it added. Searches are
         exact either way, only slower over jobs not indexed yet (maintenance calls it).
         With ``now`` (maintenance passes it), a backend may leave for later the jobs
-        created shortly before it and those a claim could take at ``now`` (PostgreSQL
-        does: their claim indexes them at no extra cost)."""
+        created shortly before it and those a claim could take at ``now`` or shortly
+        after (PostgreSQL does: their claim indexes them at no extra cost)."""
 
     async def finished_per_minute(self, where: JobFilter, since: datetime) -> list[FinishedCount]:
         """Jobs that reached a terminal status at or after ``since`` (by completed_at),

@@ -18,6 +18,8 @@ from jobdeck.store.postgres.queries import Q
 # at no extra cost (queries.sql, index_text; docs/postgres.md, "The trigram index after
 # the insert").
 TEXT_SETTLE = timedelta(seconds=30)
+# Rows a pass reads at most: it holds the locks of those it marks until it commits.
+TEXT_PASS = 1_000
 
 
 def _worker(r: DictRow) -> WorkerPresence:
@@ -44,6 +46,8 @@ def event_of(r: DictRow) -> HistoryEvent:
 
 
 class ListingVerbs(Database):
+    _text_after = 0  # where the next index_text pass resumes: the last id one read
+
     async def get_history(
         self, job_id: str, limit: int = 500, after: int | None = None
     ) -> list[HistoryEvent]:
@@ -56,12 +60,20 @@ class ListingVerbs(Database):
         return [event_of(r) for r in rows]
 
     async def index_text(self, limit: int = 10_000, now: datetime | None = None) -> int:
-        # New jobs join the trigram index at their claim, or here (migration 0011).
-        before = None if now is None else now - TEXT_SETTLE
-        params = {"limit": max(0, limit), "before": before, "now": now}
-
-        count: int = await self._run(lambda c: self._scalar(c, "index_text", params))
-        return count
+        # New jobs join the trigram index at their claim, or here (migration 0011). A
+        # pass resumes after the last row the one before read, and starts from the
+        # first again once one reads fewer than its batch (queries.sql, index_text).
+        # Without `now` every row read is marked: none is left behind to come back to.
+        batch = max(0, min(limit, TEXT_PASS))
+        params = {
+            "after": 0 if now is None else self._text_after,
+            "limit": batch,
+            "before": None if now is None else now - TEXT_SETTLE,
+            "due_by": None if now is None else now + TEXT_SETTLE,
+        }
+        [row] = await self._run(lambda c: self._rows(c, "index_text", params))
+        self._text_after = row["last"] if batch and row["read"] == batch else 0
+        return int(row["n"])
 
     async def record_worker(self, worker: WorkerPresence) -> None:
         params = {

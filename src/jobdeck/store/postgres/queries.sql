@@ -865,35 +865,43 @@ hist AS (
 SELECT upd.id FROM upd
 
 -- name: index_text
--- A maintenance pass (migration 0011): of the %(limit)s oldest rows not in the trigram
--- index yet, those created before %(before)s that no claim could take at %(now)s
--- (NULL: all) join it. The others are left to their claim, which writes every index of
--- the row anyway: a young job is usually claimed soon, and a due one is what claimers
--- want next, so locking it here would make them skip it for a later one (they SKIP
--- LOCKED rows), breaking the claim order, and write it once more before its claim.
--- At most %(limit)s rows are read, and none when the oldest is young (ids follow
--- creation closely enough): every process's maintenance runs this every second, while
--- a queue kept busy holds thousands of young rows. Only the rows written are locked;
--- rows another transaction holds are skipped, not waited for. No feed seq: nothing a
--- reader sees changes.
+-- A maintenance pass (migration 0011): of the next %(limit)s rows not in the trigram
+-- index yet after id %(after)s (the last row the pass before read, 0: from the first),
+-- those created before %(before)s that no claim can take by %(due_by)s (NULL: all)
+-- join it. The others are left to their claim, which writes every index of the row
+-- anyway: a young job is usually claimed soon, and a due one is what claimers want
+-- next, so locking it here would make them skip it for a later one (they SKIP LOCKED
+-- rows), breaking the claim order, and write it once more before its claim. %(due_by)s
+-- is the pass's clock plus the settling time: the clock of a claimer on another host
+-- may be ahead. Resuming after the last row read keeps a due backlog at the front from
+-- hiding the rows behind it (a pass would read the same due rows every time); the
+-- caller starts from the first row again when a pass reads fewer than %(limit)s.
+-- None are read when the first row after %(after)s is young (ids follow creation
+-- closely enough, so the rows after it are young too): every process's maintenance
+-- runs this every second, while a queue kept busy holds thousands of young rows.
+-- Only the rows written are locked; rows another transaction holds are skipped, not
+-- waited for. No feed seq: nothing a reader sees changes. docs/postgres.md, "The
+-- trigram index after the insert".
 WITH first AS (
-    SELECT created_at FROM jobdeck_jobs WHERE NOT text_indexed ORDER BY id LIMIT 1
+    SELECT created_at FROM jobdeck_jobs
+    WHERE NOT text_indexed AND id > %(after)s::bigint
+    ORDER BY id LIMIT 1
 ),
-oldest AS (
+batch AS (
     SELECT id FROM jobdeck_jobs
-    WHERE NOT text_indexed
+    WHERE NOT text_indexed AND id > %(after)s::bigint
       AND (%(before)s::timestamptz IS NULL OR (SELECT created_at FROM first) < %(before)s)
     ORDER BY id
     LIMIT %(limit)s::int
 ),
 picked AS (
     SELECT id FROM jobdeck_jobs
-    WHERE id = ANY (ARRAY(SELECT id FROM oldest))
+    WHERE id = ANY (ARRAY(SELECT id FROM batch))
       AND NOT text_indexed
       AND (%(before)s::timestamptz IS NULL
            OR (created_at < %(before)s
                AND NOT (status = 'pending' AND mode = 'queued'
-                        AND run_at <= %(now)s::timestamptz)))
+                        AND run_at <= %(due_by)s::timestamptz)))
     FOR UPDATE SKIP LOCKED
 ),
 upd AS (
@@ -901,7 +909,7 @@ upd AS (
     WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
     RETURNING 1
 )
-SELECT count(*) AS n FROM upd
+SELECT (SELECT count(*) FROM upd) AS n, count(*) AS read, max(id) AS last FROM batch
 
 -- name: get_history
 -- The newest `limit` events, returned oldest first.
