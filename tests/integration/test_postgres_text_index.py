@@ -20,7 +20,7 @@ from jobdeck.clock import FrozenClock
 from jobdeck.config import Settings
 from jobdeck.domain.job import Fence, JobFilter, Mode, NewJob
 from jobdeck.runtime.maintenance import Maintenance
-from jobdeck.store.postgres.listing import TEXT_SETTLE
+from jobdeck.store.postgres.listing import TEXT_PASS, TEXT_SETTLE
 from jobdeck.store.postgres.queries import MIGRATIONS, Q
 from jobdeck.store.postgres.store import COPY_FROM, PostgresStore, _filter
 
@@ -202,6 +202,33 @@ async def test_maintenance_reaches_past_a_due_backlog(store: PostgresStore) -> N
     )
     passes = [await store.index_text(10, now=now) for _ in range(4)]
     assert sum(passes) == 1 and (await _indexed(store))["job tracked later"], passes
+
+
+async def test_maintenance_comes_back_for_a_row_it_passed_while_young(
+    store: PostgresStore,
+) -> None:
+    """A pass that reads past a row too young to mark goes on after it; the row is
+    marked once a later pass has started from the first row again."""
+    backlog = [NewJob(name=f"job due {i}", type="test:noop", mode=Mode.QUEUED) for i in range(25)]
+    await store.insert_jobs(backlog, T0)
+    tracked = [NewJob(name="job tracked", type="test:noop", mode=Mode.TRACKED)]
+    await store.insert_jobs(tracked, T0 + timedelta(seconds=50))
+    now = T0 + timedelta(seconds=60)  # the tracked job is 10 s old: not yet
+    assert [await store.index_text(10, now=now) for _ in range(3)] == [0, 0, 0]
+    passes = [await store.index_text(10, now=now + TEXT_SETTLE) for _ in range(4)]
+    assert sum(passes) == 1 and (await _indexed(store))["job tracked"], passes
+
+
+async def test_a_maintenance_pass_reads_at_most_its_batch(store: PostgresStore) -> None:
+    """Whatever limit it is given (maintenance asks for the SQLite store's larger one),
+    a pass reads TEXT_PASS rows: it holds the locks of those it marks until it commits."""
+    backlog = [
+        NewJob(name=f"job due {i}", type="test:noop", mode=Mode.QUEUED) for i in range(TEXT_PASS)
+    ]
+    await store.insert_jobs(backlog, T0)
+    await store.insert_jobs([NewJob(name="job tracked", type="test:noop", mode=Mode.TRACKED)], T0)
+    now = T0 + TEXT_SETTLE * 2
+    assert [await store.index_text(10 * TEXT_PASS, now=now) for _ in range(2)] == [0, 1]
 
 
 async def test_maintenance_leaves_jobs_due_within_the_settling_time_to_their_claim(
