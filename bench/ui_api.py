@@ -1,4 +1,4 @@
-"""The API calls the UI's pages make, with 100,000 jobs (docs/ui.md, "Performance").
+"""The API calls the UI's pages make, with 100,000 jobs (docs/ui.md, "Lists at 100,000 jobs").
 
 Usage: ``python bench/ui_api.py [--database sqlite|postgres] [--jobs N] [--runs R]``
 

@@ -27,6 +27,7 @@ from cluster import JOBDECK, Cluster, own_deck, until
 import pg
 from jobdeck.deck import JobDeck
 from jobdeck.domain.schedule import CronJob, Execution, ExecutionStatus, TriggeredBy
+from jobdeck.store.postgres.queries import Q
 
 EVERY_SECOND = "* * * * * *"  # six fields: a leading seconds field
 CI_TICKS = 20  # about 20 s (both scenarios at once)
@@ -217,16 +218,6 @@ async def test_a_minute_of_ticks_with_a_scheduler_killed_and_restarted(
     await every_tick_once_on(backend, tmp_path, SLOW_TICKS, kill_one=True)
 
 
-# The follower lock (queries.sql, listen_jobs): an advisory lock on a bigint key shows
-# in pg_locks as its two halves, with objsubid 1.
-FOLLOWERS = """
-SELECT count(*) FROM pg_locks
-WHERE locktype = 'advisory' AND objsubid = 1
-  AND classid::bigint = (19014::bigint << 48) >> 32 AND objid::bigint = 0
-  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-"""
-
-
 @pytest.mark.postgres
 async def test_schedulers_and_workers_do_not_follow_the_feed(tmp_path: Path) -> None:
     """Neither waits on "jobs", so neither holds the follower lock: while only they run,
@@ -238,7 +229,7 @@ async def test_schedulers_and_workers_do_not_follow_the_feed(tmp_path: Path) -> 
         async with await psycopg.AsyncConnection.connect(cluster.url, autocommit=True) as conn:
 
             async def followers() -> int:
-                row = await (await conn.execute(FOLLOWERS)).fetchone()
+                row = await (await conn.execute(Q["followers"])).fetchone()
                 assert row is not None
                 return int(row[0])
 

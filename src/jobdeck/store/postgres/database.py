@@ -36,6 +36,20 @@ log = logging.getLogger("jobdeck.store.postgres")
 T = TypeVar("T")
 
 
+# Expression statistics (schema version 11) came with PostgreSQL 14.
+MIN_POSTGRES = 140000
+
+
+def require_server(version: int) -> None:
+    """Refuse, saying why, a server older than the schema needs (``server_version``
+    as libpq reports it: 150004 for 15.4), before a migration fails on its syntax."""
+    if version < MIN_POSTGRES:
+        raise StoreError(
+            f"jobdeck needs PostgreSQL {MIN_POSTGRES // 10000} or newer; "
+            f"this server is {version // 10000}.{version % 10000}"
+        )
+
+
 class Conn(psycopg.AsyncConnection[DictRow]):
     """A pooled connection, which keeps one cursor for its hottest statement.
 
@@ -190,6 +204,7 @@ class Database:
             await self._pool.close()
 
     async def _migrate(self, conn: Conn) -> None:
+        require_server(conn.info.server_version)
         # One transaction under an advisory lock: processes starting together queue up
         # here, and each one after the first finds the schema already current.
         async with conn.transaction():

@@ -24,6 +24,11 @@
 -- statement writes gets the same seq.
 s AS MATERIALIZED (SELECT jobdeck_feed_seq() AS seq)
 
+-- fragment: follower_key
+-- The follower lock's advisory key (notify, listen_jobs): 0x4A46 ("JF") in the top
+-- 16 bits, another range than the feed's registrations (migration 0007).
+(19014 :: bigint << 48)
+
 -- fragment: fenced
 -- A write of a worker's attempt (%(fenced)s): only while that attempt still holds the job.
 (NOT %(fenced)s::boolean OR (j.attempt = %(attempt)s::int AND j.locked_by = %(worker)s::text))
@@ -272,7 +277,7 @@ SELECT jobdeck_feed_restamp() AS seq
 -- processes trying at once make one of them notify for nothing.
 SELECT pg_notify(c, '') FROM unnest(%(channels)s::text[]) AS c
 WHERE CASE WHEN c = 'jobdeck_jobs'
-           THEN NOT pg_try_advisory_xact_lock(19014 :: bigint << 48)  -- 0x4A46, "JF"
+           THEN NOT pg_try_advisory_xact_lock({follower_key})
            ELSE true END
 
 -- name: async_commit
@@ -282,9 +287,9 @@ SET synchronous_commit TO off
 -- name: listen_jobs
 -- The channels of jobdeck.store.postgres.listener, one entry each: a process
 -- listens to those it was opened for. A feed follower also holds the follower lock
--- (shared, for as long as its connection lives; another key range than the feed's
--- registrations, migration 0007), without which nobody sends jobdeck_jobs (notify).
-LISTEN jobdeck_jobs; SELECT pg_advisory_lock_shared(19014 :: bigint << 48)
+-- (shared, for as long as its connection lives), without which nobody sends
+-- jobdeck_jobs (notify).
+LISTEN jobdeck_jobs; SELECT pg_advisory_lock_shared({follower_key})
 
 -- name: listen_enqueue
 LISTEN jobdeck_enqueue
@@ -294,6 +299,15 @@ LISTEN jobdeck_cron
 
 -- name: listen_cancel
 LISTEN jobdeck_cancel
+
+-- name: followers
+-- How many sessions of this database follow the feed (hold the follower lock): what
+-- decides whether notify sends jobdeck_jobs. An advisory lock on a bigint key shows in
+-- pg_locks as its two halves, with objsubid 1.
+SELECT count(*) AS n FROM pg_locks
+WHERE locktype = 'advisory' AND objsubid = 1
+  AND ((classid :: bigint << 32) | objid :: bigint) = {follower_key}
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 
 -- name: ping
 SELECT 1

@@ -14,7 +14,7 @@
 -- since the writer that left `had` took it before committing, and this statement
 -- locked the row after that commit (READ COMMITTED re-evaluates SET on the newest row
 -- version). It is a SQL function so the planner inlines it: the common path costs
--- one comparison. docs/feed.md, "Seqs".
+-- one comparison. docs/feed.md, "PostgreSQL: the feed horizon".
 
 CREATE FUNCTION jobdeck_row_seq(had bigint, taken bigint) RETURNS bigint
 LANGUAGE sql VOLATILE AS $$
