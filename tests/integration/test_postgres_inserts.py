@@ -24,6 +24,7 @@ from jobdeck.domain.job import Job, JobFilter, Mode, NewJob, Priority
 from jobdeck.errors import StoreError, ValidationError
 from jobdeck.handlers.base import BaseJobHandler
 from jobdeck.store.postgres import store as store_module
+from jobdeck.store.postgres.rows import copy_row
 from jobdeck.store.postgres.singles import IN_FLIGHT
 from jobdeck.store.postgres.store import COPY_FROM, PostgresStore
 
@@ -269,16 +270,28 @@ async def test_a_bulk_that_fails_otherwise_writes_nothing_and_leaves_no_transact
 
 
 async def test_a_bulk_cancelled_mid_copy_writes_nothing(
-    store: PostgresStore, caplog: pytest.LogCaptureFixture
+    store: PostgresStore, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deck = JobDeck(store=store)
     deck.register_job_type("test:picky", Picky)
     specs = [{"type": "test:picky", "payload": {"n": i, "x": "y" * 1000}} for i in range(20_000)]
+    # Cancelled once the COPY has taken 500 rows: the rest are never sent.
+    sent, copying = 0, asyncio.Event()
+
+    def counted(*row: Any) -> tuple[Any, ...]:
+        nonlocal sent
+        sent += 1
+        if sent == 500:
+            copying.set()
+        return copy_row(*row)
+
+    monkeypatch.setattr(store_module, "copy_row", counted)
     task = asyncio.create_task(deck.schedule_jobs(specs))
-    await asyncio.sleep(0.15)
+    await copying.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    assert 500 <= sent < len(specs)
     assert await store.count_jobs(JobFilter()) == 0
     assert len(await deck.schedule_jobs(specs[: COPY_FROM + 1])) == COPY_FROM + 1
     assert "rolling back" not in caplog.text

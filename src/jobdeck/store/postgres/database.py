@@ -96,7 +96,11 @@ KEEP_SECONDS = 60.0
 _TIMER_SLACK = 0.001
 
 _PG_CHANNEL = {signal: channel for channel, signal in CHANNELS.items()}
-_IDLE = psycopg.pq.TransactionStatus.IDLE
+
+
+def idle(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether ``conn`` is outside any transaction (and not in a failed one)."""
+    return conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
 
 class Horizon:
@@ -300,12 +304,7 @@ class Database:
         Concurrent verbs take theirs from the pool as before, and find there every
         connection not in use: none stays kept while another verb waits for one.
         """
-        if (
-            self._verbs == 1
-            and self._kept is None
-            and self._opened
-            and conn.pgconn.transaction_status == _IDLE
-        ):
+        if self._verbs == 1 and self._kept is None and self._opened and idle(conn):
             self._kept = (conn, since)
         else:
             await self._pool.putconn(conn)

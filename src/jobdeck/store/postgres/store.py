@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
@@ -51,7 +50,7 @@ from jobdeck.errors import (
     ValidationError,
 )
 from jobdeck.store.base import Token, completed_in_order, wakes_workers
-from jobdeck.store.postgres.database import Conn
+from jobdeck.store.postgres.database import Conn, idle
 from jobdeck.store.postgres.listing import ListingVerbs
 from jobdeck.store.postgres.queries import Q
 from jobdeck.store.postgres.rows import (
@@ -339,18 +338,15 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
                     for pk, job_id, j, at in zip(pks, job_ids, jobs, ats, strict=True)
                 ]
             await conn.execute(Q["commit"])
-        except psycopg.errors.UniqueViolation as exc:
-            await conn.execute(Q["rollback"])
-            if not _job_id_taken(exc):
-                raise
-            return None
-        except BaseException:
-            # A job that failed its checks as it was read, an error, a cancellation:
-            # none is written, and the connection goes back idle, whoever takes it next
-            # (a dead one is dropped by the pool).
-            if conn.pgconn.transaction_status != TransactionStatus.IDLE:
+        except BaseException as exc:
+            # A retry that finds its jobs there, a job that failed its checks as it was
+            # read, an error, a cancellation: none is written, and the connection goes
+            # back idle, whoever takes it next (a dead one is dropped by the pool).
+            if not idle(conn):
                 with contextlib.suppress(Exception):
                     await conn.execute(Q["rollback"])
+            if isinstance(exc, psycopg.errors.UniqueViolation) and _job_id_taken(exc):
+                return None
             raise
         return inserted
 
