@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import overload
 
 import pytest
 from store_support import T0, OpenStore, at, insert, new_job
 
-from jobdeck.domain.job import JobFilter, Mode, Priority, Status
+from jobdeck.domain.job import JobFilter, Mode, NewJob, Priority, Status
+from jobdeck.errors import ValidationError
 from jobdeck.store.base import Store
 
 
@@ -196,3 +199,36 @@ async def test_filters_apply_before_paging(store: Store, where: JobFilter) -> No
 async def test_offset_past_the_end_is_empty(store: Store) -> None:
     await _catalogue(store)
     assert await store.list_jobs(JobFilter(), 10, 100) == []
+
+
+class Refused(Sequence[NewJob]):
+    """Jobs made as they are read, as the deck's bulk checks make them: reading the
+    job at ``bad`` raises, however the store reads (by index, slice or iteration)."""
+
+    def __init__(self, count: int, bad: int) -> None:
+        self._count, self._bad = count, bad
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> NewJob: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[NewJob]: ...
+    def __getitem__(self, index: int | slice) -> NewJob | Sequence[NewJob]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
+        if not -self._count <= index < self._count:
+            raise IndexError(index)
+        if index % self._count == self._bad:
+            raise ValidationError(f"job {self._bad} is refused")
+        return new_job(name=f"job {index % self._count}")
+
+
+@pytest.mark.parametrize("count", [1, 5, 500])  # one, a few, a bulk (PostgreSQL: COPY)
+async def test_a_job_refused_as_it_is_read_writes_none(store: Store, count: int) -> None:
+    with pytest.raises(ValidationError, match=f"job {count - 1} is refused"):
+        await store.insert_jobs(Refused(count, count - 1), T0)
+    assert await store.count_jobs(JobFilter()) == 0
+    assert await store.changes_since(0) == []
+    assert len(await store.insert_jobs([new_job()], T0)) == 1

@@ -72,7 +72,9 @@ class JobStore(Protocol):
     # --- creating and reading -------------------------------------------
     async def insert_jobs(self, jobs: Sequence[NewJob], now: datetime) -> list[Job]:
         """Insert all in one transaction (status pending, attempt 0, a new UUID job_id,
-        run_at defaulting to now); history ``created`` for each. Returns them in order."""
+        run_at defaulting to now); history ``created`` for each. Returns them in order.
+        ``jobs`` may make each job as it is read (the deck checks a bulk that way): a
+        read that raises writes nothing, and its error reaches the caller."""
 
     async def get_job(self, job_id: str) -> Job | None: ...
 

@@ -315,8 +315,8 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
         try:
             # BEGIN and take_feed_seq in one round trip; the server runs them (its
             # longest part is the history rows) and answers at the pipeline's sync.
-            # Meanwhile the jobs are read: reading checks and makes each of a
-            # schedule_jobs call (deck._Scheduled), which then costs no time of its own.
+            # Meanwhile the jobs are read: a caller may make each one as it is read
+            # (JobStore.insert_jobs), which then costs no time of its own.
             async with conn.pipeline():
                 await conn.execute(Q["begin"])
                 cur = await conn.execute(Q["take_feed_seq"], taking)
