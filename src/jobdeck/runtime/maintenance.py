@@ -21,7 +21,6 @@ from jobdeck.store.base import Store
 logger = logging.getLogger("jobdeck.maintenance")
 
 PURGE_EVERY = 60.0  # seconds between purges of expired grants: not urgent
-TEXT_BATCH = 10_000  # jobs added to the text-search index per pass, at most
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class Maintenance:
         # Off the enqueue path: new jobs join the text-search index here (docs/ui.md).
         # The clock again: the steps above may have taken a while, and a backend may
         # leave the jobs due by then to their claim.
-        indexed = await self.store.index_text(TEXT_BATCH, now=self.clock.now())
+        indexed = await self.store.index_text(now=self.clock.now())  # the store's pass size
         if rescued or timed_out or purged:
             logger.info(
                 "maintenance: rescued=%d timed_out=%d grants_purged=%d",

@@ -210,9 +210,10 @@ class JobStore(Protocol):
         """Oldest first: the newest ``limit`` events, or with ``after`` the first
         ``limit`` events whose id is greater (a follower pages forward)."""
 
-    async def index_text(self, limit: int = 10_000, now: datetime | None = None) -> int:
-        """Bring the text-search index up to date by at most ``limit`` jobs (a backend
-        that keeps it at every write does nothing); how many it added. Searches are
+    async def index_text(self, limit: int | None = None, now: datetime | None = None) -> int:
+        """Bring the text-search index up to date by at most ``limit`` jobs (None: the
+        backend's own pass size; a backend that keeps it at every write does nothing);
+        how many it added. Searches are
         exact either way, only slower over jobs not indexed yet (maintenance calls it).
         With ``now`` (maintenance passes it), a backend may leave for later the jobs
         created shortly before it and those a claim could take at ``now`` or shortly

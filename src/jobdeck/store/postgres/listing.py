@@ -18,7 +18,8 @@ from jobdeck.store.postgres.queries import Q
 # at no extra cost (queries.sql, index_text; docs/postgres.md, "The trigram index after
 # the insert").
 TEXT_SETTLE = timedelta(seconds=30)
-# Rows a pass reads at most: it holds the locks of those it marks until it commits.
+# Rows a pass reads unless told otherwise: it holds the locks of those it marks until
+# it commits.
 TEXT_PASS = 1_000
 
 
@@ -59,12 +60,12 @@ class ListingVerbs(Database):
         rows = await self._run(lambda c: self._rows(c, name, params))
         return [event_of(r) for r in rows]
 
-    async def index_text(self, limit: int = 10_000, now: datetime | None = None) -> int:
+    async def index_text(self, limit: int | None = None, now: datetime | None = None) -> int:
         # New jobs join the trigram index at their claim, or here (migration 0011). A
         # pass resumes after the last row the one before read, and starts from the
         # first again once one reads fewer than its batch (queries.sql, index_text).
         # Without `now` every row read is marked: none is left behind to come back to.
-        batch = max(0, min(limit, TEXT_PASS))
+        batch = TEXT_PASS if limit is None else max(0, limit)
         params = {
             "after": 0 if now is None else self._text_after,
             "limit": batch,

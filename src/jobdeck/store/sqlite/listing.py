@@ -41,6 +41,9 @@ _COLUMN = {
     "progress": "progress",
 }
 # The shortest search the trigram index can answer; shorter ones scan.
+# Jobs a maintenance pass adds to the text index unless told otherwise: the index is
+# filled after the insert (migration 0007), one transaction per pass.
+TEXT_PASS = 10_000
 TRIGRAM = 3
 
 
@@ -169,11 +172,13 @@ class ListingVerbs:
             for minute, status, n in rows
         ]
 
-    async def index_text(self, limit: int = 10_000, now: datetime | None = None) -> int:
+    async def index_text(self, limit: int | None = None, now: datetime | None = None) -> int:
         # `now` is not needed here: indexing a job later costs the same as now.
+        params = {"limit": TEXT_PASS if limit is None else limit}
+
         def run(conn: sqlite3.Connection) -> int:
             with Tx(conn):
-                after, last = conn.execute(Q["index_text_next"], {"limit": limit}).fetchone()
+                after, last = conn.execute(Q["index_text_next"], params).fetchone()
                 if last is None:
                     return 0
                 conn.execute(Q["index_text"], {"after": after, "up_to": last})
