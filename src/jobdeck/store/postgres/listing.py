@@ -52,11 +52,14 @@ class ListingVerbs(Database):
     async def get_history(
         self, job_id: str, limit: int = 500, after: int | None = None
     ) -> list[HistoryEvent]:
+        # Capped at the history limit: the attempts' derived events (queries.sql,
+        # attempt_events) may make a job's stored and derived events a few more.
+        params = {"job_id": job_id, "limit": max(0, limit), "history_limit": self.history_limit}
         if after is None:
-            name, params = "get_history", {"job_id": job_id, "limit": max(0, limit)}
+            name = "get_history"
         else:
             name = "history_after"
-            params = {"job_id": job_id, "after": after, "limit": max(0, limit)}
+            params["after"] = after
         rows = await self._run(lambda c: self._rows(c, name, params))
         return [event_of(r) for r in rows]
 

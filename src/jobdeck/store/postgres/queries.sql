@@ -17,6 +17,9 @@
 -- Only a job at the cap pays for the `pruned` CTE, which deletes the rows older than
 -- the newest `keep` (all CTEs see the snapshot before this statement's own insert,
 -- so keep = limit - 1 old rows plus the new one make the limit).
+--
+-- A worker's attempt stores neither its `started` nor its `completed` event: its job
+-- row holds their reserved ids, and reads derive them from it (attempt_events).
 
 -- fragment: feed_seq
 -- The statement's change-feed number, taken once (MATERIALIZED) and registered for
@@ -43,7 +46,9 @@ least(j.history_count + 1, %(keep)s::int + 1)
 
 -- fragment: prune_to_limit
 -- Reads `upd` (the rows this statement wrote and added one history row to): a job at
--- the cap loses its rows older than the newest `keep`.
+-- the cap loses its rows older than the newest `keep`. A statement that also stores an
+-- ended attempt's `started` row (store_started) may leave limit + 1 rows: reads take
+-- the newest `limit` events (get_history), and the job's next row prunes again.
 pruned AS (
     DELETE FROM jobdeck_history h
     USING (SELECT u.id AS job_pk,
@@ -66,6 +71,8 @@ pruned AS (
 -- `picked` instead, the session's generic plan guesses hundreds of picked rows once
 -- the table has statistics and hashes the whole table for each claim (17 ms at 20,000
 -- jobs; docs/postgres.md). tests/integration/test_postgres_plans.py.
+-- The attempt's `started` event is not stored: its history id is reserved here, and
+-- the worker kept beside it (attempt_events).
 picked AS (
     SELECT id FROM jobdeck_jobs
     WHERE status = 'pending' AND mode = 'queued' AND run_at <= %(now)s
@@ -79,23 +86,19 @@ claimed AS (
         lease_expires_at = %(lease)s, started_at = %(now)s, progress_at = %(now)s,
         rate = NULL, eta_seconds = NULL, progress_window = NULL, updated_at = %(now)s,
         seq = jobdeck_row_seq(j.seq, s.seq), history_count = {next_history_count},
+        started_event = nextval('jobdeck_history_id_seq'), started_by = %(worker)s::text,
         text_indexed = true  -- a new version in every index anyway (migration 0011)
     FROM s
     WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
     RETURNING j.*
 )
 
--- fragment: started_history
--- The `started` history row of each `claimed` job (the SELECT of an INSERT).
-SELECT id, 'started', NULL, jsonb_build_object('attempt', attempt, 'worker', locked_by),
-       %(now)s
-FROM claimed
-
 -- fragment: complete_fenced
 -- Reads `s`: completes each attempt of %(job_ids)s/%(attempts)s/%(workers)s that still
 -- holds its job, with its result in %(results)s (one JSON array, in the same order:
 -- the client encodes it in one call, not one jsonb parameter per result; a JSON null
 -- is stored as SQL NULL, as every other result None is); the rows written are `done`.
+-- The `completed` event is not stored: its history id is reserved (attempt_events).
 f AS (
     SELECT f.job_id, f.attempt, f.worker,
            nullif(%(results)s::jsonb -> (f.ord - 1)::int, 'null'::jsonb) AS result
@@ -107,16 +110,64 @@ done AS (
     SET status = 'completed', progress = 100, result = f.result, eta_seconds = 0,
         completed_at = %(now)s, updated_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
         seq = jobdeck_row_seq(j.seq, s.seq),
-        history_count = {next_history_count}
+        history_count = {next_history_count},
+        completed_event = nextval('jobdeck_history_id_seq')
     FROM f, s
     WHERE j.job_id = f.job_id AND j.attempt = f.attempt AND j.locked_by = f.worker
       AND j.status IN ('running', 'cancelling')
-    RETURNING j.id, j.job_id, j.attempt, j.history_count
+    RETURNING j.job_id, j.attempt
 )
 
--- fragment: completed_history
--- The `completed` history row of each `done` job (the SELECT of an INSERT).
-SELECT id, 'completed', NULL, NULL, %(now)s FROM done
+-- fragment: attempt_events
+-- The events of job row `j` that are not stored: its worker's attempt's `started` and
+-- `completed`, as history rows (id, kind, message, data, created_at) with the values the
+-- claim and complete_fenced stored until schema version 12 (their %(now)s is the row's
+-- started_at and completed_at; the claim's locked_by is started_by), under the ids they
+-- reserved, so they sort among the stored rows where those rows would.
+-- Why each event is shown exactly while it is not stored:
+-- * `started`: the claim reserves started_event and makes the row running; it stays
+--   shown (started_shown) through every write that leaves the row running or
+--   cancelling (progress, logs, heartbeats, cancel), and after complete_fenced or
+--   complete (completed is final: only failed and cancelled jobs are retried,
+--   domain/states.py). Every other statement that ends an attempt (fail, retry_later,
+--   mark_cancelled, release, rescue_expired: to pending, failed or cancelled) stores
+--   the row under the reserved id in the same statement (store_started), and the event
+--   is no longer shown. started_event left on a pending, failed or cancelled row is
+--   stale, and hidden; only a claim makes such a row running again (tracked jobs,
+--   which `start` runs and fail_timed_out_tracked ends, never have one), and it
+--   replaces it.
+-- * `completed`: complete_fenced sets completed_event with the status, which is final,
+--   so it is never stale where shown. `complete` stores its own row and sets none.
+-- A job with neither (written before version 12) keeps its stored rows. prune_history
+-- lets them go by age; delete_job and cleanup delete them with the row.
+SELECT j.started_event AS id, 'started'::text AS kind, NULL::text AS message,
+       jsonb_build_object('attempt', j.attempt, 'worker', j.started_by) AS data,
+       j.started_at AS created_at
+FROM j WHERE {started_shown}
+UNION ALL
+SELECT j.completed_event, 'completed', NULL, NULL, j.completed_at
+FROM j WHERE {completed_shown}
+
+-- fragment: started_shown
+-- Whether row `j` shows its attempt's `started` event (attempt_events).
+(j.started_event IS NOT NULL AND j.status IN ('running', 'cancelling', 'completed'))
+
+-- fragment: completed_shown
+-- Whether row `j` shows its attempt's `completed` event (attempt_events).
+(j.completed_event IS NOT NULL AND j.status = 'completed')
+
+-- fragment: store_started
+-- Reads `ended`: the rows whose attempt this statement ended, other than by completing
+-- it (id, attempt: the attempt that ended, started_event, started_by, started_at). The
+-- attempt's `started` event is no longer shown (attempt_events), so it is stored now,
+-- under the id its claim reserved. Rows without one (tracked jobs, attempts claimed
+-- before schema version 12) stored theirs already.
+started AS (
+    INSERT INTO jobdeck_history (id, job_pk, kind, message, data, created_at)
+    SELECT e.started_event, e.id, 'started', NULL,
+           jsonb_build_object('attempt', e.attempt, 'worker', e.started_by), e.started_at
+    FROM ended e WHERE e.started_event IS NOT NULL
+)
 
 -- fragment: new_job_input
 -- The jobs of %(jobs)s (one JSON array, rows.job_entry) as typed columns `t.*`, with
@@ -442,10 +493,38 @@ WHERE completed_at >= %(since)s AND {job_filter}
 GROUP BY 1, 2
 
 -- name: history_after
-SELECT h.id, j.job_id, h.kind, h.message, h.data, h.created_at
-FROM jobdeck_jobs j JOIN jobdeck_history h ON h.job_pk = j.id
-WHERE j.job_id = %(job_id)s::text AND h.id > %(after)s::bigint
-ORDER BY h.id
+-- The first %(limit)s events after %(after)s, among the newest %(history_limit)s (the
+-- events get_history can return). Only a job at the cap can have more (history_count
+-- bounds its events, stored or derived, from above: claims and completions count theirs
+-- too, and store_started adds none): `low`, the oldest id of the newest, is then read
+-- through that many entries of jobdeck_history_job backwards; below the cap it is 0, at
+-- no cost. The stored rows after it are read forwards through the same index.
+WITH {history_job},
+derived AS MATERIALIZED ({attempt_events}),
+low AS MATERIALIZED (
+    SELECT CASE WHEN j.history_count < %(history_limit)s::int THEN 0 ELSE coalesce((
+        SELECT e.id FROM (
+            (SELECT h.id FROM jobdeck_history h WHERE h.job_pk = j.id
+             ORDER BY h.job_pk DESC, h.id DESC LIMIT %(history_limit)s::int)
+            UNION ALL
+            SELECT d.id FROM derived d) e
+        ORDER BY e.id DESC OFFSET %(history_limit)s::int - 1 LIMIT 1), 0) END AS id
+    FROM j
+),
+events AS (
+    (SELECT h.id, h.kind, h.message, h.data, h.created_at
+     FROM jobdeck_history h
+     WHERE h.job_pk = (SELECT id FROM j)
+       AND h.id > %(after)s::bigint AND h.id >= (SELECT id FROM low)
+     ORDER BY h.job_pk, h.id
+     LIMIT %(limit)s::int)
+    UNION ALL
+    SELECT * FROM derived d
+    WHERE d.id > %(after)s::bigint AND d.id >= (SELECT id FROM low)
+)
+SELECT e.id, j.job_id, e.kind, e.message, e.data, e.created_at
+FROM events e, j
+ORDER BY e.id
 LIMIT %(limit)s::int
 
 -- name: record_worker
@@ -573,6 +652,8 @@ hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
     SELECT id, 'error', %(error)s::text, NULL, %(now)s FROM upd
 ),
+ended AS (SELECT * FROM upd),
+{store_started},
 {prune_to_limit}
 {changed_rows}
 
@@ -634,15 +715,11 @@ hist AS (DELETE FROM jobdeck_history WHERE job_pk IN (SELECT id FROM del))
 SELECT id FROM del
 
 -- name: claim
+-- Stores no history row (attempt_events), so it prunes none: a job's stored rows grow
+-- only in the statements that insert them, each of which prunes (prune_to_limit).
 WITH {feed_seq},
-{claim_pending},
-upd AS (SELECT * FROM claimed),
-hist AS (
-    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
-    {started_history}
-),
-{prune_to_limit}
-SELECT upd.* FROM upd ORDER BY upd.priority DESC, upd.run_at, upd.id
+{claim_pending}
+SELECT claimed.* FROM claimed ORDER BY claimed.priority DESC, claimed.run_at, claimed.id
 
 -- name: heartbeat
 -- A lease extension changes nothing a follower can see (lease_expires_at is internal),
@@ -655,16 +732,11 @@ WHERE j.job_id = f.job_id AND j.attempt = f.attempt AND j.locked_by = %(worker)s
 RETURNING j.job_id, j.status
 
 -- name: complete_many
+-- Stores no history row, so it prunes none (as claim).
 WITH {feed_seq},
-{complete_fenced},
-upd AS (SELECT * FROM done),
-hist AS (
-    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
-    {completed_history}
-),
-{prune_to_limit}
+{complete_fenced}
 -- Which attempts were completed, not their rows: the worker only counts them.
-SELECT upd.job_id, upd.attempt FROM upd
+SELECT done.job_id, done.attempt FROM done
 
 -- name: complete_and_claim
 -- A busy worker's finished attempts ride with its next claim (Worker._claim):
@@ -682,18 +754,10 @@ SELECT upd.job_id, upd.attempt FROM upd
 -- with a heartbeat of a job rescued and claimed meanwhile; PostgreSQL would then
 -- roll one of them back, and both are retried (database.py, Database._run).
 -- The completions may wait for a row lock (a heartbeat, a cancel); the claim then
--- waits with them.
+-- waits with them. No history row is stored, so none is pruned (as claim).
 WITH {feed_seq},
 {complete_fenced},
-{claim_pending},
-upd AS (SELECT id, history_count FROM done UNION ALL SELECT id, history_count FROM claimed),
-hist AS (
-    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
-    {completed_history}
-    UNION ALL
-    {started_history}
-),
-{prune_to_limit}
+{claim_pending}
 SELECT false AS _claimed, d.ids AS _done_ids, d.attempts AS _done_attempts,
        (NULL::jobdeck_jobs).*
 FROM (SELECT array_agg(done.job_id) AS ids, array_agg(done.attempt) AS attempts FROM done) d
@@ -719,6 +783,8 @@ hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
     SELECT id, 'retry', %(error)s::text, %(data)s::jsonb, %(now)s FROM upd
 ),
+ended AS (SELECT * FROM upd),
+{store_started},
 {prune_to_limit}
 SELECT upd.* FROM upd
 
@@ -738,6 +804,8 @@ hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
     SELECT id, 'cancelled', NULL, NULL, %(now)s FROM upd
 ),
+ended AS (SELECT * FROM upd),
+{store_started},
 {prune_to_limit}
 {changed_rows}
 
@@ -768,6 +836,12 @@ hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
     SELECT id, 'released', NULL, NULL, %(now)s FROM upd
 ),
+-- A row going back to pending has its attempt taken back: the one that ended is f's.
+ended AS (
+    SELECT u.id, f.attempt, u.started_event, u.started_by, u.started_at
+    FROM upd u JOIN f ON f.job_id = u.job_id
+),
+{store_started},
 {prune_to_limit}
 SELECT upd.* FROM upd
 
@@ -810,6 +884,8 @@ hist AS (
            jsonb_build_object('attempt', attempt, 'status', status), %(now)s
     FROM upd
 ),
+ended AS (SELECT * FROM upd),
+{store_started},
 {prune_to_limit}
 SELECT upd.* FROM upd ORDER BY upd.id
 
@@ -849,8 +925,34 @@ hist AS (DELETE FROM jobdeck_history WHERE job_pk IN (SELECT id FROM del))
 SELECT count(*) AS n FROM del
 
 -- name: prune_history
-WITH del AS (DELETE FROM jobdeck_history WHERE created_at < %(before)s RETURNING 1)
-SELECT count(*) AS n FROM del
+-- The events older than %(before)s: the stored rows (found by the BRIN index on
+-- created_at), and the derived ones (attempt_events), whose reserved ids their job rows
+-- let go of. Those are found by a scan of the jobs table, which grows with it: no index
+-- holds started_at or completed_at alone, and one would be written by every claim and
+-- completion for this occasional cleanup. `old` locks the rows it lets go of, so it
+-- counts what each showed as it is cleared. Counted as SQLite counts the rows it
+-- deletes: the events shown; a stale started_event (hidden) goes uncounted. No feed
+-- seq, as for the rows deleted: no column of a job that a reader sees changes.
+WITH del AS (DELETE FROM jobdeck_history WHERE created_at < %(before)s RETURNING 1),
+old AS (
+    SELECT j.id, {started_shown} AND j.started_at < %(before)s AS started,
+           {completed_shown} AND j.completed_at < %(before)s AS completed
+    FROM jobdeck_jobs j
+    WHERE (j.started_event IS NOT NULL AND j.started_at < %(before)s)
+       OR (j.completed_event IS NOT NULL AND j.completed_at < %(before)s)
+    FOR NO KEY UPDATE
+),
+cleared AS (
+    UPDATE jobdeck_jobs j
+    SET started_event = CASE WHEN j.started_at < %(before)s THEN NULL
+                             ELSE j.started_event END,
+        completed_event = CASE WHEN j.completed_at < %(before)s THEN NULL
+                               ELSE j.completed_event END
+    WHERE j.id = ANY (ARRAY(SELECT id FROM old))
+)
+SELECT (SELECT count(*) FROM del)
+       + (SELECT count(*) FILTER (WHERE started) + count(*) FILTER (WHERE completed)
+          FROM old) AS n
 
 -- name: next_run_at
 -- When an idle worker should look again. min(run_at) over every pending job would read
@@ -925,15 +1027,33 @@ upd AS (
 )
 SELECT (SELECT count(*) FROM upd) AS n, count(*) AS read, max(id) AS last FROM batch
 
+-- fragment: history_job
+-- The job whose history is read (get_history, history_after), by its key: `j`.
+j AS MATERIALIZED (
+    SELECT id, job_id, status, attempt, history_count, started_event, started_by,
+           started_at, completed_event, completed_at
+    FROM jobdeck_jobs WHERE job_id = %(job_id)s::text
+)
+
 -- name: get_history
--- The newest `limit` events, returned oldest first.
-SELECT * FROM (
-    SELECT h.id, j.job_id, h.kind, h.message, h.data, h.created_at
-    FROM jobdeck_jobs j JOIN jobdeck_history h ON h.job_pk = j.id
-    WHERE j.job_id = %(job_id)s::text
-    ORDER BY h.id DESC
-    LIMIT %(limit)s::int
-) newest ORDER BY id
+-- The newest `limit` events, returned oldest first, and at most %(history_limit)s: the
+-- stored rows and the derived ones (attempt_events) together may be a few more
+-- (prune_to_limit). The stored rows are read backwards through jobdeck_history_job, no
+-- more of them than are returned (the job's key is a value for the plan: a subquery).
+WITH {history_job},
+n AS (SELECT least(%(limit)s::int, %(history_limit)s::int) AS n),
+events AS (
+    (SELECT h.id, h.kind, h.message, h.data, h.created_at
+     FROM jobdeck_history h
+     WHERE h.job_pk = (SELECT id FROM j)
+     ORDER BY h.job_pk DESC, h.id DESC
+     LIMIT (SELECT n FROM n))
+    UNION ALL
+    {attempt_events}
+)
+SELECT e.id, j.job_id, e.kind, e.message, e.data, e.created_at
+FROM (SELECT * FROM events ORDER BY id DESC LIMIT (SELECT n FROM n)) e, j
+ORDER BY e.id
 
 -- name: changes_since
 -- One statement, so one snapshot for jobs, executions, schedules and revocations.

@@ -1,0 +1,16 @@
+-- jobdeck PostgreSQL schema, version 12: a worker's attempt keeps its `started` and
+-- `completed` events in its job row instead of as history rows.
+--
+-- Those two rows were written by every claim and every completion of a drain, about a
+-- twentieth of it (docs/postgres.md, "What one job costs"). Now the claim reserves the
+-- `started` event's history id (started_event) and keeps the attempt's worker
+-- (started_by: locked_by is cleared when the attempt ends), and a worker's completion
+-- reserves the `completed` event's (completed_event). Reads merge them with the stored
+-- rows while the row's status shows them; an attempt that ends otherwise stores its
+-- `started` row then, under the reserved id (queries.sql, attempt_events). No index:
+-- they are read only from the job's own row. NULL derives nothing, so the jobs already
+-- there keep their stored history as it is, and adding the columns rewrites nothing.
+ALTER TABLE jobdeck_jobs
+    ADD COLUMN started_event bigint,
+    ADD COLUMN started_by text,
+    ADD COLUMN completed_event bigint;
