@@ -69,36 +69,27 @@ SCANS = frozenset({"Seq Scan", "Index Scan", "Index Only Scan", "Bitmap Heap Sca
 BITMAPS = frozenset({"Bitmap Index Scan", "BitmapAnd", "BitmapOr"})
 
 # What the bulk of the drain does to each job, one statement per transition: the
-# claim's UPDATE and history row, then the completion's. A seq per row, as a drain of
-# small batches leaves them (no follower runs during the set-up).
+# claim's UPDATE, then the completion's, each reserving its event's history id instead
+# of storing a row (queries.sql, attempt_events). A seq per row, as a drain of small
+# batches leaves them (no follower runs during the set-up).
 CLAIMABLE = "status = 'pending' AND mode = 'queued' ORDER BY priority DESC, run_at, id"
 BULK_CLAIM = f"""
-WITH picked AS (SELECT id FROM jobdeck_jobs WHERE {CLAIMABLE} LIMIT %(n)s),
-upd AS (
-    UPDATE jobdeck_jobs j
-    SET status = 'running', attempt = j.attempt + 1, locked_by = 'bulk',
-        lease_expires_at = %(lease)s, started_at = %(now)s, progress_at = %(now)s,
-        updated_at = %(now)s, seq = nextval('jobdeck_seq'),
-        history_count = j.history_count + 1, text_indexed = true
-    WHERE j.id IN (SELECT id FROM picked)
-    RETURNING j.id, j.attempt, j.locked_by
-)
-INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
-SELECT id, 'started', NULL, jsonb_build_object('attempt', attempt, 'worker', locked_by),
-       %(now)s
-FROM upd
+WITH picked AS (SELECT id FROM jobdeck_jobs WHERE {CLAIMABLE} LIMIT %(n)s)
+UPDATE jobdeck_jobs j
+SET status = 'running', attempt = j.attempt + 1, locked_by = 'bulk',
+    lease_expires_at = %(lease)s, started_at = %(now)s, progress_at = %(now)s,
+    updated_at = %(now)s, seq = nextval('jobdeck_seq'),
+    history_count = j.history_count + 1, text_indexed = true,
+    started_event = nextval('jobdeck_history_id_seq'), started_by = 'bulk'
+WHERE j.id IN (SELECT id FROM picked)
 """
 BULK_COMPLETE = """
-WITH upd AS (
-    UPDATE jobdeck_jobs j
-    SET status = 'completed', progress = 100, eta_seconds = 0, completed_at = %(now)s,
-        updated_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
-        seq = nextval('jobdeck_seq'), history_count = j.history_count + 1
-    WHERE j.status = 'running' AND j.locked_by = 'bulk'
-    RETURNING j.id
-)
-INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
-SELECT id, 'completed', NULL, NULL, %(now)s FROM upd
+UPDATE jobdeck_jobs j
+SET status = 'completed', progress = 100, eta_seconds = 0, completed_at = %(now)s,
+    updated_at = %(now)s, locked_by = NULL, lease_expires_at = NULL,
+    seq = nextval('jobdeck_seq'), history_count = j.history_count + 1,
+    completed_event = nextval('jobdeck_history_id_seq')
+WHERE j.status = 'running' AND j.locked_by = 'bulk'
 """
 
 
@@ -384,6 +375,14 @@ def params_of(name: str, d: Context) -> dict[str, Any]:
             "before": T0 + timedelta(hours=1) - TEXT_SETTLE,
             "due_by": T0 + timedelta(hours=1) + TEXT_SETTLE,
         },
+        # A running job's history, as the API reads it: whole, and a follower's page.
+        "get_history": {"job_id": one.job_id, "limit": 500, "history_limit": KEEP + 1},
+        "history_after": {
+            "job_id": one.job_id,
+            "after": 0,
+            "limit": 500,
+            "history_limit": KEEP + 1,
+        },
         "list_jobs": SEARCH | {"limit": 50, "offset": 0},
         "count_jobs": SEARCH,
         "count_by_status": SEARCH,
@@ -415,6 +414,8 @@ HOT = [
     "last_seq",
     "cleanup",
     "next_run_at",
+    "get_history",
+    "history_after",
 ]
 # The text search of the job list (PostgresStore._filter), planned for its values.
 SEARCHES = ["list_jobs", "count_jobs", "count_by_status"]
@@ -637,6 +638,22 @@ def test_index_text_reads_a_batch_of_the_rows_not_in_the_trigram_index(
     # probe and the batch each step over the dead entries of the claims' old versions.
     bound = 2 * pages["jobdeck_jobs_unindexed"] + 3 * TEXT_PASS + SLACK
     assert plan.touched <= bound, f"{plan.touched} > {bound}\n{plan.describe()}"
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("name", ["get_history", "history_after"])
+def test_history_is_read_through_its_jobs_index(
+    states: dict[str, State], state: str, name: str
+) -> None:
+    """The job by its key, then its stored rows through jobdeck_history_job; the events
+    derived from the job row (queries.sql, attempt_events) come with it."""
+    plan = states[state].plans[name]
+    assert plan.rows == 2  # created (stored), started (derived)
+    reads = {(_table(n), n.get("Index Name")) for n in plan.scans()}
+    assert reads == {
+        ("jobdeck_jobs", "jobdeck_jobs_job_id_key"),
+        ("jobdeck_history", "jobdeck_history_job"),
+    }, plan.describe()
 
 
 @pytest.mark.parametrize("state", STATES)

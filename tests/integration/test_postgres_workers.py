@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+import psycopg
 import pytest
 from cluster import Cluster, check_killed_workers_job_reruns, finished, own_deck, until
 
@@ -166,3 +167,33 @@ async def test_a_cancel_from_another_process_stops_the_job_before_the_next_heart
     assert done.status.value == "cancelled"
     assert time.monotonic() - asked < 5.0  # the heartbeat alone would take up to 30 s
     assert await cluster.stop_all() == [0]
+
+
+async def test_a_drain_stores_no_started_or_completed_rows(cluster: Cluster, deck: JobDeck) -> None:
+    """Workers' claims and completions reserve their events' ids in the job row instead
+    of storing history rows (queries.sql, attempt_events); reads still show them."""
+    total = 300
+    handles = await deck.schedule_jobs(
+        [{"type": "test:record", "payload": {"n": n}} for n in range(total)]
+    )
+    await asyncio.gather(cluster.start_worker(25), cluster.start_worker(25))
+
+    async def all_completed() -> bool:
+        return bool(await deck.count_jobs(status="completed") == total)
+
+    await until(all_completed, "every job to complete", timeout=60)
+    assert await cluster.stop_all() == [0, 0]
+    async with await psycopg.AsyncConnection.connect(cluster.url) as c:
+        cur = await c.execute("SELECT kind, count(*) FROM jobdeck_history GROUP BY kind")
+        assert dict(await cur.fetchall()) == {"created": total}
+    for handle in handles:
+        job = await deck.get_job(handle.job_id)
+        history = await deck.get_history(handle.job_id)
+        assert [(e.kind, e.created_at) for e in history] == [
+            ("created", job.created_at),
+            ("started", job.started_at),
+            ("completed", job.completed_at),
+        ]
+        assert history[1].data is not None and history[1].data["attempt"] == 1
+        assert history[1].data["worker"]
+        assert history[0].id < history[1].id < history[2].id
