@@ -13,7 +13,8 @@
 -- Zero rows back means the transition was refused; nothing changed.
 --
 -- History stays within history_limit without counting rows on every write: a job's
--- history_count is an upper bound of its history rows, capped at the limit (keep + 1).
+-- history_count is an upper bound of its history events (stored rows and derived ones:
+-- attempt_events), capped at the limit (keep + 1).
 -- Only a job at the cap pays for the `pruned` CTE, which deletes the rows older than
 -- the newest `keep` (all CTEs see the snapshot before this statement's own insert,
 -- so keep = limit - 1 old rows plus the new one make the limit).
