@@ -34,4 +34,5 @@ def test_parse_rejects_bad_files(text: str, error: str) -> None:
 def test_every_fragment_is_spliced() -> None:
     for name, sql in Q.items():
         assert "{" not in sql.replace("'{}'", ""), name
-    assert "pruned AS (" in Q["complete_many"] and "jobdeck_feed_seq()" in Q["claim"]
+    assert "pruned AS (" in Q["fail"] and "jobdeck_feed_seq()" in Q["claim"]
+    assert "j.status IN ('running', 'cancelling', 'completed')" in Q["get_history"]
