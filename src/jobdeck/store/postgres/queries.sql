@@ -831,17 +831,14 @@ upd AS (
     FROM f, s
     WHERE j.job_id = f.job_id AND j.attempt = f.attempt AND j.locked_by = f.worker
       AND j.status = ANY(%(allowed)s::text[])
-    RETURNING j.*
+    RETURNING j.*, f.attempt AS released
 ),
 hist AS (
     INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
     SELECT id, 'released', NULL, NULL, %(now)s FROM upd
 ),
 -- A row going back to pending has its attempt taken back: the one that ended is f's.
-ended AS (
-    SELECT u.id, f.attempt, u.started_event, u.started_by, u.started_at
-    FROM upd u JOIN f ON f.job_id = u.job_id
-),
+ended AS (SELECT id, released AS attempt, started_event, started_by, started_at FROM upd),
 {store_started},
 {prune_to_limit}
 SELECT upd.* FROM upd
