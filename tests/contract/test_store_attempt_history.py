@@ -325,3 +325,20 @@ async def test_prune_history_counts_a_stored_start_once(store: Store) -> None:
         started(2, again.worker_id, 30),
         ("completed", None, None, at(31)),
     ]
+
+
+async def test_paging_at_the_limit_after_a_claim_given_back(open_store: OpenStore) -> None:
+    """A job's count of events includes every claim's, so a forward page at the limit
+    starts where the newest `limit` events do."""
+    store = await open_store(history_limit=3)
+    job = await insert(store)
+    fence = fence_of(await claim_one(store, at(1)))
+    await store.release([fence], at(2))
+    again = await claim_one(store, at(3), worker=OTHER)
+    history = await store.get_history(job.job_id)
+    assert summary(history) == [
+        started(1, fence.worker_id, 1),
+        ("released", None, None, at(2)),
+        started(again.attempt, OTHER, 3),
+    ]
+    assert await store.get_history(job.job_id, after=0) == history

@@ -140,7 +140,7 @@ done AS (
 -- * `completed`: complete_fenced sets completed_event with the status, which is final,
 --   so it is never stale where shown. `complete` stores its own row and sets none.
 -- A job with neither (written before version 12) keeps its stored rows. prune_history
--- lets them go by age; delete_job and cleanup delete them with the row.
+-- hides both by age (history_floor); delete_job and cleanup delete them with the row.
 SELECT j.started_event AS id, 'started'::text AS kind, NULL::text AS message,
        jsonb_build_object('attempt', j.attempt, 'worker', j.started_by) AS data,
        j.started_at AS created_at
@@ -151,23 +151,31 @@ FROM j WHERE {completed_shown}
 
 -- fragment: started_shown
 -- Whether row `j` shows its attempt's `started` event (attempt_events).
-(j.started_event IS NOT NULL AND j.status IN ('running', 'cancelling', 'completed'))
+(j.started_event IS NOT NULL AND j.status IN ('running', 'cancelling', 'completed')
+ AND j.started_at >= {history_floor})
 
 -- fragment: completed_shown
 -- Whether row `j` shows its attempt's `completed` event (attempt_events).
-(j.completed_event IS NOT NULL AND j.status = 'completed')
+(j.completed_event IS NOT NULL AND j.status = 'completed'
+ AND j.completed_at >= {history_floor})
+
+-- fragment: history_floor
+-- The bound of the latest prune_history: derived events older than it are gone as its
+-- stored rows are (migration 0012). One row, read once per statement.
+(SELECT hf.before FROM jobdeck_history_floor hf)
 
 -- fragment: store_started
 -- Reads `ended`: the rows whose attempt this statement ended, other than by completing
 -- it (id, attempt: the attempt that ended, started_event, started_by, started_at). The
 -- attempt's `started` event is no longer shown (attempt_events), so it is stored now,
 -- under the id its claim reserved. Rows without one (tracked jobs, attempts claimed
--- before schema version 12) stored theirs already.
+-- before schema version 12) stored theirs already; one older than the history floor
+-- was pruned by age.
 started AS (
     INSERT INTO jobdeck_history (id, job_pk, kind, message, data, created_at)
     SELECT e.started_event, e.id, 'started', NULL,
            jsonb_build_object('attempt', e.attempt, 'worker', e.started_by), e.started_at
-    FROM ended e WHERE e.started_event IS NOT NULL
+    FROM ended e WHERE e.started_event IS NOT NULL AND e.started_at >= {history_floor}
 )
 
 -- fragment: new_job_input
@@ -924,33 +932,26 @@ SELECT count(*) AS n FROM del
 
 -- name: prune_history
 -- The events older than %(before)s: the stored rows (found by the BRIN index on
--- created_at), and the derived ones (attempt_events), whose reserved ids their job rows
--- let go of. Those are found by a scan of the jobs table, which grows with it: no index
--- holds started_at or completed_at alone, and one would be written by every claim and
--- completion for this occasional cleanup. `old` locks the rows it lets go of, so it
--- counts what each showed as it is cleared. Counted as SQLite counts the rows it
--- deletes: the events shown; a stale started_event (hidden) goes uncounted. No feed
--- seq, as for the rows deleted: no column of a job that a reader sees changes.
+-- created_at) are deleted, and the derived ones (attempt_events) hidden by raising the
+-- history floor, which they are shown above: no job row is written (rewriting each
+-- one that holds a reserved id wrote every index of the table and held its lock, 11
+-- times the time of the DELETE at 100,000 jobs). Counted as SQLite counts the rows it
+-- deletes: the derived events shown until now and older than the bound, found by a scan
+-- of the jobs table (read only: no index holds started_at, and one would be written by
+-- every claim for this occasional cleanup). Two prunes at once may both count a
+-- derived event. No feed seq, as for the rows deleted: nothing in the feed changes.
 WITH del AS (DELETE FROM jobdeck_history WHERE created_at < %(before)s RETURNING 1),
-old AS (
-    SELECT j.id, {started_shown} AND j.started_at < %(before)s AS started,
-           {completed_shown} AND j.completed_at < %(before)s AS completed
+hidden AS (
+    SELECT count(*) FILTER (WHERE {started_shown} AND j.started_at < %(before)s)
+           + count(*) FILTER (WHERE {completed_shown} AND j.completed_at < %(before)s) AS n
     FROM jobdeck_jobs j
     WHERE (j.started_event IS NOT NULL AND j.started_at < %(before)s)
        OR (j.completed_event IS NOT NULL AND j.completed_at < %(before)s)
-    FOR NO KEY UPDATE
 ),
-cleared AS (
-    UPDATE jobdeck_jobs j
-    SET started_event = CASE WHEN j.started_at < %(before)s THEN NULL
-                             ELSE j.started_event END,
-        completed_event = CASE WHEN j.completed_at < %(before)s THEN NULL
-                               ELSE j.completed_event END
-    WHERE j.id = ANY (ARRAY(SELECT id FROM old))
+raised AS (
+    UPDATE jobdeck_history_floor SET before = greatest(before, %(before)s::timestamptz)
 )
-SELECT (SELECT count(*) FROM del)
-       + (SELECT count(*) FILTER (WHERE started) + count(*) FILTER (WHERE completed)
-          FROM old) AS n
+SELECT (SELECT count(*) FROM del) + (SELECT n FROM hidden) AS n
 
 -- name: next_run_at
 -- When an idle worker should look again. min(run_at) over every pending job would read

@@ -14,3 +14,12 @@ ALTER TABLE jobdeck_jobs
     ADD COLUMN started_event bigint,
     ADD COLUMN started_by text,
     ADD COLUMN completed_event bigint;
+
+-- Retention by age (prune_history) hides the derived events older than its bound by
+-- raising this one row's floor instead of writing every job row that holds one
+-- (queries.sql, history_floor).
+CREATE TABLE jobdeck_history_floor (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    before timestamptz NOT NULL DEFAULT '-infinity'
+);
+INSERT INTO jobdeck_history_floor DEFAULT VALUES;
