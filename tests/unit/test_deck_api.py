@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -271,6 +272,37 @@ async def test_schedule_jobs_makes_each_job_once_as_the_store_reads_it(deck: Job
     assert bad[0].payload == {"n": 0}  # a job is checked when read, not before
     with pytest.raises(ValidationError, match=r"^job 1: payload must be an object"):
         list(bad)
+
+
+async def test_schedule_jobs_pauses_garbage_collection_while_it_runs(deck: JobDeck) -> None:
+    seen: list[bool] = []
+
+    class Watched(BaseJobHandler):
+        @classmethod
+        def check_config(cls, config: dict[str, Any], services: Any = None) -> None:
+            seen.append(gc.isenabled())  # runs as the store reads the job
+            if config.get("bad"):
+                raise ValidationError("bad")
+
+        async def execute(self) -> None:
+            return None
+
+    deck.register_job_type("watched", Watched)
+    assert gc.isenabled()
+    await deck.schedule_jobs([{"type": "watched"}] * 3)
+    assert seen == [False] * 3 and gc.isenabled()
+    with pytest.raises(ValidationError, match="job 1"):
+        await deck.schedule_jobs([{"type": "watched"}, {"type": "watched", "payload": {"bad": 1}}])
+    assert gc.isenabled()  # back on after a bulk that fails
+    seen.clear()
+    await deck.schedule_job("watched")
+    assert seen == [True]  # one job per call: as it was
+    gc.disable()  # the application's choice: a bulk leaves it so
+    try:
+        await deck.schedule_jobs([{"type": "watched"}])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 async def test_retry_puts_a_failed_queued_job_back(deck: JobDeck, clock: FrozenClock) -> None:
