@@ -1,7 +1,7 @@
 """The history of a worker's attempts: every way an attempt starts and ends, read back
 whole, capped at the history limit, paged, and pruned by age. PostgreSQL derives an
 attempt's `started` and `completed` events from its job row (queries.sql,
-attempt_events); every read must return what SQLite, which stores them, returns."""
+derived_events); every read must return what SQLite, which stores them, returns."""
 
 from __future__ import annotations
 

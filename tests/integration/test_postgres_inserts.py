@@ -249,7 +249,7 @@ async def test_a_bulk_with_a_bad_job_writes_nothing(
     assert await store.changes_since(0) == []
     async with await psycopg.AsyncConnection.connect(store.database_url) as c:
         cur = await c.execute("SELECT count(*) FROM jobdeck_history")
-        assert await cur.fetchone() == (0,)  # nor their created rows
+        assert await cur.fetchone() == (0,)  # nor any history row
     del specs[BAD]
     written = await deck.schedule_jobs(specs)
     assert [j.payload for j in written] == [s["payload"] for s in specs]

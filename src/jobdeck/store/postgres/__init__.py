@@ -10,7 +10,7 @@
 * ``queries.sql`` — every statement, as ``-- name: xyz`` blocks (``queries.py`` loads
   them once). The ``feed_horizon`` and ``claim`` blocks explain the two ordering
   arguments: a follower never finds a new record below what it read, and no job is
-  claimed twice; ``attempt_events`` why a job's history shows each attempt's start
+  claimed twice; ``derived_events`` why a job's history shows each attempt's start
   and completion exactly once, though a worker's claim and completion store neither.
 * ``migrations/NNNN_*.sql`` — the schema, applied in order by ``open()`` under an
   advisory lock and recorded in ``jobdeck_schema_version``. 0002 holds the jobs trigger

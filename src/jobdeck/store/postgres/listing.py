@@ -53,7 +53,7 @@ class ListingVerbs(Database):
         self, job_id: str, limit: int = 500, after: int | None = None
     ) -> list[HistoryEvent]:
         # Capped at the history limit: the attempts' derived events (queries.sql,
-        # attempt_events) may make a job's stored and derived events a few more.
+        # derived_events) may make a job's stored and derived events a few more.
         params = {"job_id": job_id, "limit": max(0, limit), "history_limit": self.history_limit}
         if after is None:
             name = "get_history"

@@ -14,13 +14,13 @@
 --
 -- History stays within history_limit without counting rows on every write: a job's
 -- history_count is an upper bound of its history events (stored rows and derived ones:
--- attempt_events), capped at the limit (keep + 1).
+-- derived_events), capped at the limit (keep + 1).
 -- Only a job at the cap pays for the `pruned` CTE, which deletes the rows older than
 -- the newest `keep` (all CTEs see the snapshot before this statement's own insert,
 -- so keep = limit - 1 old rows plus the new one make the limit).
 --
 -- A worker's attempt stores neither its `started` nor its `completed` event: its job
--- row holds their reserved ids, and reads derive them from it (attempt_events).
+-- row holds their reserved ids, and reads derive them from it (derived_events).
 
 -- fragment: feed_seq
 -- The statement's change-feed number, taken once (MATERIALIZED) and registered for
@@ -73,7 +73,7 @@ pruned AS (
 -- the table has statistics and hashes the whole table for each claim (17 ms at 20,000
 -- jobs; docs/postgres.md). tests/integration/test_postgres_plans.py.
 -- The attempt's `started` event is not stored: its history id is reserved here, and
--- the worker kept beside it (attempt_events).
+-- the worker kept beside it (derived_events).
 picked AS (
     SELECT id FROM jobdeck_jobs
     WHERE status = 'pending' AND mode = 'queued' AND run_at <= %(now)s
@@ -99,7 +99,7 @@ claimed AS (
 -- holds its job, with its result in %(results)s (one JSON array, in the same order:
 -- the client encodes it in one call, not one jsonb parameter per result; a JSON null
 -- is stored as SQL NULL, as every other result None is); the rows written are `done`.
--- The `completed` event is not stored: its history id is reserved (attempt_events).
+-- The `completed` event is not stored: its history id is reserved (derived_events).
 f AS (
     SELECT f.job_id, f.attempt, f.worker,
            nullif(%(results)s::jsonb -> (f.ord - 1)::int, 'null'::jsonb) AS result
@@ -119,13 +119,18 @@ done AS (
     RETURNING j.job_id, j.attempt
 )
 
--- fragment: attempt_events
--- The events of job row `j` that are not stored: its worker's attempt's `started` and
--- `completed`, as history rows (id, kind, message, data, created_at) with the values the
--- claim and complete_fenced stored until schema version 12 (their %(now)s is the row's
--- started_at and completed_at; the claim's locked_by is started_by), under the ids they
--- reserved, so they sort among the stored rows where those rows would.
+-- fragment: derived_events
+-- The events of job row `j` that are not stored: its `created` and its worker's
+-- attempt's `started` and `completed`, as history rows (id, kind, message, data,
+-- created_at) with the values the insert, the claim and complete_fenced stored until
+-- schema version 12 (their %(now)s is the row's created_at, started_at and
+-- completed_at; the claim's locked_by is started_by), under the ids they reserved, so
+-- they sort among the stored rows where those rows would.
 -- Why each event is shown exactly while it is not stored:
+-- * `created`: every insert reserves created_event (insert_new_jobs, insert_job,
+--   take_feed_seq), and the row keeps it for as long as it lives. It is a job's oldest
+--   event, so it is the first a job at its history limit no longer shows: reads take
+--   the newest `limit` events (get_history).
 -- * `started`: the claim reserves started_event and makes the row running; it stays
 --   shown (started_shown) through every write that leaves the row running or
 --   cancelling (progress, logs, heartbeats, cancel), and after complete_fenced or
@@ -139,23 +144,30 @@ done AS (
 --   replaces it.
 -- * `completed`: complete_fenced sets completed_event with the status, which is final,
 --   so it is never stale where shown. `complete` stores its own row and sets none.
--- A job with neither (written before version 12) keeps its stored rows. prune_history
--- hides both by age (history_floor); delete_job and cleanup delete them with the row.
-SELECT j.started_event AS id, 'started'::text AS kind, NULL::text AS message,
-       jsonb_build_object('attempt', j.attempt, 'worker', j.started_by) AS data,
-       j.started_at AS created_at
+-- A job with none (written before version 12) keeps its stored rows. prune_history
+-- hides them by age (history_floor); delete_job and cleanup delete them with the row.
+SELECT j.created_event AS id, 'created'::text AS kind, NULL::text AS message,
+       NULL::jsonb AS data, j.created_at
+FROM j WHERE {created_shown}
+UNION ALL
+SELECT j.started_event, 'started', NULL,
+       jsonb_build_object('attempt', j.attempt, 'worker', j.started_by), j.started_at
 FROM j WHERE {started_shown}
 UNION ALL
 SELECT j.completed_event, 'completed', NULL, NULL, j.completed_at
 FROM j WHERE {completed_shown}
 
+-- fragment: created_shown
+-- Whether row `j` shows its `created` event (derived_events).
+(j.created_event IS NOT NULL AND j.created_at >= {history_floor})
+
 -- fragment: started_shown
--- Whether row `j` shows its attempt's `started` event (attempt_events).
+-- Whether row `j` shows its attempt's `started` event (derived_events).
 (j.started_event IS NOT NULL AND j.status IN ('running', 'cancelling', 'completed')
  AND j.started_at >= {history_floor})
 
 -- fragment: completed_shown
--- Whether row `j` shows its attempt's `completed` event (attempt_events).
+-- Whether row `j` shows its attempt's `completed` event (derived_events).
 (j.completed_event IS NOT NULL AND j.status = 'completed'
  AND j.completed_at >= {history_floor})
 
@@ -167,7 +179,7 @@ FROM j WHERE {completed_shown}
 -- fragment: store_started
 -- Reads `ended`: the rows whose attempt this statement ended, other than by completing
 -- it (id, attempt: the attempt that ended, started_event, started_by, started_at). The
--- attempt's `started` event is no longer shown (attempt_events), so it is stored now,
+-- attempt's `started` event is no longer shown (derived_events), so it is stored now,
 -- under the id its claim reserved. Rows without one (tracked jobs, attempts claimed
 -- before schema version 12) stored theirs already; one older than the history floor
 -- was pruned by age.
@@ -202,23 +214,20 @@ max_retries, timeout, retry_delays, cron_job_id, created_at, updated_at, seq, hi
 
 -- fragment: insert_new_jobs
 -- Reads `input` (rows of new_job_input) and `s`: inserts them pending, in the caller's
--- order (ids increase in it), each with its `created` history row. Already present
--- job_ids are skipped (see insert_jobs). copy_jobs writes the same columns by COPY.
+-- order (ids increase in it), each with the id of its `created` event (derived_events).
+-- Already present job_ids are skipped (see insert_jobs). copy_jobs writes the same
+-- columns by COPY.
 ins AS (
-    INSERT INTO jobdeck_jobs ({new_job_columns})
+    INSERT INTO jobdeck_jobs ({new_job_columns}, created_event)
     SELECT i.job_id, i.name, i.type, i.mode, 'pending', i.priority, i.description, i.payload,
            i.metadata, i.icon_svg, i.source, i.plugin_id, i.store_id, i.user_id, i.created_by,
            i.show_notification, coalesce(i.run_at, i.created_at, %(now)s), 0, i.max_retries,
            i.timeout, i.retry_delays, i.cron_job_id, coalesce(i.created_at, %(now)s),
-           coalesce(i.created_at, %(now)s), s.seq, 1
+           coalesce(i.created_at, %(now)s), s.seq, 1, nextval('jobdeck_history_id_seq')
     FROM input i, s
     ORDER BY i.ord
     ON CONFLICT (job_id) DO NOTHING
     RETURNING *
-),
-hist AS (
-    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
-    SELECT id, 'created', NULL, NULL, created_at FROM ins ORDER BY id
 )
 
 -- fragment: job_filter
@@ -408,31 +417,28 @@ SELECT ins.job_id, ins.id, ins.seq FROM ins
 -- and the seq, instead of one JSON array the server turns into rows (and the client
 -- encodes with json.dumps). Measured interleaved, one job per call: wall 731-937 µs
 -- against 1,010-1,270, the server's CPU about a quarter less and the client's a sixth.
--- As insert_new_jobs, with its `created` history row. Idempotent as copy_jobs is, not
+-- As insert_new_jobs, with its `created` event's id. Idempotent as copy_jobs is, not
 -- by ON CONFLICT: a retry of a job already written fails on the job_id index, and the
 -- row is read back by job_id. ON CONFLICT's speculative insertion (a look at the index
 -- first, then a confirmation) cost a single enqueue about a twentieth of its wall time
 -- (measured interleaved: median 444 against 422 µs per statement).
 WITH {feed_seq},
 ins AS (
-    INSERT INTO jobdeck_jobs ({new_job_columns})
+    INSERT INTO jobdeck_jobs ({new_job_columns}, created_event)
     SELECT %s::text, %s::text, %s::text, %s::text, %s::text, %s::smallint, %s::text,
            %s::jsonb, %s::jsonb, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text,
            %s::boolean, %s::timestamptz, %s::int, %s::int, %s::int, %s::jsonb, %s::bigint,
-           %s::timestamptz, %s::timestamptz, s.seq, %s::int
+           %s::timestamptz, %s::timestamptz, s.seq, %s::int, nextval('jobdeck_history_id_seq')
     FROM s
-    RETURNING id, seq, created_at
-),
-hist AS (
-    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
-    SELECT id, 'created', NULL, NULL, created_at FROM ins
+    RETURNING id, seq
 )
 SELECT ins.id, ins.seq FROM ins
 
 -- name: copy_jobs
 -- Many new jobs (PostgresStore.insert_jobs, from COPY_FROM jobs on), in one transaction:
 -- take_feed_seq, then this COPY (binary) of the rows as insert_new_jobs writes them,
--- every one carrying that seq and an id take_feed_seq took from the jobs' sequence.
+-- every one carrying that seq, an id take_feed_seq took from the jobs' sequence and
+-- one from the history's for its `created` event (derived_events).
 -- For a thousand jobs the server spends about a quarter less than on insert_jobs'
 -- JSON array (parsing it was a fifth of its time) or on COPY into a
 -- staging table and INSERT … SELECT from it (measured: 23–27 ms against 30–37 ms), and
@@ -442,25 +448,21 @@ SELECT ins.id, ins.seq FROM ins
 -- Idempotent without ON CONFLICT: the rows of one transaction are all there or none
 -- is, so a retry after a commit whose answer was lost fails on the job_id index as a
 -- whole, and the rows are read back by job_id.
-COPY jobdeck_jobs (id, {new_job_columns}) FROM STDIN (FORMAT BINARY)
+COPY jobdeck_jobs (id, {new_job_columns}, created_event) FROM STDIN (FORMAT BINARY)
 
 -- name: take_feed_seq
 -- Before copy_jobs: the transaction's seq, registered like the feed_seq fragment's
 -- (feed_horizon) until the transaction ends; %(n)s ids for its jobs from the sequence
--- that numbers them, in increasing order (the order the jobs were given in); and the
--- `created` history row of each (at %(created)s[i] for the i-th job when given, else
--- %(now)s), so that no statement reads the new rows back.
+-- that numbers them, and as many for their `created` events from the history's, each in
+-- increasing order (the order the jobs were given in).
 WITH {feed_seq},
 ids AS MATERIALIZED (
-    SELECT n, nextval('jobdeck_jobs_id_seq') AS id FROM generate_series(1, %(n)s::int) n
-),
-hist AS (
-    INSERT INTO jobdeck_history (job_pk, kind, message, data, created_at)
-    SELECT ids.id, 'created', NULL, NULL,
-           coalesce((%(created)s::timestamptz[])[ids.n], %(now)s::timestamptz)
-    FROM ids ORDER BY ids.id
+    SELECT n, nextval('jobdeck_jobs_id_seq') AS id, nextval('jobdeck_history_id_seq') AS event
+    FROM generate_series(1, %(n)s::int) n
 )
-SELECT s.seq, ARRAY(SELECT ids.id FROM ids ORDER BY ids.id) AS ids FROM s
+SELECT s.seq, ARRAY(SELECT ids.id FROM ids ORDER BY ids.n) AS ids,
+       ARRAY(SELECT ids.event FROM ids ORDER BY ids.n) AS events
+FROM s
 
 -- name: jobs_by_ids
 SELECT j.* FROM jobdeck_jobs j WHERE j.job_id = ANY(%(job_ids)s::text[])
@@ -509,7 +511,7 @@ GROUP BY 1, 2
 -- through that many entries of jobdeck_history_job backwards; below the cap it is 0, at
 -- no cost. The stored rows after it are read forwards through the same index.
 WITH {history_job},
-derived AS MATERIALIZED ({attempt_events}),
+derived AS MATERIALIZED ({derived_events}),
 low AS MATERIALIZED (
     SELECT CASE WHEN j.history_count < %(history_limit)s::int THEN 0 ELSE coalesce((
         SELECT e.id FROM (
@@ -724,7 +726,7 @@ hist AS (DELETE FROM jobdeck_history WHERE job_pk IN (SELECT id FROM del))
 SELECT id FROM del
 
 -- name: claim
--- Stores no history row (attempt_events), so it prunes none: a job's stored rows grow
+-- Stores no history row (derived_events), so it prunes none: a job's stored rows grow
 -- only in the statements that insert them, each of which prunes (prune_to_limit).
 WITH {feed_seq},
 {claim_pending}
@@ -932,20 +934,22 @@ SELECT count(*) AS n FROM del
 
 -- name: prune_history
 -- The events older than %(before)s: the stored rows (found by the BRIN index on
--- created_at) are deleted, and the derived ones (attempt_events) hidden by raising the
+-- created_at) are deleted, and the derived ones (derived_events) hidden by raising the
 -- history floor, which they are shown above: no job row is written (rewriting each
 -- one that holds a reserved id wrote every index of the table and held its lock, 11
 -- times the time of the DELETE at 100,000 jobs). Counted as SQLite counts the rows it
 -- deletes: the derived events shown until now and older than the bound, found by a scan
--- of the jobs table (read only: no index holds started_at, and one would be written by
--- every claim for this occasional cleanup). Two prunes at once may both count a
+-- of the jobs table (read only: no index holds created_at or started_at, and one would be
+-- written by every insert or claim for this occasional cleanup). Two prunes at once may both count a
 -- derived event. No feed seq, as for the rows deleted: nothing in the feed changes.
 WITH del AS (DELETE FROM jobdeck_history WHERE created_at < %(before)s RETURNING 1),
 hidden AS (
-    SELECT count(*) FILTER (WHERE {started_shown} AND j.started_at < %(before)s)
+    SELECT count(*) FILTER (WHERE {created_shown} AND j.created_at < %(before)s)
+           + count(*) FILTER (WHERE {started_shown} AND j.started_at < %(before)s)
            + count(*) FILTER (WHERE {completed_shown} AND j.completed_at < %(before)s) AS n
     FROM jobdeck_jobs j
-    WHERE (j.started_event IS NOT NULL AND j.started_at < %(before)s)
+    WHERE (j.created_event IS NOT NULL AND j.created_at < %(before)s)
+       OR (j.started_event IS NOT NULL AND j.started_at < %(before)s)
        OR (j.completed_event IS NOT NULL AND j.completed_at < %(before)s)
 ),
 raised AS (
@@ -1029,14 +1033,14 @@ SELECT (SELECT count(*) FROM upd) AS n, count(*) AS read, max(id) AS last FROM b
 -- fragment: history_job
 -- The job whose history is read (get_history, history_after), by its key: `j`.
 j AS MATERIALIZED (
-    SELECT id, job_id, status, attempt, history_count, started_event, started_by,
-           started_at, completed_event, completed_at
+    SELECT id, job_id, status, attempt, history_count, created_event, created_at,
+           started_event, started_by, started_at, completed_event, completed_at
     FROM jobdeck_jobs WHERE job_id = %(job_id)s::text
 )
 
 -- name: get_history
 -- The newest `limit` events, returned oldest first, and at most %(history_limit)s: the
--- stored rows and the derived ones (attempt_events) together may be a few more
+-- stored rows and the derived ones (derived_events) together may be a few more
 -- (prune_to_limit). The stored rows are read backwards through jobdeck_history_job, no
 -- more of them than are returned (the job's key is a value for the plan: a subquery).
 WITH {history_job},
@@ -1048,7 +1052,7 @@ events AS (
      ORDER BY h.job_pk DESC, h.id DESC
      LIMIT (SELECT n FROM n))
     UNION ALL
-    {attempt_events}
+    {derived_events}
 )
 SELECT e.id, j.job_id, e.kind, e.message, e.data, e.created_at
 FROM (SELECT * FROM events ORDER BY id DESC LIMIT (SELECT n FROM n)) e, j

@@ -136,7 +136,7 @@ _dumps = checked_encoder(ensure_ascii=False, allow_nan=False)  # jsonb holds no 
 COPY_TYPES = [
     "int8", "text", "text", "text", "text", "text", "int2", "text", "jsonb", "jsonb",
     "text", "text", "text", "text", "text", "text", "bool", "timestamptz", "int4", "int4",
-    "int4", "jsonb", "int8", "timestamptz", "timestamptz", "int8", "int4",
+    "int4", "jsonb", "int8", "timestamptz", "timestamptz", "int8", "int4", "int8",
 ]  # fmt: skip
 SEQ_COLUMN = 25  # copy_row's seq
 
@@ -152,8 +152,11 @@ class JsonbText(Dumper):
         return b"\x01" + str(obj).encode()
 
 
-def copy_row(pk: int, job_id: str, j: NewJob, now: datetime, seq: int) -> tuple[Any, ...]:
-    """One row of ``copy_jobs``: what insert_new_jobs writes."""
+def copy_row(
+    pk: int, job_id: str, j: NewJob, now: datetime, seq: int, event: int
+) -> tuple[Any, ...]:
+    """One row of ``copy_jobs``: what insert_new_jobs writes; ``event``: the id of its
+    `created` event (queries.sql, derived_events)."""
     mode, priority, delays, run_at = j.mode, j.priority, j.retry_delays, j.run_at
     return (
         pk, job_id, j.name, j.type, mode.value if type(mode) is Mode else Mode(mode).value,
@@ -163,15 +166,15 @@ def copy_row(pk: int, job_id: str, j: NewJob, now: datetime, seq: int) -> tuple[
         j.store_id, j.user_id, j.created_by, bool(j.show_notification),
         now if run_at is None or run_at is now else utc(run_at), 0, j.max_retries,
         j.timeout, None if delays is None else _dumps(list(delays)), j.cron_job_id, now,
-        now, seq, 1,
+        now, seq, 1, event,
     )  # fmt: skip
 
 
 def insert_params(job_id: str, j: NewJob, now: datetime) -> list[Any]:
-    """The parameters of ``insert_job``: copy_row's columns less the id and the seq
-    (the server takes both), the priority as a plain int."""
-    row = list(copy_row(0, job_id, j, now, 0))
-    del row[SEQ_COLUMN], row[0]
+    """The parameters of ``insert_job``: copy_row's columns less the id, the seq and the
+    `created` event's id (the server takes all three), the priority as a plain int."""
+    row = list(copy_row(0, job_id, j, now, 0, 0))
+    del row[-1], row[SEQ_COLUMN], row[0]
     row[5] = int(row[5])
     return row
 

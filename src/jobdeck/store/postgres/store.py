@@ -284,7 +284,7 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
             ats = [utc(at) for at in nows] if each else [utc(now)] * len(jobs)
 
             async def write(conn: Conn) -> list[Job] | None:
-                return await self._copy_insert(conn, job_ids, jobs, ats, each)
+                return await self._copy_insert(conn, job_ids, jobs, ats)
 
         async def go(conn: Conn) -> list[Job]:
             written = await write(conn)
@@ -307,14 +307,13 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
         job_ids: list[str],
         jobs: Sequence[NewJob],
         ats: list[datetime],
-        each: bool,
     ) -> list[Job] | None:
         """Many new jobs by COPY, in one transaction (queries.sql, copy_jobs); None when
         they are already there (a retry)."""
-        taking = {"n": len(jobs), "now": ats[0], "created": ats if each else None}
+        taking = {"n": len(jobs)}
         try:
-            # BEGIN and take_feed_seq in one round trip; the server runs them (its
-            # longest part is the history rows) and answers at the pipeline's sync.
+            # BEGIN and take_feed_seq in one round trip; the server runs them and
+            # answers at the pipeline's sync.
             # Meanwhile the jobs are read: a caller may make each one as it is read
             # (JobStore.insert_jobs), which then costs no time of its own.
             async with conn.pipeline():
@@ -323,7 +322,7 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
                 jobs = list(jobs)
             taken = await cur.fetchone()
             assert taken is not None
-            seq, pks = taken["seq"], taken["ids"]
+            seq, pks, events = taken["seq"], taken["ids"], taken["events"]
             cursor = conn.cursor()
             cursor.adapters.register_dumper(None, JsonbText)
             async with cursor.copy(Q["copy_jobs"]) as copy:
@@ -331,8 +330,8 @@ class PostgresStore(ListingVerbs, ScheduleVerbs):
                 # The server writes each buffer of rows as it arrives (the first after
                 # a hundred rows or so), while the client makes and sends the next
                 # ones, then makes the Jobs.
-                for pk, job_id, j, at in zip(pks, job_ids, jobs, ats, strict=True):
-                    await copy.write_row(copy_row(pk, job_id, j, at, seq))
+                for pk, job_id, j, at, event in zip(pks, job_ids, jobs, ats, events, strict=True):
+                    await copy.write_row(copy_row(pk, job_id, j, at, seq, event))
                 inserted = [
                     new_row_job(j, pk, job_id, seq, at)
                     for pk, job_id, j, at in zip(pks, job_ids, jobs, ats, strict=True)
