@@ -342,3 +342,21 @@ async def test_paging_at_the_limit_after_a_claim_given_back(open_store: OpenStor
         started(again.attempt, OTHER, 3),
     ]
     assert await store.get_history(job.job_id, after=0) == history
+
+
+async def test_events_written_after_a_prune_stay_though_older_than_its_bound(
+    store: Store,
+) -> None:
+    """A prune deletes what is there: an event written after it, at a time before its
+    bound (a clock behind, a write under way), stays."""
+    assert await store.prune_history(at(15)) == 0
+    job = await insert(store, now=at(5))
+    fence = fence_of(await claim_one(store, at(6)))
+    await store.complete_many([(fence, None)], at(7))
+    assert summary(await store.get_history(job.job_id)) == [
+        ("created", None, None, at(5)),
+        started(1, fence.worker_id, 6),
+        ("completed", None, None, at(7)),
+    ]
+    assert await store.prune_history(at(15)) == 3
+    assert await store.get_history(job.job_id) == []

@@ -145,7 +145,7 @@ done AS (
 -- * `completed`: complete_fenced sets completed_event with the status, which is final,
 --   so it is never stale where shown. `complete` stores its own row and sets none.
 -- A job with none (written before version 12) keeps its stored rows. prune_history
--- hides them by age (history_floor); delete_job and cleanup delete them with the row.
+-- hides them by age (floor_before); delete_job and cleanup delete them with the row.
 SELECT j.created_event AS id, 'created'::text AS kind, NULL::text AS message,
        NULL::jsonb AS data, j.created_at
 FROM j WHERE {created_shown}
@@ -159,22 +159,30 @@ FROM j WHERE {completed_shown}
 
 -- fragment: created_shown
 -- Whether row `j` shows its `created` event (derived_events).
-(j.created_event IS NOT NULL AND j.created_at >= {history_floor})
+(j.created_event IS NOT NULL
+ AND (j.created_at >= {floor_before} OR j.created_event > {floor_upto}))
 
 -- fragment: started_shown
 -- Whether row `j` shows its attempt's `started` event (derived_events).
 (j.started_event IS NOT NULL AND j.status IN ('running', 'cancelling', 'completed')
- AND j.started_at >= {history_floor})
+ AND (j.started_at >= {floor_before} OR j.started_event > {floor_upto}))
 
 -- fragment: completed_shown
 -- Whether row `j` shows its attempt's `completed` event (derived_events).
 (j.completed_event IS NOT NULL AND j.status = 'completed'
- AND j.completed_at >= {history_floor})
+ AND (j.completed_at >= {floor_before} OR j.completed_event > {floor_upto}))
 
--- fragment: history_floor
--- The bound of the latest prune_history: derived events older than it are gone as its
--- stored rows are (migration 0012). One row, read once per statement.
+-- fragment: floor_before
+-- The history floor (migration 0012): a derived event older than prune_history's bound
+-- (floor_before) is gone as its stored rows are, if its id was reserved by then
+-- (floor_upto, the history ids handed out when it pruned); one reserved later (a
+-- clock behind, a write under way while it pruned) stays, as a row SQLite stores after
+-- its DELETE does. One row, read once per statement.
 (SELECT hf.before FROM jobdeck_history_floor hf)
+
+-- fragment: floor_upto
+-- See floor_before.
+(SELECT hf.upto FROM jobdeck_history_floor hf)
 
 -- fragment: store_started
 -- Reads `ended`: the rows whose attempt this statement ended, other than by completing
@@ -187,7 +195,9 @@ started AS (
     INSERT INTO jobdeck_history (id, job_pk, kind, message, data, created_at)
     SELECT e.started_event, e.id, 'started', NULL,
            jsonb_build_object('attempt', e.attempt, 'worker', e.started_by), e.started_at
-    FROM ended e WHERE e.started_event IS NOT NULL AND e.started_at >= {history_floor}
+    FROM ended e
+    WHERE e.started_event IS NOT NULL
+      AND (e.started_at >= {floor_before} OR e.started_event > {floor_upto})
 )
 
 -- fragment: new_job_input
@@ -941,7 +951,11 @@ SELECT count(*) AS n FROM del
 -- deletes: the derived events shown until now and older than the bound, found by a scan
 -- of the jobs table (read only: no index holds created_at or started_at, and one would be
 -- written by every insert or claim for this occasional cleanup). Two prunes at once may both count a
--- derived event. No feed seq, as for the rows deleted: nothing in the feed changes.
+-- derived event. Keeping one bound and one id, a prune whose bound is lower than the
+-- one before hides the events reserved between them down to the higher bound. An
+-- attempt that ends while a prune runs may store its `started` row older than the bound
+-- (it read the floor before); the next prune deletes it. No feed seq, as for the rows
+-- deleted: nothing in the feed changes.
 WITH del AS (DELETE FROM jobdeck_history WHERE created_at < %(before)s RETURNING 1),
 hidden AS (
     SELECT count(*) FILTER (WHERE {created_shown} AND j.created_at < %(before)s)
@@ -953,7 +967,11 @@ hidden AS (
        OR (j.completed_event IS NOT NULL AND j.completed_at < %(before)s)
 ),
 raised AS (
-    UPDATE jobdeck_history_floor SET before = greatest(before, %(before)s::timestamptz)
+    UPDATE jobdeck_history_floor
+    SET before = greatest(before, %(before)s::timestamptz),
+        -- The last id handed out (none yet: the sequence's first value less one).
+        upto = greatest(upto, (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
+                               FROM jobdeck_history_id_seq))
 )
 SELECT (SELECT count(*) FROM del) + (SELECT n FROM hidden) AS n
 

@@ -20,9 +20,10 @@ ALTER TABLE jobdeck_jobs
 
 -- Retention by age (prune_history) hides the derived events older than its bound by
 -- raising this one row's floor instead of writing every job row that holds one
--- (queries.sql, history_floor).
+-- (queries.sql, floor_before).
 CREATE TABLE jobdeck_history_floor (
     one boolean PRIMARY KEY DEFAULT true CHECK (one),
-    before timestamptz NOT NULL DEFAULT '-infinity'
+    before timestamptz NOT NULL DEFAULT '-infinity',
+    upto bigint NOT NULL DEFAULT 0
 );
 INSERT INTO jobdeck_history_floor DEFAULT VALUES;
