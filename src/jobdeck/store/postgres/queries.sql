@@ -176,8 +176,13 @@ FROM j WHERE {completed_shown}
 -- The history floor (migration 0012): a derived event older than prune_history's bound
 -- (floor_before) is gone as its stored rows are, if its id was reserved by then
 -- (floor_upto, the history ids handed out when it pruned); one reserved later (a
--- clock behind, a write under way while it pruned) stays, as a row SQLite stores after
--- its DELETE does. One row, read once per statement.
+-- clock behind, a cleanup of 0 days) stays, as a row SQLite stores after its DELETE
+-- does. An id reserved before by a write still under way is hidden, uncounted (the
+-- prune's snapshot does not see it). One pair, not one per prune: a prune whose bound
+-- is lower than the one before also hides the events reserved between them that are
+-- older than the higher bound, which SQLite keeps (only with times that far behind).
+-- The pair relies on the history sequence handing out ids one at a time (CACHE 1,
+-- migration 0012). One row, read once per statement.
 (SELECT hf.before FROM jobdeck_history_floor hf)
 
 -- fragment: floor_upto
@@ -951,9 +956,8 @@ SELECT count(*) AS n FROM del
 -- deletes: the derived events shown until now and older than the bound, found by a scan
 -- of the jobs table (read only: no index holds created_at or started_at, and one would be
 -- written by every insert or claim for this occasional cleanup). Two prunes at once may both count a
--- derived event. Keeping one bound and one id, a prune whose bound is lower than the
--- one before hides the events reserved between them down to the higher bound. An
--- attempt that ends while a prune runs may store its `started` row older than the bound
+-- derived event (floor_before says what one pair of bound and id hides). An attempt
+-- that ends while a prune runs may store its `started` row older than the bound
 -- (it read the floor before); the next prune deletes it. No feed seq, as for the rows
 -- deleted: nothing in the feed changes.
 WITH del AS (DELETE FROM jobdeck_history WHERE created_at < %(before)s RETURNING 1),

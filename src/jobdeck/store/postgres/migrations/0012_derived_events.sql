@@ -27,3 +27,6 @@ CREATE TABLE jobdeck_history_floor (
     upto bigint NOT NULL DEFAULT 0
 );
 INSERT INTO jobdeck_history_floor DEFAULT VALUES;
+-- The floor's id is the sequence's last value: with ids cached per session, ids not yet
+-- used could lie below it.
+ALTER SEQUENCE jobdeck_history_id_seq CACHE 1;
