@@ -52,8 +52,8 @@ class ListingVerbs(Database):
     async def get_history(
         self, job_id: str, limit: int = 500, after: int | None = None
     ) -> list[HistoryEvent]:
-        # Capped at the history limit: the attempts' derived events (queries.sql,
-        # derived_events) may make a job's stored and derived events a few more.
+        # Capped at the history limit: a job's stored rows and its derived events
+        # (queries.sql, derived_events) together may be a few more.
         params = {"job_id": job_id, "limit": max(0, limit), "history_limit": self.history_limit}
         if after is None:
             name = "get_history"

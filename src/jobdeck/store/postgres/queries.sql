@@ -19,8 +19,9 @@
 -- the newest `keep` (all CTEs see the snapshot before this statement's own insert,
 -- so keep = limit - 1 old rows plus the new one make the limit).
 --
--- A worker's attempt stores neither its `started` nor its `completed` event: its job
--- row holds their reserved ids, and reads derive them from it (derived_events).
+-- A job's insert stores no `created` event, and a worker's attempt neither its `started`
+-- nor its `completed`: the job row holds their reserved ids, and reads derive them from
+-- it (derived_events).
 
 -- fragment: feed_seq
 -- The statement's change-feed number, taken once (MATERIALIZED) and registered for
@@ -953,13 +954,13 @@ SELECT count(*) AS n FROM del
 -- history floor, which they are shown above: no job row is written (rewriting each
 -- one that holds a reserved id wrote every index of the table and held its lock, 11
 -- times the time of the DELETE at 100,000 jobs). Counted as SQLite counts the rows it
--- deletes: the derived events shown until now and older than the bound, found by a scan
--- of the jobs table (read only: no index holds created_at or started_at, and one would be
--- written by every insert or claim for this occasional cleanup). Two prunes at once may both count a
--- derived event (floor_before says what one pair of bound and id hides). An attempt
--- that ends while a prune runs may store its `started` row older than the bound
--- (it read the floor before); the next prune deletes it. No feed seq, as for the rows
--- deleted: nothing in the feed changes.
+-- deletes: the derived events shown until now and older than the bound, found by a
+-- scan of the jobs table (read only: no index holds created_at or started_at, and one
+-- would be written by every insert or claim for this occasional cleanup). Two prunes at
+-- once may both count a derived event (floor_before says what one pair of bound and id
+-- hides). An attempt that ends while a prune runs may store its `started` row older
+-- than the bound (it read the floor before); the next prune deletes it. No feed seq, as
+-- for the rows deleted: nothing in the feed changes.
 WITH del AS (DELETE FROM jobdeck_history WHERE created_at < %(before)s RETURNING 1),
 hidden AS (
     SELECT count(*) FILTER (WHERE {created_shown} AND j.created_at < %(before)s)
