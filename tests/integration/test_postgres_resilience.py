@@ -378,6 +378,138 @@ async def test_a_crash_never_hands_out_a_seq_twice(private_server: PrivateServer
         await follower.close()
 
 
+async def _slow_wal_writer(url: str) -> None:
+    """Commits that do not wait for the flush then stay in memory for 10 s."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as admin:
+        await admin.execute("ALTER SYSTEM SET wal_writer_delay = '10s'")
+        await admin.execute("SELECT pg_reload_conf()")
+
+
+async def _wal(url: str) -> tuple[str, str]:
+    """The server's WAL flush and insert positions, compared as pg_lsn."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        cur = await conn.execute(
+            "SELECT pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn(),"
+            " pg_current_wal_insert_lsn()::text"
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        return row[0], row[1]
+
+
+async def _flushed_past(url: str, lsn: str) -> bool:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        cur = await conn.execute("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", [lsn])
+        row = await cur.fetchone()
+        assert row is not None
+        return bool(row[0])
+
+
+@pytest.mark.slow
+async def test_worker_writes_do_not_wait_for_the_disk_and_reads_make_them_durable(
+    private_server: PrivateServer,
+) -> None:
+    """queries.sql, worker_seq and durable: a claim and a completion commit without
+    flushing the WAL; an enqueue, a feed page, last_seq and a job's history flush it
+    through everything they saw before they return. The WAL writer is slowed to 10 s
+    so that only the statements themselves flush."""
+    url = private_server.url
+    await _slow_wal_writer(url)
+    store = PostgresStore(url, listen=False)
+    await store.open()
+    try:
+        jobs = await store.insert_jobs(queued(4), T0)
+        assert not (await _wal(url))[0]  # the enqueue waited for the flush
+
+        reads: list[Callable[[], Awaitable[object]]] = [
+            lambda: store.changes_since(0),
+            store.last_seq,
+            lambda: store.get_history(jobs[0].job_id),
+            lambda: store.get_history(jobs[0].job_id, after=0),
+        ]
+        for n, read in enumerate(reads):
+            job = jobs[n]
+            [claimed] = await store.claim("w", 1, T0, 30)
+            assert claimed.job_id == job.job_id
+            unflushed, lsn = await _wal(url)
+            assert unflushed, "the claim waited for the WAL flush"
+            assert await store.complete_many([(Fence(job.job_id, 1, "w"), None)], T0) == [True]
+            unflushed, lsn = await _wal(url)
+            assert unflushed, "the completion waited for the WAL flush"
+            await read()
+            assert await _flushed_past(url, lsn), f"read {n} handed out what may be undone"
+    finally:
+        await store.close()
+
+
+@pytest.mark.slow
+async def test_a_crash_never_hands_out_a_seq_a_follower_read_of_worker_writes(
+    private_server: PrivateServer,
+) -> None:
+    """As test_a_crash_never_hands_out_a_seq_twice, with the writes a crash can undo: claims
+    and completions (queries.sql, worker_seq). Nothing the follower read before the crash
+    is undone by it, so every seq it read stays taken; writes after it get higher ones."""
+    await _slow_wal_writer(private_server.url)
+    follower = PostgresStore(private_server.url)
+    writers = [PostgresStore(private_server.url, listen=False) for _ in range(3)]
+    await follower.open()
+    for w in writers:
+        await w.open()
+    await writers[0].insert_jobs(queued(20_000), T0)
+    read: dict[int, str] = {}  # seq -> a job written at it
+
+    async def read_page(cursor: int) -> int:
+        for c in await follower.changes_since(cursor, 500):
+            assert c.job is not None
+            read.setdefault(c.seq, c.job.job_id)
+            cursor = c.seq
+        return cursor
+
+    async def work(w: PostgresStore, name: str, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(Exception):
+                jobs = await w.claim(name, 5, T0, 30)
+                fences = [(Fence(j.job_id, j.attempt, name), None) for j in jobs]
+                await w.complete_many(fences, T0)
+            await asyncio.sleep(0)
+
+    try:
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(work(w, f"w{n}", stop)) for n, w in enumerate(writers)]
+        cursor = 0
+        for _ in range(30):  # the follower reads as the writes land
+            cursor = await read_page(cursor)
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.gather(*tasks)
+        # The follower reads the last writes, still in the WAL's last page in memory (the
+        # WAL writer waits 10 s), and the server crashes at once.
+        while (last := await read_page(cursor)) != cursor:
+            cursor = last
+        await asyncio.to_thread(private_server.crash)
+        await asyncio.to_thread(private_server.start)
+        assert read and cursor == max(read)
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(work(w, f"v{n}", stop)) for n, w in enumerate(writers)]
+        deadline = time.monotonic() + 10.0
+        while len(await follower.changes_since(cursor, 200)) < 100:
+            assert time.monotonic() < deadline, "no writes after the restart"
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.gather(*tasks)
+        # Nothing the follower read was undone: each job it saw at a seq is still there
+        # at that seq or later...
+        now = {c.job.job_id: c.seq for c in await follower.changes_since(0, 100_000) if c.job}
+        assert all(now[job_id] >= seq for seq, job_id in read.items())
+        # ... and every write after the crash has a seq above everything read.
+        later = [c.seq for c in await follower.changes_since(cursor, 100_000)]
+        assert later and min(later) > cursor
+    finally:
+        for w in writers:
+            await w.close()
+        await follower.close()
+
+
 async def _backend(conn: psycopg.AsyncConnection[Any], hold: float = 0.0) -> int:
     """The verb of the tests below: which server backend ran it (after ``hold`` s)."""
     cur = await conn.execute("SELECT pg_backend_pid() AS pid, pg_sleep(%s)", [hold])

@@ -389,7 +389,15 @@ class Database:
         """``name`` (changes_since, last_seq) below the feed horizon, computed first by
         its own statement (its snapshot must come after the horizon's lock read)."""
         await self._horizon(conn)
-        return await self._rows(conn, name, params)
+        return await self._durable_rows(conn, name, params)
+
+    @classmethod
+    async def _durable_rows(cls, conn: Conn, name: str, params: dict[str, Any]) -> list[DictRow]:
+        """``name``'s rows, made durable before they are handed out (queries.sql,
+        ``durable``): a worker's writes commit without waiting for the disk."""
+        rows = await cls._rows(conn, name, params)
+        await conn.execute(Q["durable"])
+        return rows
 
 
 class Notifier:

@@ -60,7 +60,7 @@ class ListingVerbs(Database):
         else:
             name = "history_after"
             params["after"] = after
-        rows = await self._run(lambda c: self._rows(c, name, params))
+        rows = await self._run(lambda c: self._durable_rows(c, name, params))
         return [event_of(r) for r in rows]
 
     async def index_text(self, limit: int | None = None, now: datetime | None = None) -> int:

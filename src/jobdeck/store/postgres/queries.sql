@@ -29,6 +29,21 @@
 -- statement writes gets the same seq.
 s AS MATERIALIZED (SELECT jobdeck_feed_seq() AS seq)
 
+-- fragment: worker_seq
+-- feed_seq for a worker's claims and completions, which also commit without waiting
+-- for the WAL flush (synchronous_commit off, for this transaction only). Waiting was
+-- most of a busy worker's idle time between statements. A crash of the server can
+-- undo the last of them (up to about three wal_writer_delay): a claim undone leaves the
+-- job pending, a completion undone leaves it running until its lease expires and it is
+-- run again, as at-least-once allows; nothing else waits on them. Every other write
+-- still waits for the flush, and so makes every earlier commit durable with its own.
+-- Readers make what they read durable before handing it out (durable), so no seq or
+-- history id that anyone read is handed out again after a crash. docs/postgres.md,
+-- "Commits that do not wait for the disk".
+s AS MATERIALIZED (
+    SELECT jobdeck_feed_seq() AS seq, set_config('synchronous_commit', 'off', true) AS _sync
+)
+
 -- fragment: follower_key
 -- The follower lock's advisory key (notify, listen_jobs): 0x4A46 ("JF") in the top
 -- 16 bits, another range than the feed's registrations (migration 0007).
@@ -312,9 +327,12 @@ ROLLBACK
 -- in flight at f2 (a transaction becomes visible before it releases its locks), so:
 -- had T done w2 before f2, f2 saw K or S and h < s; had it not, w3 came after f2, after
 -- f1, so s > v >= h. Both contradict s <= h. (Aborted transactions leave nothing.)
--- A crash ends every registration and every transaction in flight; a committed seq
--- is durable (nextval's WAL record precedes the commit record it is flushed with), so
--- the sequence never hands out a committed seq again.
+-- A crash ends every registration and every transaction in flight. A seq a follower
+-- read is durable: nextval's WAL record precedes the commit record of the write that
+-- took it, and the follower makes every commit it saw durable before handing the
+-- records out (durable: worker writes do not wait for the flush themselves, see
+-- worker_seq). So the sequence never hands out a seq anyone read again; a seq of a
+-- worker write that a crash undid, read by no one, may come back.
 --
 -- The late path. A transaction that stays open (a client stalled between statement and
 -- COMMIT, a long row-lock wait) would hold h for every follower. After %(late)s it is
@@ -338,6 +356,19 @@ ROLLBACK
 SELECT h.horizon, h.held, h.restamps,
        set_config('jobdeck.horizon', h.horizon::text, false) AS _set
 FROM jobdeck_feed_horizon(%(late)s::interval) h
+
+-- name: durable
+-- A reader's last statement before it hands out what it read (a feed page, last_seq,
+-- a job's history): every commit its read saw is then on disk. A worker's claims and
+-- completions commit without waiting for the flush (worker_seq), and a crash may undo
+-- those still in memory, after which their seqs and history ids could be handed out
+-- again: a follower resuming after one it read would skip the new record. This
+-- statement runs after the read, so everything the read saw is in the WAL before its
+-- start; when the WAL is not flushed that far, it writes a transactional message (no
+-- table, any wal_level), which gives its transaction a WAL record of its own, so its
+-- commit waits for the flush through it, like any other write's.
+SELECT pg_logical_emit_message(true, 'jobdeck', '') AS flushed
+WHERE pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn()
 
 -- name: feed_restamp
 -- The late path's second half (feed_horizon): see jobdeck_feed_restamp, migration 0007.
@@ -744,7 +775,7 @@ SELECT id FROM del
 -- name: claim
 -- Stores no history row (derived_events), so it prunes none: a job's stored rows grow
 -- only in the statements that insert them, each of which prunes (prune_to_limit).
-WITH {feed_seq},
+WITH {worker_seq},
 {claim_pending}
 SELECT claimed.* FROM claimed ORDER BY claimed.priority DESC, claimed.run_at, claimed.id
 
@@ -760,7 +791,7 @@ RETURNING j.job_id, j.status
 
 -- name: complete_many
 -- Stores no history row, so it prunes none (as claim).
-WITH {feed_seq},
+WITH {worker_seq},
 {complete_fenced}
 -- Which attempts were completed, not their rows: the worker only counts them.
 SELECT done.job_id, done.attempt FROM done
@@ -782,7 +813,7 @@ SELECT done.job_id, done.attempt FROM done
 -- roll one of them back, and both are retried (database.py, Database._run).
 -- The completions may wait for a row lock (a heartbeat, a cancel); the claim then
 -- waits with them. No history row is stored, so none is pruned (as claim).
-WITH {feed_seq},
+WITH {worker_seq},
 {complete_fenced},
 {claim_pending}
 SELECT false AS _claimed, d.ids AS _done_ids, d.attempts AS _done_attempts,
