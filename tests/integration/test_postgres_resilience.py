@@ -443,6 +443,47 @@ async def test_worker_writes_do_not_wait_for_the_disk_and_reads_make_them_durabl
 
 
 @pytest.mark.slow
+async def test_with_a_synchronous_standby_reads_wait_for_it(
+    private_server: PrivateServer,
+) -> None:
+    """queries.sql, durable: a worker's claim waits neither for the disk nor for a
+    synchronous standby, so a feed page that saw it waits for the standby before it is
+    handed out, even once the WAL is on the local disk. The standby named here never
+    answers; naming none releases the waiting commit."""
+    url = private_server.url
+    store = PostgresStore(url, listen=False)
+    await store.open()
+    admin = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    try:
+        [job] = await store.insert_jobs(queued(1), T0)
+        # A first page prunes what the migrations left in the catalogs as it is planned
+        # (WAL of its own, which would make the page below wait in any case).
+        await store.changes_since(0)
+        await admin.execute("ALTER SYSTEM SET synchronous_standby_names = 'nobody'")
+        await admin.execute("SELECT pg_reload_conf()")
+        await asyncio.sleep(0.2)  # the reload reaches every backend
+        [claimed] = await asyncio.wait_for(store.claim("w", 1, T0, 30), 5.0)
+        assert claimed.job_id == job.job_id
+        lsn = (await _wal(url))[1]
+        async with asyncio.timeout(5.0):
+            while not await _flushed_past(url, lsn):  # the WAL writer's local flush
+                await asyncio.sleep(0.05)
+
+        page = asyncio.create_task(store.changes_since(0))
+        await asyncio.sleep(1.0)
+        assert not page.done(), "a page was handed out that the standby may not have"
+        await admin.execute("ALTER SYSTEM RESET synchronous_standby_names")
+        await admin.execute("SELECT pg_reload_conf()")
+        changes = await asyncio.wait_for(page, 10.0)
+        assert [(c.job.job_id, c.job.status) for c in changes if c.job] == [
+            (job.job_id, Status.RUNNING)
+        ]
+    finally:
+        await admin.close()
+        await store.close()
+
+
+@pytest.mark.slow
 async def test_a_crash_never_hands_out_a_seq_a_follower_read_of_worker_writes(
     private_server: PrivateServer,
 ) -> None:

@@ -4,6 +4,7 @@ cancellation, the fence, heartbeats, shutdown and drain."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -323,6 +324,48 @@ async def test_a_rescued_jobs_old_worker_cannot_complete_it(
     assert job.result == "attempt 2"
     assert runs == [1, 2]
     assert worker.stats.stale_writes == 1
+
+
+async def test_a_claim_undone_and_made_again_does_not_run_the_job_twice(
+    deck: JobDeck, tmp_path: Path
+) -> None:
+    """A crash of PostgreSQL can undo a worker's claim (docs/postgres.md, "Commits that
+    do not wait for the disk"), and the same worker can then claim the job again with
+    the same fence: the run under way holds the attempt again, and no second run
+    starts. The undoing is done here by hand, on the SQLite file."""
+    release = asyncio.Event()
+    runs: list[int] = []
+
+    class Blocks(BaseJobHandler):
+        async def execute(self) -> str:
+            runs.append(self.job.attempt)
+            await release.wait()
+            return "done"
+
+    deck.register_job_type("blocks", Blocks)
+    job = await deck.schedule_job("blocks")
+    stop = asyncio.Event()
+    worker = Worker(deck.store, deck.registry, settings=deck.settings, clock=deck.clock)
+    task = start_worker(worker, stop)
+    await until(lambda: runs == [1])
+
+    with sqlite3.connect(tmp_path / "jobs.db") as db:  # the claim's row as before it
+        db.execute(
+            "UPDATE jobs SET status = 'pending', attempt = 0, locked_by = NULL,"
+            " lease_expires_at = NULL, started_at = NULL WHERE job_id = ?",
+            (job.job_id,),
+        )
+    await until(lambda: worker.stats.claimed == 2)  # claimed again, by the same worker
+    await asyncio.sleep(0.1)
+    assert runs == [1]
+
+    release.set()
+    await wait_status(deck, job.job_id, Status.COMPLETED)
+    stop.set()
+    await task
+    await job.refresh()
+    assert (job.attempt, job.result, runs) == (1, "done", [1])
+    assert worker.stats.stale_writes == 0
 
 
 async def test_heartbeats_keep_a_long_job_from_being_rescued(

@@ -64,6 +64,9 @@ def watch(ctx: click.Context, job_id: str) -> None:
 
     async def main() -> Job:
         async with open_deck(settings_from(ctx)) as (deck, _):
+            # Followed from the feed's own position, read first: a Job's seq may be of
+            # a worker's write that a crash of PostgreSQL undoes (docs/feed.md).
+            since = await deck.last_seq()
             handle = await deck.get_job(job_id)
             if handle is None:
                 raise JobNotFound(f"no job with id {job_id}")
@@ -84,7 +87,7 @@ def watch(ctx: click.Context, job_id: str) -> None:
                 show(progress, task, job)
                 if job.status.terminal:
                     return job
-                async for change in deck.subscribe(since=job.seq):
+                async for change in deck.subscribe(since=since):
                     if change.job is None or change.job.job_id != job_id:
                         continue
                     job = change.job

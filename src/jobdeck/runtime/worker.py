@@ -273,8 +273,15 @@ class Worker:
         self.stats.claimed += len(jobs)
         if jobs:
             self._claims += 1
+        running = {slot.attempt.fence for slot in self._running.values()} if jobs else set()
         for job in jobs:
             fence = Fence(job.job_id, job.attempt, self.id)
+            if fence in running:
+                # The claim that handed this attempt out was undone by a crash of the
+                # database (a worker's claims do not wait for the disk:
+                # docs/postgres.md, "Commits that do not wait for the disk") and this
+                # claim made the same one: the run under way holds it again.
+                continue
             attempt = Attempt(job, fence, self.store, self.clock, self.stats, self.services)
             task = asyncio.create_task(self._run_one(attempt))
             self._running[attempt] = _Slot(attempt, task, self._claims)

@@ -391,13 +391,15 @@ class Database:
         await self._horizon(conn)
         return await self._durable_rows(conn, name, params)
 
-    @classmethod
-    async def _durable_rows(cls, conn: Conn, name: str, params: dict[str, Any]) -> list[DictRow]:
+    @staticmethod
+    async def _durable_rows(conn: Conn, name: str, params: dict[str, Any]) -> list[DictRow]:
         """``name``'s rows, made durable before they are handed out (queries.sql,
-        ``durable``): a worker's writes commit without waiting for the disk."""
-        rows = await cls._rows(conn, name, params)
-        await conn.execute(Q["durable"])
-        return rows
+        ``durable``, in the same round trip): a worker's writes commit without waiting
+        for the disk."""
+        async with conn.pipeline():
+            cur = await conn.execute(Q[name], params)
+            await conn.execute(Q["durable"])
+        return await cur.fetchall()
 
 
 class Notifier:

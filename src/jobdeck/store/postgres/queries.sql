@@ -34,8 +34,9 @@ s AS MATERIALIZED (SELECT jobdeck_feed_seq() AS seq)
 -- for the WAL flush (synchronous_commit off, for this transaction only). Waiting was
 -- most of a busy worker's idle time between statements. A crash of the server can
 -- undo the last of them (up to about three wal_writer_delay): a claim undone leaves the
--- job pending, a completion undone leaves it running until its lease expires and it is
--- run again, as at-least-once allows; nothing else waits on them. Every other write
+-- job pending (claimed again by the same worker, it is the same attempt, which the run
+-- under way keeps: Worker._claim), a completion undone leaves it running until its
+-- lease expires and it is run again, as at-least-once allows. Every other write
 -- still waits for the flush, and so makes every earlier commit durable with its own.
 -- Readers make what they read durable before handing it out (durable), so no seq or
 -- history id that anyone read is handed out again after a crash. docs/postgres.md,
@@ -363,12 +364,16 @@ FROM jobdeck_feed_horizon(%(late)s::interval) h
 -- completions commit without waiting for the flush (worker_seq), and a crash may undo
 -- those still in memory, after which their seqs and history ids could be handed out
 -- again: a follower resuming after one it read would skip the new record. This
--- statement runs after the read, so everything the read saw is in the WAL before its
--- start; when the WAL is not flushed that far, it writes a transactional message (no
--- table, any wal_level), which gives its transaction a WAL record of its own, so its
--- commit waits for the flush through it, like any other write's.
+-- statement runs after the read (pipelined with it: Database._durable_rows), so
+-- everything the read saw is in the WAL before its start; when the WAL is not flushed
+-- that far, it writes a transactional message (no table, any wal_level), which gives
+-- its transaction a WAL record of its own, so its commit waits for the flush through
+-- it, like any other write's. With synchronous standbys named, it always writes: its
+-- commit then also waits until they have everything the read saw (a worker's commits
+-- did not wait for them either), which the local flush position cannot tell.
 SELECT pg_logical_emit_message(true, 'jobdeck', '') AS flushed
 WHERE pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn()
+   OR current_setting('synchronous_standby_names') <> ''
 
 -- name: feed_restamp
 -- The late path's second half (feed_horizon): see jobdeck_feed_restamp, migration 0007.
