@@ -448,8 +448,9 @@ async def test_with_a_synchronous_standby_reads_wait_for_it(
 ) -> None:
     """queries.sql, durable: a worker's claim waits neither for the disk nor for a
     synchronous standby, so a feed page that saw it waits for the standby before it is
-    handed out, even once the WAL is on the local disk. The standby named here never
-    answers; naming none releases the waiting commit."""
+    handed out, even once the WAL is on the local disk, and even where sessions commit
+    with synchronous_commit = local. The standby named here never answers; naming none
+    releases the waiting commit."""
     url = private_server.url
     store = PostgresStore(url, listen=False)
     await store.open()
@@ -460,6 +461,7 @@ async def test_with_a_synchronous_standby_reads_wait_for_it(
         # (WAL of its own, which would make the page below wait in any case).
         await store.changes_since(0)
         await admin.execute("ALTER SYSTEM SET synchronous_standby_names = 'nobody'")
+        await admin.execute("ALTER SYSTEM SET synchronous_commit = 'local'")
         await admin.execute("SELECT pg_reload_conf()")
         await asyncio.sleep(0.2)  # the reload reaches every backend
         [claimed] = await asyncio.wait_for(store.claim("w", 1, T0, 30), 5.0)

@@ -368,6 +368,56 @@ async def test_a_claim_undone_and_made_again_does_not_run_the_job_twice(
     assert worker.stats.stale_writes == 0
 
 
+async def test_a_claim_undone_then_lost_and_made_again_runs_the_job_anew(
+    deck: JobDeck, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, but a heartbeat found the claim undone first: the run under way was
+    told it lost the job and is winding down, so the next claim's attempt runs anew
+    rather than being left to it (the job would wait for its lease to expire)."""
+    hold = threading.Event()
+    runs: list[int] = []
+
+    class Blocks(BaseJobHandler):
+        def execute(self) -> str:  # a thread: it stops only when released
+            runs.append(self.job.attempt)
+            hold.wait(5)
+            return "done"
+
+    deck.register_job_type("blocks", Blocks)
+    job = await deck.schedule_job("blocks")
+    gate = asyncio.Event()
+    gate.set()
+    claim = deck.store.claim
+
+    async def gated_claim(*args: Any, **kwargs: Any) -> Any:
+        await gate.wait()
+        return await claim(*args, **kwargs)
+
+    monkeypatch.setattr(deck.store, "claim", gated_claim)
+    stop = asyncio.Event()
+    worker = Worker(deck.store, deck.registry, settings=deck.settings, clock=deck.clock)
+    task = start_worker(worker, stop)
+    await until(lambda: runs == [1])
+
+    gate.clear()  # no claim until the heartbeat has found the claim undone
+    with sqlite3.connect(tmp_path / "jobs.db") as db:
+        db.execute(
+            "UPDATE jobs SET status = 'pending', attempt = 0, locked_by = NULL,"
+            " lease_expires_at = NULL, started_at = NULL WHERE job_id = ?",
+            (job.job_id,),
+        )
+    await worker.beat()
+    assert [slot.attempt.reason for slot in worker._running.values()] == ["lost"]
+    gate.set()
+    await until(lambda: runs == [1, 1])  # the same attempt, run anew
+    hold.set()
+    await wait_status(deck, job.job_id, Status.COMPLETED)
+    stop.set()
+    await task
+    await job.refresh()
+    assert (job.attempt, job.result) == (1, "done")
+
+
 async def test_heartbeats_keep_a_long_job_from_being_rescued(
     deck: JobDeck, clock: FrozenClock
 ) -> None:

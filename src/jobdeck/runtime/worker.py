@@ -273,10 +273,11 @@ class Worker:
         self.stats.claimed += len(jobs)
         if jobs:
             self._claims += 1
-        running = {slot.attempt.fence for slot in self._running.values()} if jobs else set()
+        # Attempts under way and not told to stop (a "lost" one is winding down).
+        live = {s.attempt.fence for s in self._running.values() if not s.attempt.cancel_requested}
         for job in jobs:
             fence = Fence(job.job_id, job.attempt, self.id)
-            if fence in running:
+            if fence in live:
                 # The claim that handed this attempt out was undone by a crash of the
                 # database (a worker's claims do not wait for the disk:
                 # docs/postgres.md, "Commits that do not wait for the disk") and this

@@ -35,7 +35,7 @@ s AS MATERIALIZED (SELECT jobdeck_feed_seq() AS seq)
 -- most of a busy worker's idle time between statements. A crash of the server can
 -- undo the last of them (up to about three wal_writer_delay): a claim undone leaves the
 -- job pending (claimed again by the same worker, it is the same attempt, which the run
--- under way keeps: Worker._claim), a completion undone leaves it running until its
+-- under way keeps unless told it lost the job: Worker._claim), a completion undone leaves it running until its
 -- lease expires and it is run again, as at-least-once allows. Every other write
 -- still waits for the flush, and so makes every earlier commit durable with its own.
 -- Readers make what they read durable before handing it out (durable), so no seq or
@@ -370,8 +370,14 @@ FROM jobdeck_feed_horizon(%(late)s::interval) h
 -- its transaction a WAL record of its own, so its commit waits for the flush through
 -- it, like any other write's. With synchronous standbys named, it always writes: its
 -- commit then also waits until they have everything the read saw (a worker's commits
--- did not wait for them either), which the local flush position cannot tell.
-SELECT pg_logical_emit_message(true, 'jobdeck', '') AS flushed
+-- did not wait for them either), which the local flush position cannot tell. Its
+-- commit waits whatever the session's synchronous_commit: off or local (set for the
+-- database or the role) become on for this transaction; stronger settings stay.
+SELECT pg_logical_emit_message(true, 'jobdeck', '') AS flushed,
+       set_config('synchronous_commit',
+                  CASE WHEN current_setting('synchronous_commit') IN ('off', 'local')
+                       THEN 'on' ELSE current_setting('synchronous_commit') END,
+                  true) AS _sync
 WHERE pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn()
    OR current_setting('synchronous_standby_names') <> ''
 
