@@ -73,6 +73,29 @@ def start_worker(worker: Worker, stop: asyncio.Event) -> asyncio.Task[None]:
     return asyncio.create_task(worker.run(stop))
 
 
+def blocking(release: asyncio.Event, runs: list[int]) -> type[BaseJobHandler]:
+    """A handler that notes its attempt in ``runs``, then waits for ``release``."""
+
+    class Blocks(BaseJobHandler):
+        async def execute(self) -> str:
+            runs.append(self.job.attempt)
+            await release.wait()
+            return f"attempt {self.job.attempt}"
+
+    return Blocks
+
+
+def undo_claim(tmp_path: Path, job_id: str) -> None:
+    """The job's row as before its claim, as a crash of PostgreSQL can leave it
+    (docs/postgres.md, "Commits that do not wait for the disk"), here on the SQLite file."""
+    with sqlite3.connect(tmp_path / "jobs.db") as db:
+        db.execute(
+            "UPDATE jobs SET status = 'pending', attempt = attempt - 1, locked_by = NULL,"
+            " lease_expires_at = NULL, started_at = NULL WHERE job_id = ?",
+            (job_id,),
+        )
+
+
 # --- order and retries ----------------------------------------------------
 
 
@@ -293,14 +316,7 @@ async def test_a_rescued_jobs_old_worker_cannot_complete_it(
 ) -> None:
     release = asyncio.Event()
     runs: list[int] = []
-
-    class Blocks(BaseJobHandler):
-        async def execute(self) -> str:
-            runs.append(self.job.attempt)
-            await release.wait()
-            return f"attempt {self.job.attempt}"
-
-    deck.register_job_type("blocks", Blocks)
+    deck.register_job_type("blocks", blocking(release, runs))
     job = await deck.schedule_job("blocks")
     stop = asyncio.Event()
     worker = Worker(deck.store, deck.registry, settings=deck.settings, clock=clock, concurrency=1)
@@ -332,29 +348,17 @@ async def test_a_claim_undone_and_made_again_does_not_run_the_job_twice(
     """A crash of PostgreSQL can undo a worker's claim (docs/postgres.md, "Commits that
     do not wait for the disk"), and the same worker can then claim the job again with
     the same fence: the run under way holds the attempt again, and no second run
-    starts. The undoing is done here by hand, on the SQLite file."""
+    starts."""
     release = asyncio.Event()
     runs: list[int] = []
-
-    class Blocks(BaseJobHandler):
-        async def execute(self) -> str:
-            runs.append(self.job.attempt)
-            await release.wait()
-            return "done"
-
-    deck.register_job_type("blocks", Blocks)
+    deck.register_job_type("blocks", blocking(release, runs))
     job = await deck.schedule_job("blocks")
     stop = asyncio.Event()
     worker = Worker(deck.store, deck.registry, settings=deck.settings, clock=deck.clock)
     task = start_worker(worker, stop)
     await until(lambda: runs == [1])
 
-    with sqlite3.connect(tmp_path / "jobs.db") as db:  # the claim's row as before it
-        db.execute(
-            "UPDATE jobs SET status = 'pending', attempt = 0, locked_by = NULL,"
-            " lease_expires_at = NULL, started_at = NULL WHERE job_id = ?",
-            (job.job_id,),
-        )
+    undo_claim(tmp_path, job.job_id)
     await until(lambda: worker.stats.claimed == 2)  # claimed again, by the same worker
     await asyncio.sleep(0.1)
     assert runs == [1]
@@ -364,7 +368,7 @@ async def test_a_claim_undone_and_made_again_does_not_run_the_job_twice(
     stop.set()
     await task
     await job.refresh()
-    assert (job.attempt, job.result, runs) == (1, "done", [1])
+    assert (job.attempt, job.result, runs) == (1, "attempt 1", [1])
     assert worker.stats.stale_writes == 0
 
 
@@ -400,12 +404,7 @@ async def test_a_claim_undone_then_lost_and_made_again_runs_the_job_anew(
     await until(lambda: runs == [1])
 
     gate.clear()  # no claim until the heartbeat has found the claim undone
-    with sqlite3.connect(tmp_path / "jobs.db") as db:
-        db.execute(
-            "UPDATE jobs SET status = 'pending', attempt = 0, locked_by = NULL,"
-            " lease_expires_at = NULL, started_at = NULL WHERE job_id = ?",
-            (job.job_id,),
-        )
+    undo_claim(tmp_path, job.job_id)
     await worker.beat()
     assert [slot.attempt.reason for slot in worker._running.values()] == ["lost"]
     gate.set()
