@@ -35,9 +35,10 @@ s AS MATERIALIZED (SELECT jobdeck_feed_seq() AS seq)
 -- most of a busy worker's idle time between statements. A crash of the server can
 -- undo the last of them (up to about three wal_writer_delay): a claim undone leaves the
 -- job pending (claimed again by the same worker, it is the same attempt, which the run
--- under way keeps unless told it lost the job: Worker._claim), a completion undone leaves it running until its
--- lease expires and it is run again, as at-least-once allows. Every other write
--- still waits for the flush, and so makes every earlier commit durable with its own.
+-- under way keeps unless told it lost the job: Worker._claim); a completion undone
+-- leaves it running until its lease expires, and it is run again, as at-least-once
+-- allows. Every other write still waits for the flush, and so makes every earlier
+-- commit durable with its own.
 -- Readers make what they read durable before handing it out (durable), so no seq or
 -- history id that anyone read is handed out again after a crash. docs/postgres.md,
 -- "Commits that do not wait for the disk".
